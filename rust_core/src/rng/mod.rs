@@ -1,0 +1,1 @@
+//! Seeded Gaussian noise (filled in by the noise-engine work).

@@ -1,0 +1,1 @@
+//! Noise schedules (filled in by the schedules work).
