@@ -7,10 +7,20 @@
 pub enum CoreError {
     /// The caller passed a value that is out of range, of the wrong kind or inconsistent.
     #[error("{field}: {message}")]
-    InvalidArgument { field: String, message: String },
+    InvalidArgument {
+        /// The input at fault.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The request is well-formed but larger than the configured limit.
     #[error("{field}: {message}")]
-    TooLarge { field: String, message: String },
+    TooLarge {
+        /// The input at fault.
+        field: String,
+        /// The limit it exceeds.
+        message: String,
+    },
 }
 
 impl CoreError {
