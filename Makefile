@@ -1,0 +1,63 @@
+# One task runner; CI (.ci/run) uses these verbs.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 50051
+
+.PHONY: venv build-dev build-prod protos protos-check lint fmt test-rs test-py test run bench clean
+
+$(STAMP): requirements-dev.txt
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Release build of the extension into the virtualenv (maturin develop installs it editable).
+build-dev: $(STAMP)
+	$(VENV)/bin/maturin develop --release -q
+
+build-prod: $(STAMP)
+	$(VENV)/bin/maturin build --release -o dist
+
+protos: $(STAMP)
+	PATH=$(VENV)/bin:$$PATH scripts/gen_protos.sh
+
+protos-check: $(STAMP)
+	PATH=$(VENV)/bin:$$PATH scripts/gen_protos.sh --check
+
+fmt: $(STAMP)
+	cargo fmt --all
+	$(VENV)/bin/ruff format python tests scripts
+	$(VENV)/bin/ruff check --fix python tests scripts
+
+lint: $(STAMP)
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests scripts
+	$(VENV)/bin/ruff format --check python tests scripts
+	$(VENV)/bin/mypy
+
+test-rs:
+	cargo test -p sigmaserve-core --release
+
+test-py: build-dev
+	$(VENV)/bin/pytest -q tests
+
+test: lint protos-check test-rs test-py
+
+run: build-dev
+	$(VENV)/bin/sigmaserve serve --host $(HOST) --port $(PORT)
+
+bench: build-dev
+	$(VPY) scripts/bench_noise.py
+	$(VPY) scripts/bench_schedules.py
+	$(VPY) scripts/bench_grpc.py
+
+clean:
+	cargo clean
+	rm -rf $(VENV) dist

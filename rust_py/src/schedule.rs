@@ -1,0 +1,8 @@
+//! Binding of the core's schedule functions.
+
+use pyo3::prelude::*;
+
+/// Adds this module's functions and classes to `sigmaserve._core`.
+pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
