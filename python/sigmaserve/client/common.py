@@ -1,0 +1,133 @@
+"""Channel options, status mapping and reply decoding shared by the sync and asyncio clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+import numpy as np
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from sigmaserve import tensors, wire
+from sigmaserve.errors import InvalidArgumentError, SigmaserveError, TooLargeError
+from sigmaserve.latents import Latents
+from sigmaserve.v1 import noise_service_pb2 as pb
+
+MIB = 1 << 20
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RECEIVE = 256 * MIB
+
+# Retries UNAVAILABLE (a replica restarting, a connection reset) with backoff; every RPC of the
+# service is idempotent, so a retried call returns the same bytes.
+RETRY_SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [
+        {
+            "name": [{"service": "sigmaserve.v1.NoiseService"}],
+            "retryPolicy": {
+                "maxAttempts": 5,
+                "initialBackoff": "0.05s",
+                "maxBackoff": "1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ],
+}
+
+
+class RemoteError(SigmaserveError):
+    """A call failed for a reason other than the caller's arguments."""
+
+    def __init__(self, message: str, code: grpc.StatusCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def channel_options(
+    max_receive_message_length: int, extra: Sequence[tuple[str, Any]] = ()
+) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_receive_message_length", max_receive_message_length),
+        ("grpc.service_config", json.dumps(RETRY_SERVICE_CONFIG)),
+        ("grpc.enable_retries", 1),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        *extra,
+    ]
+
+
+def translate_error(err: grpc.RpcError) -> Exception:
+    """The local exception for a failed call: the same class a local call would raise."""
+    code = err.code()
+    message = err.details() or ""
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidArgumentError(message, _violated_field(err))
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return TooLargeError(message, _violated_field(err) or "shape")
+    return RemoteError(f"{code.name}: {message}", code)
+
+
+def _violated_field(err: grpc.RpcError) -> str | None:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is None:
+        return message_field(err.details() or "")
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            if bad.field_violations:
+                return bad.field_violations[0].field
+    return message_field(err.details() or "")
+
+
+def message_field(message: str) -> str | None:
+    head, sep, _ = message.partition(":")
+    return head if sep and " " not in head else None
+
+
+def latents_from_reply(reply: pb.SampleInitLatentsResponse, seeds: Sequence[int]) -> Latents:
+    dtype = tensors.enum_to_dtype(reply.latents.dtype)
+    array = tensors.from_proto(reply.latents, field="latents").copy()
+    return Latents(array, reply.init_noise_sigma, tuple(seeds), dtype)
+
+
+def latents_from_chunks(
+    header: pb.LatentsHeader, chunks: Sequence[bytes], seeds: Sequence[int]
+) -> Latents:
+    dtype = tensors.enum_to_dtype(header.dtype)
+    buffer = np.empty(header.total_bytes, dtype=np.uint8)
+    offset = 0
+    for chunk in chunks:
+        buffer[offset : offset + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+        offset += len(chunk)
+    if offset != header.total_bytes:
+        raise RemoteError(
+            f"stream ended after {offset} of {header.total_bytes} bytes", grpc.StatusCode.DATA_LOSS
+        )
+    array = buffer.view(tensors.storage_dtype(dtype)).reshape(tuple(header.shape))
+    return Latents(array, header.init_noise_sigma, tuple(seeds), dtype)
+
+
+def expected_reply_bytes(request: pb.SampleInitLatentsRequest) -> int | None:
+    """Size of the latents a request asks for, when the client can tell without the server."""
+    kwargs = wire.latents_kwargs(request)
+    try:
+        from sigmaserve.latents import resolve_shape
+
+        dims = resolve_shape(
+            kwargs["shape"], kwargs["width"], kwargs["height"], kwargs["batch_size"],
+            kwargs["preset"],
+        )
+    except InvalidArgumentError:
+        return None  # let the server report it
+    count = int(np.prod(dims, dtype=np.float64))
+    return count * tensors.storage_dtype(kwargs["dtype"]).itemsize
+
+
+def original_seeds(seeds: int | Sequence[int]) -> list[int]:
+    return [int(seeds)] if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]

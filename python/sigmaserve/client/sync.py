@@ -1,0 +1,96 @@
+"""Blocking client for ``sigmaserve.v1.NoiseService``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+
+from sigmaserve import wire
+from sigmaserve.client import common
+from sigmaserve.latents import Latents
+from sigmaserve.schedules import Schedule
+from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
+
+
+class Client:
+    """``get_schedule`` and ``sample_init_latents`` over gRPC, returning what the local calls do.
+
+    ``target`` is any gRPC target: ``"host:port"``, ``"ipv4:10.0.0.1:50051,10.0.0.2:50051"``
+    or ``"dns:///noise.svc:50051"`` (round_robin over all addresses, retries on UNAVAILABLE).
+    Tensors larger than ``stream_threshold_bytes`` are fetched with StreamInitLatents.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = common.DEFAULT_TIMEOUT,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
+        max_receive_message_length: int = common.DEFAULT_MAX_RECEIVE,
+        stream_threshold_bytes: int = 32 * common.MIB,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        opts = common.channel_options(max_receive_message_length, options)
+        self._channel = (
+            grpc.secure_channel(target, credentials, options=opts)
+            if credentials is not None
+            else grpc.insecure_channel(target, options=opts)
+        )
+        self._stub = pb_grpc.NoiseServiceStub(self._channel)
+        self._timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._stream_threshold = stream_threshold_bytes
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def get_schedule(
+        self,
+        scheduler: str = "EulerDiscreteScheduler",
+        num_inference_steps: int | None = 50,
+        *,
+        preset: str | None = wire.DEFAULT_PRESET,
+        config: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Schedule:
+        request = wire.schedule_request(scheduler, num_inference_steps, preset, config, overrides)
+        reply = self._call(self._stub.GetSchedule, request)
+        return wire.schedule_from_proto(reply)
+
+    def sample_init_latents(self, *, seeds: int | Sequence[int], **kwargs: Any) -> Latents:
+        request = wire.latents_request(seeds=seeds, **kwargs)
+        size = common.expected_reply_bytes(request)
+        if size is not None and size > self._stream_threshold:
+            return self.stream_init_latents(seeds=seeds, **kwargs)
+        reply = self._call(self._stub.SampleInitLatents, request)
+        return common.latents_from_reply(reply, common.original_seeds(seeds))
+
+    def stream_init_latents(self, *, seeds: int | Sequence[int], **kwargs: Any) -> Latents:
+        request = wire.latents_request(seeds=seeds, **kwargs)
+        try:
+            stream = self._stub.StreamInitLatents(
+                request, timeout=self._timeout, metadata=self._metadata
+            )
+            first = next(stream)
+            chunks = [chunk.data for chunk in stream]
+        except grpc.RpcError as err:
+            raise common.translate_error(err) from None
+        return common.latents_from_chunks(first.header, chunks, common.original_seeds(seeds))
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise common.translate_error(err) from None
+
+
+__all__ = ["Client"]

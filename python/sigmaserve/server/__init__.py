@@ -1,0 +1,13 @@
+"""The sigmaserve gRPC server (``sigmaserve serve``)."""
+
+from sigmaserve.server.app import PortInUseError, RunningServer, serve, server_in_thread, start_server
+from sigmaserve.server.config import ServerConfig
+
+__all__ = [
+    "PortInUseError",
+    "RunningServer",
+    "ServerConfig",
+    "serve",
+    "server_in_thread",
+    "start_server",
+]

@@ -1,0 +1,78 @@
+"""Server settings: command-line flags with ``SIGMASERVE_*`` environment defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``sigmaserve serve`` can be told; each field has a SIGMASERVE_<NAME> variable."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    # Largest tensor one request may ask for (elements); checked before anything is allocated.
+    max_elements: int = 1 << 28
+    # Largest unary reply; bigger tensors must use StreamInitLatents.
+    max_unary_reply_bytes: int = 64 * MIB
+    # Requests are tiny: keep grpcio's 4 MiB receive limit.
+    max_receive_message_bytes: int = 4 * MIB
+    max_concurrent_rpcs: int = 64
+    stream_chunk_bytes: int = 1 * MIB
+    grace_seconds: float = 10.0
+    reflection: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> ServerConfig:
+        """Defaults, then ``SIGMASERVE_*`` variables, then explicit ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"SIGMASERVE_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _parse(raw, f.type, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse(raw: str, type_name: object, name: str) -> object:
+    try:
+        if type_name in ("int", int):
+            return int(raw)
+        if type_name in ("float", float):
+            return float(raw)
+        if type_name in ("bool", bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise SystemExit(f"SIGMASERVE_{name.upper()}: cannot parse {raw!r}") from None
+    return raw
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``serve`` flags; unset flags fall back to the environment, then the defaults."""
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default 50051; 0 picks one)")
+    parser.add_argument("--max-elements", type=int, help="largest tensor per request, elements")
+    parser.add_argument("--max-unary-reply-bytes", type=int, help="largest unary reply, bytes")
+    parser.add_argument("--max-receive-message-bytes", type=int, help="largest request, bytes")
+    parser.add_argument("--max-concurrent-rpcs", type=int, help="requests served at once")
+    parser.add_argument("--stream-chunk-bytes", type=int, help="StreamInitLatents chunk size")
+    parser.add_argument("--grace-seconds", type=float, help="shutdown grace period")
+    parser.add_argument(
+        "--no-reflection", dest="reflection", action="store_const", const=False, default=None
+    )
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
+
+
+def from_args(args: argparse.Namespace) -> ServerConfig:
+    names = {f.name for f in fields(ServerConfig)}
+    return ServerConfig.from_env(**{k: v for k, v in vars(args).items() if k in names})

@@ -1,0 +1,38 @@
+"""Exceptions to gRPC statuses, with google.rpc rich details."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from sigmaserve.errors import InvalidArgumentError, TooLargeError
+
+log = logging.getLogger("sigmaserve.server")
+
+
+def status_for(exc: BaseException) -> grpc.Status:
+    """The status a failed call answers with. Caller mistakes never become UNKNOWN/INTERNAL."""
+    if isinstance(exc, TooLargeError):
+        info = error_details_pb2.ErrorInfo(reason="REPLY_TOO_LARGE", domain="sigmaserve")
+        return _status(code_pb2.RESOURCE_EXHAUSTED, str(exc), info)
+    if isinstance(exc, InvalidArgumentError):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=exc.field or "", description=str(exc)
+        )
+        detail = error_details_pb2.BadRequest(field_violations=[violation])
+        return _status(code_pb2.INVALID_ARGUMENT, str(exc), detail)
+    log.exception("internal error", exc_info=exc)
+    return _status(code_pb2.INTERNAL, "internal error (logged on the server)", None)
+
+
+def _status(code: int, message: str, detail: object | None) -> grpc.Status:
+    status = status_pb2.Status(code=code, message=message)
+    if detail is not None:
+        packed = any_pb2.Any()
+        packed.Pack(detail)
+        status.details.append(packed)
+    return rpc_status.to_status(status)

@@ -1,0 +1,256 @@
+"""Request and reply mapping shared by the server and the client.
+
+Both sides speak in the keyword arguments of the local API (``get_schedule``,
+``sample_init_latents``); this module turns them into protobuf messages and back, so a remote
+call and a local call see the same arguments and return the same objects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from google.protobuf import struct_pb2
+from google.protobuf.json_format import MessageToDict
+
+from sigmaserve import tensors
+from sigmaserve.errors import invalid
+from sigmaserve.v1 import noise_service_pb2 as pb
+
+DEFAULT_PRESET = "sd15"
+U64 = 1 << 64
+
+SOURCES = {
+    "cpu": pb.NOISE_SOURCE_CPU,
+    "cuda": pb.NOISE_SOURCE_CUDA,
+    "a1111_nv": pb.NOISE_SOURCE_A1111_NV,
+}
+SEED_MODES = {
+    "per_item": pb.SEED_MODE_PER_ITEM,
+    "batch": pb.SEED_MODE_BATCH,
+    "a1111": pb.SEED_MODE_A1111,
+}
+
+
+# ---- Struct values -------------------------------------------------------------------------
+
+
+def dict_to_struct(values: Mapping[str, Any] | None, field: str) -> struct_pb2.Struct:
+    """A Struct of JSON-like keyword values (numpy scalars and arrays become numbers and lists)."""
+    struct = struct_pb2.Struct()
+    if values:
+        try:
+            struct.update({key: _jsonable(value) for key, value in values.items()})
+        except (TypeError, ValueError) as exc:
+            raise invalid(field, f"values must be JSON-like: {exc}") from None
+    return struct
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """Struct back to keyword values; integral numbers become ints (JSON has only doubles)."""
+    return {key: _from_json_number(value) for key, value in MessageToDict(struct).items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_json_number(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_from_json_number(v) for v in value]
+    return value
+
+
+# ---- preset, steps, seeds ------------------------------------------------------------------
+
+
+def preset_to_wire(preset: str | None) -> str:
+    """Python ``preset=None`` (class defaults) travels as the empty string."""
+    return "" if preset is None else preset
+
+
+def preset_from_wire(message: Any) -> str | None:
+    if not message.HasField("preset"):
+        return DEFAULT_PRESET
+    return message.preset or None
+
+
+def seeds_to_wire(seeds: int | Sequence[int]) -> list[int]:
+    """Seeds as uint64: torch's range [-2**63, 2**64), negatives as two's complement."""
+    seed_list = [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
+    out = []
+    for seed in seed_list:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise invalid("seeds", f"seeds must be integers, got {seed!r}")
+        if not -(1 << 63) <= seed < U64:
+            raise invalid("seeds", f"seed {seed} is outside torch's range [-2**63, 2**64)")
+        out.append(int(seed) % U64)
+    return out
+
+
+def positive_or_none(message: Any, field: str) -> int | None:
+    return getattr(message, field) if message.HasField(field) else None
+
+
+# ---- GetSchedule ---------------------------------------------------------------------------
+
+
+def schedule_request(
+    scheduler: str,
+    num_inference_steps: int | None,
+    preset: str | None,
+    config: Mapping[str, Any] | None,
+    overrides: Mapping[str, Any],
+) -> pb.GetScheduleRequest:
+    request = pb.GetScheduleRequest(
+        scheduler=scheduler,
+        preset=preset_to_wire(preset),
+        config=dict_to_struct(config, "config"),
+        overrides=dict_to_struct(overrides, "overrides"),
+    )
+    if num_inference_steps is not None:
+        request.num_inference_steps = num_inference_steps
+    return request
+
+
+def schedule_kwargs(request: pb.GetScheduleRequest) -> dict[str, Any]:
+    """Keyword arguments of ``get_schedule`` for a request."""
+    return {
+        "scheduler": request.scheduler,
+        "num_inference_steps": positive_or_none(request, "num_inference_steps"),
+        "preset": preset_from_wire(request),
+        "config": struct_to_dict(request.config) if request.HasField("config") else None,
+        "overrides": struct_to_dict(request.overrides),
+    }
+
+
+_SCHEDULE_ARRAYS = ("timesteps", "sigmas", "betas", "alphas_cumprod")
+
+
+def schedule_to_proto(schedule: Any) -> pb.GetScheduleResponse:
+    """A ``Schedule`` as a reply: arrays as tensors, everything else as JSON."""
+    data = schedule.to_dict()
+    reply = pb.GetScheduleResponse(
+        scheduler=schedule.scheduler,
+        init_noise_sigma=float(schedule.init_noise_sigma),
+        config_json=json.dumps(schedule.config),
+        warnings=list(schedule.warnings),
+    )
+    for name in _SCHEDULE_ARRAYS:
+        array = getattr(schedule, name)
+        if array is not None:
+            getattr(reply, name).CopyFrom(tensors.to_proto(np.asarray(array)))
+    handled = {*_SCHEDULE_ARRAYS, "scheduler", "init_noise_sigma", "config", "warnings"}
+    reply.extras_json = json.dumps({k: v for k, v in data.items() if k not in handled})
+    return reply
+
+
+def schedule_from_proto(reply: pb.GetScheduleResponse) -> Any:
+    """Rebuild the ``Schedule`` a reply describes."""
+    from sigmaserve.schedules import Schedule
+
+    data: dict[str, Any] = json.loads(reply.extras_json or "{}")
+    data.update(
+        scheduler=reply.scheduler,
+        init_noise_sigma=reply.init_noise_sigma,
+        config=json.loads(reply.config_json or "{}"),
+        warnings=list(reply.warnings),
+    )
+    for name in _SCHEDULE_ARRAYS:
+        data[name] = (
+            tensors.from_proto(getattr(reply, name), field=name).copy()
+            if reply.HasField(name)
+            else None
+        )
+    return Schedule.from_dict(data)
+
+
+# ---- SampleInitLatents ---------------------------------------------------------------------
+
+
+def latents_request(
+    *,
+    shape: Sequence[int] | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    batch_size: int = 1,
+    preset: str | None = DEFAULT_PRESET,
+    seeds: int | Sequence[int],
+    source: str = "cpu",
+    dtype: str = "float32",
+    sigma: float | None = None,
+    scheduler: str | None = None,
+    num_inference_steps: int | None = None,
+    seed_mode: str = "per_item",
+    noise_options: Mapping[str, Any] | None = None,
+    **scheduler_overrides: Any,
+) -> pb.SampleInitLatentsRequest:
+    """The request for the arguments of ``sample_init_latents``."""
+    if source not in SOURCES:
+        raise invalid("source", f"unknown source {source!r}; expected one of {list(SOURCES)}")
+    if seed_mode not in SEED_MODES:
+        raise invalid("seed_mode", f"unknown seed_mode {seed_mode!r}; expected {list(SEED_MODES)}")
+    if shape is not None and len(shape) == 0:
+        raise invalid("shape", "must have at least one dimension")
+    request = pb.SampleInitLatentsRequest(
+        shape=list(shape) if shape is not None else [],
+        width=width or 0,
+        height=height or 0,
+        batch_size=batch_size,
+        preset=preset_to_wire(preset),
+        seeds=seeds_to_wire(seeds),
+        seed_mode=SEED_MODES[seed_mode],
+        source=SOURCES[source],
+        dtype=tensors.dtype_to_enum(dtype),
+        scheduler=scheduler or "",
+        scheduler_overrides=dict_to_struct(scheduler_overrides, "scheduler_overrides"),
+        noise_options=dict_to_struct(noise_options, "noise_options"),
+    )
+    if sigma is not None:
+        request.sigma = sigma
+    if num_inference_steps is not None:
+        request.num_inference_steps = num_inference_steps
+    return request
+
+
+def latents_kwargs(request: pb.SampleInitLatentsRequest) -> dict[str, Any]:
+    """Keyword arguments of ``sample_init_latents`` for a request."""
+    dtype = tensors.enum_to_dtype(request.dtype, default="float32")
+    if dtype not in tensors.NOISE_DTYPES:
+        raise invalid("dtype", f"noise comes in {list(tensors.NOISE_DTYPES)}, not {dtype}")
+    return {
+        "shape": list(request.shape) if request.shape else None,
+        "width": request.width or None,
+        "height": request.height or None,
+        "batch_size": request.batch_size or 1,
+        "preset": preset_from_wire(request),
+        "seeds": list(request.seeds),
+        "seed_mode": _enum_name(SEED_MODES, request.seed_mode, "seed_mode", "per_item"),
+        "source": _enum_name(SOURCES, request.source, "source", "cpu"),
+        "dtype": dtype,
+        "sigma": request.sigma if request.HasField("sigma") else None,
+        "scheduler": request.scheduler or None,
+        "num_inference_steps": positive_or_none(request, "num_inference_steps"),
+        "noise_options": struct_to_dict(request.noise_options),
+        **struct_to_dict(request.scheduler_overrides),
+    }
+
+
+def _enum_name(table: Mapping[str, int], value: int, field: str, default: str) -> str:
+    if value == 0:
+        return default
+    for name, number in table.items():
+        if number == value:
+            return name
+    raise invalid(field, f"unknown value {value}")
