@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(serve)
     serve.set_defaults(func=_serve)
+    from sigmaserve.commands import explain, sample, schedule
+
+    for command in (schedule, explain, sample):
+        command.register(commands)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Everyday tasks as subcommands of ``sigmaserve`` (schedule, explain, sample)."""

@@ -1,0 +1,161 @@
+"""``sigmaserve sample``: bulk seeded latents to safetensors or .npy shards, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sigmaserve.commands.options import add_override_argument, parse_seed_range
+
+FORMATS = (".safetensors", ".npy")
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "sample",
+        help="write seeded initial latents for many seeds to safetensors/.npy shards",
+        description="Draw one (1, C, H, W) latent per seed (diffusers' per-item generators) and "
+        "write them in shards. Re-running the same command resumes: finished shards are kept.",
+    )
+    parser.add_argument(
+        "--seeds", required=True, type=parse_seed_range, help="seeds: '0-9999', '1,5,9' or '0-3,10'"
+    )
+    parser.add_argument("--width", type=int, default=512, help="image width in pixels (512)")
+    parser.add_argument("--height", type=int, default=512, help="image height in pixels (512)")
+    parser.add_argument("--preset", default="sd15", help="model family (latent channels, sd15)")
+    parser.add_argument(
+        "--source", choices=("cpu", "cuda", "a1111_nv"), default="cpu", help="noise generator"
+    )
+    parser.add_argument(
+        "--dtype", choices=("float32", "float16", "bfloat16", "float64"), default="float32"
+    )
+    parser.add_argument("--scheduler", help="scale by this scheduler's init_noise_sigma")
+    parser.add_argument("--steps", type=int, default=50, help="num_inference_steps for --scheduler")
+    add_override_argument(parser)
+    parser.add_argument(
+        "--shard-size", type=int, default=1000, help="seeds per shard file (default 1000)"
+    )
+    parser.add_argument(
+        "--out", required=True, help="output file, .safetensors or .npy (shards get -NNNNN)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+@dataclass(frozen=True)
+class SampleJob:
+    """Everything that determines the bytes written; stored in the manifest for resuming."""
+
+    seeds: list[int]
+    width: int
+    height: int
+    preset: str
+    source: str
+    dtype: str
+    scheduler: str | None
+    steps: int
+    overrides: dict[str, Any]
+    shard_size: int
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix not in FORMATS:
+        print(f"sigmaserve sample: --out must end in {' or '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    if args.shard_size < 1:
+        print("sigmaserve sample: --shard-size must be positive", file=sys.stderr)
+        return 2
+    job = SampleJob(
+        seeds=args.seeds, width=args.width, height=args.height, preset=args.preset,
+        source=args.source, dtype=args.dtype, scheduler=args.scheduler, steps=args.steps,
+        overrides=dict(args.overrides), shard_size=args.shard_size,
+    )
+    written, skipped = write_shards(job, out, progress=not args.no_progress)
+    print(f"{written} shard(s) written, {skipped} already complete, manifest {manifest_path(out)}")
+    return 0
+
+
+def manifest_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".manifest.json")
+
+
+def shard_path(out: Path, index: int, count: int) -> Path:
+    if count == 1:
+        return out
+    return out.with_name(f"{out.stem}-{index:05d}-of-{count:05d}{out.suffix}")
+
+
+def write_shards(job: SampleJob, out: Path, *, progress: bool = False) -> tuple[int, int]:
+    """Write every missing shard; returns (written, already there)."""
+    chunks = [job.seeds[i : i + job.shard_size] for i in range(0, len(job.seeds), job.shard_size)]
+    _check_manifest(job, out, len(chunks))
+    written = skipped = 0
+    for index, seeds in enumerate(_progress(chunks, progress)):
+        path = shard_path(out, index, len(chunks))
+        if path.exists():
+            skipped += 1
+            continue
+        _write_atomically(path, _latents_for(job, seeds), np.asarray(seeds, dtype=np.int64), job)
+        written += 1
+    return written, skipped
+
+
+def _check_manifest(job: SampleJob, out: Path, shards: int) -> None:
+    path = manifest_path(out)
+    record = {"job": asdict(job), "shards": [shard_path(out, i, shards).name for i in range(shards)]}
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != record:
+            raise SystemExit(
+                f"sigmaserve sample: {path} was written for other arguments; "
+                "use another --out or delete it and its shards"
+            )
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+
+
+def _latents_for(job: SampleJob, seeds: list[int]) -> np.ndarray:
+    from sigmaserve.latents import sample_init_latents
+
+    latents = sample_init_latents(
+        width=job.width, height=job.height, batch_size=len(seeds), preset=job.preset,
+        seeds=seeds, source=job.source, dtype=job.dtype, scheduler=job.scheduler,
+        num_inference_steps=job.steps if job.scheduler else None, **job.overrides,
+    )
+    return latents.array
+
+
+def _write_atomically(path: Path, latents: np.ndarray, seeds: np.ndarray, job: SampleJob) -> None:
+    # Write beside the target and rename, so an interrupted run never leaves a shard that
+    # looks complete: resuming skips exactly the shards that exist.
+    tmp = path.with_name(path.name + ".partial")
+    if path.suffix == ".safetensors":
+        from safetensors.numpy import save_file
+
+        save_file(
+            {"latents": np.ascontiguousarray(latents), "seeds": seeds},
+            str(tmp),
+            metadata={"dtype": job.dtype, "source": job.source, "preset": job.preset},
+        )
+    else:
+        with open(tmp, "wb") as handle:
+            np.save(handle, latents)
+        np.save(path.with_name(path.stem + ".seeds.npy"), seeds)
+    os.replace(tmp, path)
+
+
+def _progress(items: list[list[int]], enabled: bool) -> Any:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, unit="shard", desc="sampling")
