@@ -154,3 +154,33 @@ class LatentsHeader(_message.Message):
     seeds: _containers.RepeatedScalarFieldContainer[int]
     total_bytes: int
     def __init__(self, dtype: _Optional[_Union[DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., init_noise_sigma: _Optional[float] = ..., seeds: _Optional[_Iterable[int]] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class GetServerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetServerInfoResponse(_message.Message):
+    __slots__ = ("version", "max_elements", "max_unary_reply_bytes", "stream_chunk_bytes", "max_concurrent_rpcs")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MAX_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_UNARY_REPLY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STREAM_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_RPCS_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    max_elements: int
+    max_unary_reply_bytes: int
+    stream_chunk_bytes: int
+    max_concurrent_rpcs: int
+    def __init__(self, version: _Optional[str] = ..., max_elements: _Optional[int] = ..., max_unary_reply_bytes: _Optional[int] = ..., stream_chunk_bytes: _Optional[int] = ..., max_concurrent_rpcs: _Optional[int] = ...) -> None: ...
+
+class PingRequest(_message.Message):
+    __slots__ = ("reply_bytes",)
+    REPLY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    reply_bytes: int
+    def __init__(self, reply_bytes: _Optional[int] = ...) -> None: ...
+
+class PingResponse(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...

@@ -49,6 +49,16 @@ class NoiseServiceStub:
                 request_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.SampleInitLatentsRequest.SerializeToString,
                 response_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.LatentsChunk.FromString,
                 _registered_method=True)
+        self.GetServerInfo = channel.unary_unary(
+                '/sigmaserve.v1.NoiseService/GetServerInfo',
+                request_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.GetServerInfoResponse.FromString,
+                _registered_method=True)
+        self.Ping = channel.unary_unary(
+                '/sigmaserve.v1.NoiseService/Ping',
+                request_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.PingRequest.SerializeToString,
+                response_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.PingResponse.FromString,
+                _registered_method=True)
 
 
 class NoiseServiceServicer:
@@ -61,12 +71,26 @@ class NoiseServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SampleInitLatents(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Answers with RESOURCE_EXHAUSTED above the server's unary reply limit (see GetServerInfo).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def StreamInitLatents(self, request, context):
+        """The same request, answered with a LatentsHeader and then about 1 MiB data chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServerInfo(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Ping(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -89,6 +113,16 @@ def add_NoiseServiceServicer_to_server(servicer, server):
                     servicer.StreamInitLatents,
                     request_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.SampleInitLatentsRequest.FromString,
                     response_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.LatentsChunk.SerializeToString,
+            ),
+            'GetServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerInfo,
+                    request_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.GetServerInfoResponse.SerializeToString,
+            ),
+            'Ping': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ping,
+                    request_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.PingRequest.FromString,
+                    response_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.PingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +206,60 @@ class NoiseService:
             '/sigmaserve.v1.NoiseService/StreamInitLatents',
             sigmaserve_dot_v1_dot_noise__service__pb2.SampleInitLatentsRequest.SerializeToString,
             sigmaserve_dot_v1_dot_noise__service__pb2.LatentsChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sigmaserve.v1.NoiseService/GetServerInfo',
+            sigmaserve_dot_v1_dot_noise__service__pb2.GetServerInfoRequest.SerializeToString,
+            sigmaserve_dot_v1_dot_noise__service__pb2.GetServerInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Ping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sigmaserve.v1.NoiseService/Ping',
+            sigmaserve_dot_v1_dot_noise__service__pb2.PingRequest.SerializeToString,
+            sigmaserve_dot_v1_dot_noise__service__pb2.PingResponse.FromString,
             options,
             channel_credentials,
             insecure,
