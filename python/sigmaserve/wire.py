@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from google.protobuf import struct_pb2
-from google.protobuf.json_format import MessageToDict
 
 from sigmaserve import tensors
 from sigmaserve.errors import invalid
@@ -50,8 +49,27 @@ def dict_to_struct(values: Mapping[str, Any] | None, field: str) -> struct_pb2.S
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """Struct back to keyword values; integral numbers become ints (JSON has only doubles)."""
-    return {key: _from_json_number(value) for key, value in MessageToDict(struct).items()}
+    """Struct back to keyword values; integral numbers become ints (JSON has only doubles).
+
+    Walks the Struct itself (not ``MessageToDict``), so NaN and infinities reach the validation
+    of the local API, which names the field, instead of failing inside the JSON converter.
+    """
+    return {key: _from_value(value) for key, value in struct.fields.items()}
+
+
+def _from_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return _from_json_number(value.number_value)
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_from_value(v) for v in value.list_value.values]
+    return None
 
 
 def _jsonable(value: Any) -> Any:
@@ -254,3 +272,54 @@ def _enum_name(table: Mapping[str, int], value: int, field: str, default: str) -
         if number == value:
             return name
     raise invalid(field, f"unknown value {value}")
+
+
+# ---- hand-built replies (the hot path) ------------------------------------------------------
+
+
+def varint(value: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+_LATENTS_TAG = b"\x1a"  # SampleInitLatentsResponse.latents = 3 and Tensor.data = 3, wire type 2
+_CHUNK_DATA_TAG = b"\x12"  # LatentsChunk.data = 2, wire type 2
+
+
+def latents_reply_prefix(
+    init_noise_sigma: float, seeds: Sequence[int], dtype: str, shape: Sequence[int], nbytes: int
+) -> bytes:
+    """Everything of a serialized SampleInitLatentsResponse that precedes the tensor bytes.
+
+    ``prefix + data`` is byte-identical to ``SerializeToString()`` of the same message (fields in
+    number order, the payload last), but the payload is copied once instead of three times.
+    """
+    head = pb.SampleInitLatentsResponse(
+        init_noise_sigma=init_noise_sigma, seeds=seeds_to_wire(list(seeds))
+    ).SerializeToString()
+    tensor_head = pb.Tensor(dtype=tensors.dtype_to_enum(dtype), shape=list(shape))
+    inner = tensor_head.SerializeToString() + _LATENTS_TAG + varint(nbytes)
+    return head + _LATENTS_TAG + varint(len(inner) + nbytes) + inner
+
+
+def encode_latents_reply(
+    array: np.ndarray, dtype: str, init_noise_sigma: float, seeds: Sequence[int]
+) -> bytes:
+    """A serialized SampleInitLatentsResponse for ``array`` with one copy of its bytes."""
+    data = np.ascontiguousarray(array, dtype=tensors.storage_dtype(dtype))
+    prefix = latents_reply_prefix(init_noise_sigma, seeds, dtype, data.shape, data.nbytes)
+    return b"".join((prefix, memoryview(data).cast("B")))
+
+
+def encode_chunk(data: Any) -> bytes:
+    """A serialized ``LatentsChunk{data}`` from any bytes-like object (one copy)."""
+    view = memoryview(data).cast("B")
+    return b"".join((_CHUNK_DATA_TAG, varint(len(view)), view))

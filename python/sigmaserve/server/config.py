@@ -24,8 +24,32 @@ class ServerConfig:
     max_concurrent_rpcs: int = 64
     stream_chunk_bytes: int = 1 * MIB
     grace_seconds: float = 10.0
+    # Seconds between health turning NOT_SERVING and the server refusing new calls (lets load
+    # balancers and Kubernetes endpoints notice the drain first).
+    drain_seconds: float = 0.0
     reflection: bool = True
     log_level: str = "INFO"
+    # "text" or "json" (one JSON object per line, with the request id).
+    log_format: str = "text"
+    # Bearer token every call except grpc.health.v1.Health must carry; token_file wins over token.
+    token: str = ""
+    token_file: str = ""
+    # PEM files: server certificate chain and key enable TLS; a client CA requires mutual TLS.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    # Prometheus metrics on http://metrics_host:metrics_port/metrics; 0 leaves them off.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # Serve the Open Inference Protocol facade (inference.GRPCInferenceService) on the same port.
+    oip: bool = True
+
+    def bearer_token(self) -> str:
+        """The configured token (read from token_file when set), or "" for no auth."""
+        if self.token_file:
+            with open(self.token_file, encoding="utf-8") as handle:
+                return handle.read().strip()
+        return self.token
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> ServerConfig:
@@ -70,7 +94,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-reflection", dest="reflection", action="store_const", const=False, default=None
     )
+    parser.add_argument(
+        "--drain-seconds", type=float, help="NOT_SERVING before refusing calls on shutdown"
+    )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-format", choices=["text", "json"], help="log line format")
+    parser.add_argument("--token", help="require 'authorization: Bearer TOKEN' (not for health)")
+    parser.add_argument("--token-file", help="read the bearer token from this file")
+    parser.add_argument("--tls-cert", help="PEM certificate chain: serve TLS")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--tls-client-ca", help="PEM CA bundle: require client certificates")
+    parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0: off)")
+    parser.add_argument("--metrics-host", help="address of the metrics endpoint")
+    parser.add_argument(
+        "--no-oip", dest="oip", action="store_const", const=False, default=None,
+        help="do not serve the Open Inference Protocol facade",
+    )
 
 
 def from_args(args: argparse.Namespace) -> ServerConfig:

@@ -1,30 +1,125 @@
-"""NoiseService: thin async handlers over the local API; heavy work runs off the event loop."""
+"""NoiseService: thin async handlers over the local API; heavy work runs off the event loop.
+
+The service is registered through a generic handler so the tensor replies skip protobuf
+serialization: they are built as wire bytes by :mod:`sigmaserve.wire` (one copy of the tensor),
+which any protobuf client parses as the declared message.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
+import numpy as np
 
 from sigmaserve import latents, tensors, wire
-from sigmaserve.errors import TooLargeError
+from sigmaserve.errors import InvalidArgumentError, TooLargeError, invalid
 from sigmaserve.schedules import get_schedule
 from sigmaserve.server.config import ServerConfig
 from sigmaserve.server.errors import status_for
+from sigmaserve.server.observability import Metrics, code_name, request_id_from, request_id_var
 from sigmaserve.v1 import noise_service_pb2 as pb
-from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
+log = logging.getLogger("sigmaserve.server")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["NoiseService"].full_name
 
 
-class NoiseServicer(pb_grpc.NoiseServiceServicer):
+class NoiseServicer:
     """Implements ``sigmaserve.v1.NoiseService``."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, metrics: Metrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics or Metrics()
+        self._zeros = b""
+
+    # ---- registration -------------------------------------------------------------------
+
+    def generic_handler(self) -> grpc.GenericRpcHandler:
+        """The service's method handlers; tensor replies are pre-serialized bytes."""
+        unary = grpc.unary_unary_rpc_method_handler
+        stream = grpc.unary_stream_rpc_method_handler
+        observe = self._observe
+        handlers = {
+            "GetSchedule": unary(
+                observe("GetSchedule", self.GetSchedule),
+                request_deserializer=pb.GetScheduleRequest.FromString,
+                response_serializer=pb.GetScheduleResponse.SerializeToString,
+            ),
+            "SampleInitLatents": unary(
+                observe("SampleInitLatents", self.SampleInitLatents),
+                request_deserializer=pb.SampleInitLatentsRequest.FromString,
+                response_serializer=None,  # bytes built by wire.encode_latents_reply
+            ),
+            "StreamInitLatents": stream(
+                self._observe_stream("StreamInitLatents", self.StreamInitLatents),
+                request_deserializer=pb.SampleInitLatentsRequest.FromString,
+                response_serializer=None,  # bytes built by wire.encode_chunk
+            ),
+            "GetServerInfo": unary(
+                observe("GetServerInfo", self.GetServerInfo),
+                request_deserializer=pb.GetServerInfoRequest.FromString,
+                response_serializer=pb.GetServerInfoResponse.SerializeToString,
+            ),
+            "Ping": unary(
+                observe("Ping", self.Ping),
+                request_deserializer=pb.PingRequest.FromString,
+                response_serializer=None,
+            ),
+        }
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+    def _observe(self, method: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        metrics = self.metrics
+
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            request_id_var.set(request_id_from(context.invocation_metadata()))
+            start = metrics.begin(SERVICE_NAME, method)
+            failed = True
+            sent = 0
+            try:
+                reply = await handler(request, context)
+                failed = False
+                sent = len(reply) if isinstance(reply, bytes) else 0
+                return reply
+            finally:
+                code = code_name(context, failed)
+                metrics.end(SERVICE_NAME, method, start, code, sent)
+                if code != "OK":
+                    log.info("%s answered %s", method, code, extra={"rpc": method, "code": code})
+
+        return observed
+
+    def _observe_stream(self, method: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        metrics = self.metrics
+
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            request_id_var.set(request_id_from(context.invocation_metadata()))
+            start = metrics.begin(SERVICE_NAME, method)
+            failed = True
+            sent = 0
+            try:
+                async for message in handler(request, context):
+                    sent += len(message)
+                    yield message
+                failed = False
+            except asyncio.CancelledError:
+                log.info("%s cancelled by the caller after %d bytes", method, sent)
+                raise
+            finally:
+                code = code_name(context, failed)
+                metrics.end(SERVICE_NAME, method, start, code, sent)
+                if code != "OK":
+                    log.info("%s answered %s", method, code, extra={"rpc": method, "code": code})
+
+        return observed
+
+    # ---- RPCs ---------------------------------------------------------------------------
 
     async def GetSchedule(
         self, request: pb.GetScheduleRequest, context: grpc.aio.ServicerContext
@@ -33,44 +128,162 @@ class NoiseServicer(pb_grpc.NoiseServiceServicer):
 
     async def SampleInitLatents(
         self, request: pb.SampleInitLatentsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.SampleInitLatentsResponse:
+    ) -> bytes:
         return await _answer(context, self._unary_latents, request)
+
+    async def GetServerInfo(
+        self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetServerInfoResponse:
+        from sigmaserve import __version__
+
+        c = self.config
+        return pb.GetServerInfoResponse(
+            version=__version__,
+            max_elements=c.max_elements,
+            max_unary_reply_bytes=c.max_unary_reply_bytes,
+            stream_chunk_bytes=c.stream_chunk_bytes,
+            max_concurrent_rpcs=c.max_concurrent_rpcs,
+        )
+
+    async def Ping(self, request: pb.PingRequest, context: grpc.aio.ServicerContext) -> bytes:
+        size = request.reply_bytes
+        if size < 0 or size > self.config.max_unary_reply_bytes:
+            error = invalid(
+                "reply_bytes", f"must be in [0, {self.config.max_unary_reply_bytes}], got {size}"
+            )
+            await context.abort_with_status(status_for(error))
+        if size == 0:
+            return b""
+        if len(self._zeros) < size:
+            self._zeros = bytes(size)
+        # PingResponse.data = 1, wire type 2
+        return b"".join((b"\x0a", wire.varint(size), memoryview(self._zeros)[:size]))
 
     async def StreamInitLatents(
         self, request: pb.SampleInitLatentsRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.LatentsChunk]:
-        sampled = await _answer(context, self._sample, request, None)
-        result, dtype = sampled
-        array = result.array
-        yield pb.LatentsChunk(
-            header=pb.LatentsHeader(
-                dtype=tensors.dtype_to_enum(dtype),
-                shape=list(array.shape),
-                init_noise_sigma=result.init_noise_sigma,
-                seeds=wire.seeds_to_wire(result.seeds),
-                total_bytes=array.nbytes,
-            )
+    ) -> AsyncIterator[bytes]:
+        try:
+            plan = await asyncio.to_thread(self._stream_plan, request)
+        except Exception as exc:
+            await context.abort_with_status(status_for(exc))
+            raise
+        header = pb.LatentsHeader(
+            dtype=tensors.dtype_to_enum(plan.dtype),
+            shape=list(plan.shape),
+            init_noise_sigma=plan.init_noise_sigma,
+            seeds=wire.seeds_to_wire(plan.seeds),
+            total_bytes=plan.total_bytes,
         )
-        flat = memoryview(array.reshape(-1)).cast("B")
+        yield pb.LatentsChunk(header=header).SerializeToString()
         step = self.config.stream_chunk_bytes
-        for start in range(0, len(flat), step):
-            yield pb.LatentsChunk(data=flat[start : start + step].tobytes())
+        pieces = plan.pieces()
+        while True:
+            _check_deadline(context)
+            try:
+                piece = await asyncio.to_thread(next, pieces, None)
+            except Exception as exc:
+                await context.abort_with_status(status_for(exc))
+                raise
+            if piece is None:
+                return
+            flat = memoryview(piece).cast("B")
+            for offset in range(0, len(flat), step):
+                yield wire.encode_chunk(flat[offset : offset + step])
 
-    def _unary_latents(self, request: pb.SampleInitLatentsRequest) -> pb.SampleInitLatentsResponse:
-        result, dtype = self._sample(request, self.config.max_unary_reply_bytes)
-        return pb.SampleInitLatentsResponse(
-            init_noise_sigma=result.init_noise_sigma,
-            seeds=wire.seeds_to_wire(result.seeds),
-            latents=tensors.to_proto(result.array, dtype),
+    # ---- work (runs in worker threads) --------------------------------------------------
+
+    def _unary_latents(self, request: pb.SampleInitLatentsRequest) -> bytes:
+        kwargs = wire.latents_kwargs(request)
+        check_size(kwargs, self.config.max_elements, self.config.max_unary_reply_bytes)
+        result = latents.sample_init_latents(**kwargs, max_elements=self.config.max_elements)
+        return wire.encode_latents_reply(
+            result.array, kwargs["dtype"], result.init_noise_sigma, result.seeds
         )
 
-    def _sample(
-        self, request: pb.SampleInitLatentsRequest, max_bytes: int | None
-    ) -> tuple[latents.Latents, str]:
+    def _stream_plan(self, request: pb.SampleInitLatentsRequest) -> StreamPlan:
         kwargs = wire.latents_kwargs(request)
-        check_size(kwargs, self.config.max_elements, max_bytes)
-        result = latents.sample_init_latents(**kwargs, max_elements=self.config.max_elements)
-        return result, kwargs["dtype"]
+        dims = check_size(kwargs, self.config.max_elements, None)
+        return StreamPlan.build(kwargs, dims, self.config)
+
+
+class StreamPlan:
+    """How StreamInitLatents produces a tensor: in groups of batch items, or whole.
+
+    With one generator per item (``seed_mode="per_item"``, one seed per item, no extra noise
+    options) item ``i`` is ``sample_init_latents`` of shape ``(1, C, H, W)`` and seed ``i``, so
+    groups of items are drawn one after another and memory stays bounded by a group (about one
+    chunk, or one item when an item is larger). Other modes draw the whole tensor first.
+    """
+
+    def __init__(
+        self,
+        kwargs: dict[str, Any],
+        shape: tuple[int, ...],
+        init_noise_sigma: float,
+        seeds: list[int],
+        group: int,
+        whole: np.ndarray | None,
+        max_elements: int,
+    ) -> None:
+        self.kwargs = kwargs
+        self.shape = shape
+        self.init_noise_sigma = init_noise_sigma
+        self.seeds = seeds
+        self.dtype: str = kwargs["dtype"]
+        self.group = group
+        self.whole = whole
+        self.max_elements = max_elements
+        self.total_bytes = math.prod(shape) * tensors.storage_dtype(self.dtype).itemsize
+
+    @classmethod
+    def build(cls, kwargs: dict[str, Any], dims: tuple[int, ...], config: ServerConfig) -> StreamPlan:
+        seeds = [int(s) for s in kwargs["seeds"]]
+        itemwise = (
+            kwargs["seed_mode"] == "per_item"
+            and not kwargs["noise_options"]
+            and len(dims) >= 2
+            and len(seeds) == dims[0]
+        )
+        if not itemwise:
+            result = latents.sample_init_latents(**kwargs, max_elements=config.max_elements)
+            return cls(kwargs, dims, result.init_noise_sigma, list(result.seeds), 0,
+                       np.ascontiguousarray(result.array), config.max_elements)
+        overrides = {k: v for k, v in kwargs.items() if k not in _LATENTS_ARGS}
+        factor = latents.resolve_sigma(
+            kwargs["sigma"], kwargs["scheduler"], kwargs["num_inference_steps"],
+            kwargs["preset"], overrides,
+        )
+        item_bytes = math.prod(dims[1:]) * tensors.storage_dtype(kwargs["dtype"]).itemsize
+        group = max(1, config.stream_chunk_bytes // max(item_bytes, 1))
+        return cls(kwargs, dims, factor, seeds, group, None, config.max_elements)
+
+    def pieces(self) -> Iterator[np.ndarray]:
+        """The tensor in C order, as consecutive arrays (call ``next`` from a worker thread)."""
+        if self.whole is not None:
+            yield self.whole
+            return
+        batch = self.shape[0]
+        for start in range(0, batch, self.group):
+            seeds = self.seeds[start : start + self.group]
+            result = latents.sample_init_latents(
+                shape=(len(seeds), *self.shape[1:]),
+                seeds=seeds,
+                seed_mode="per_item",
+                source=self.kwargs["source"],
+                dtype=self.dtype,
+                sigma=self.init_noise_sigma,
+                preset=self.kwargs["preset"],
+                max_elements=self.max_elements,
+            )
+            yield np.ascontiguousarray(result.array)
+
+
+_LATENTS_ARGS = frozenset(
+    {
+        "shape", "width", "height", "batch_size", "preset", "seeds", "seed_mode", "source",
+        "dtype", "sigma", "scheduler", "num_inference_steps", "noise_options",
+    }
+)
 
 
 def compute_schedule(request: pb.GetScheduleRequest) -> pb.GetScheduleResponse:
@@ -79,8 +292,8 @@ def compute_schedule(request: pb.GetScheduleRequest) -> pb.GetScheduleResponse:
     return wire.schedule_to_proto(get_schedule(**kwargs, **overrides))
 
 
-def check_size(kwargs: dict[str, Any], max_elements: int, max_bytes: int | None) -> None:
-    """Refuse a tensor over the limits before anything is allocated."""
+def check_size(kwargs: dict[str, Any], max_elements: int, max_bytes: int | None) -> tuple[int, ...]:
+    """Refuse a tensor over the limits before anything is allocated; returns its shape."""
     dims = latents.resolve_shape(
         kwargs["shape"], kwargs["width"], kwargs["height"], kwargs["batch_size"], kwargs["preset"]
     )
@@ -97,14 +310,33 @@ def check_size(kwargs: dict[str, Any], max_elements: int, max_bytes: int | None)
             "use StreamInitLatents for tensors this large",
             "shape",
         )
+    return tuple(int(d) for d in dims)
 
 
-async def _answer(
-    context: grpc.aio.ServicerContext, work: Callable[..., T], *args: Any
-) -> T:
-    """Run ``work`` in a worker thread (the core releases the GIL) and map failures to statuses."""
+def _check_deadline(context: grpc.aio.ServicerContext) -> None:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise asyncio.CancelledError("deadline exceeded")
+
+
+async def _answer(context: grpc.aio.ServicerContext, work: Callable[..., T], *args: Any) -> T:
+    """Run ``work`` in a worker thread (the core releases the GIL) and map failures to statuses.
+
+    A call whose deadline has already passed is not started. Input errors become
+    INVALID_ARGUMENT / RESOURCE_EXHAUSTED; anything else INTERNAL with a generic message.
+    """
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the work")
+    started = time.perf_counter()
     try:
         return await asyncio.to_thread(work, *args)
-    except Exception as exc:
+    except (InvalidArgumentError, ValueError, TypeError, OverflowError) as exc:
+        if not isinstance(exc, InvalidArgumentError):
+            exc = InvalidArgumentError(str(exc))
         await context.abort_with_status(status_for(exc))
-        raise  # abort_with_status always raises; this keeps type checkers informed
+        raise
+    except Exception as exc:
+        log.exception("internal error after %.3f s", time.perf_counter() - started)
+        await context.abort_with_status(status_for(exc))
+        raise

@@ -1,0 +1,152 @@
+"""Prometheus metrics (own registry, separate HTTP port) and structured logs with a request id."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import grpc
+
+log = logging.getLogger("sigmaserve.server")
+
+REQUEST_ID_HEADER = "x-request-id"
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)
+
+
+class Metrics:
+    """Server metrics in their own registry (several servers may share one process in tests).
+
+    Names follow go-grpc-prometheus: ``grpc_server_started_total``, ``grpc_server_handled_total``
+    (by ``grpc_code``), ``grpc_server_handling_seconds``, plus ``sigmaserve_reply_bytes_total``
+    and ``sigmaserve_inflight_requests``. Without prometheus-client installed, it records nothing.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import prometheus_client as prom
+        except ImportError:  # metrics are an optional extra
+            self.registry = None
+            return
+        self.registry = prom.CollectorRegistry()
+        labels = ("grpc_service", "grpc_method")
+        self.started = prom.Counter(
+            "grpc_server_started_total", "RPCs started", labels, registry=self.registry
+        )
+        self.handled = prom.Counter(
+            "grpc_server_handled_total", "RPCs finished, by status code",
+            (*labels, "grpc_code"), registry=self.registry,
+        )
+        self.latency = prom.Histogram(
+            "grpc_server_handling_seconds", "RPC latency until the reply is handed to gRPC",
+            labels, buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.reply_bytes = prom.Counter(
+            "sigmaserve_reply_bytes_total", "Tensor bytes sent", labels, registry=self.registry
+        )
+        self.inflight = prom.Gauge(
+            "sigmaserve_inflight_requests", "RPCs being served", registry=self.registry
+        )
+        self._http: Any = None
+
+    def serve_http(self, host: str, port: int) -> int:
+        """Expose ``/metrics`` on ``host:port`` (0 picks a port); returns the bound port."""
+        if self.registry is None:
+            raise RuntimeError("metrics need the prometheus-client package")
+        import prometheus_client as prom
+
+        server, _thread = prom.start_http_server(port, addr=host, registry=self.registry)
+        self._http = server
+        return int(server.server_address[1])
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+
+    def begin(self, service: str, method: str) -> float:
+        if self.registry is not None:
+            self.started.labels(service, method).inc()
+            self.inflight.inc()
+        return time.perf_counter()
+
+    def end(self, service: str, method: str, start: float, code: str, sent_bytes: int) -> None:
+        if self.registry is None:
+            return
+        self.inflight.dec()
+        self.handled.labels(service, method, code).inc()
+        self.latency.labels(service, method).observe(time.perf_counter() - start)
+        if sent_bytes:
+            self.reply_bytes.labels(service, method).inc(sent_bytes)
+
+
+def request_id_from(metadata: Iterable[tuple[str, Any]] | None) -> str:
+    """The caller's ``x-request-id`` (trimmed to 128 characters) or a fresh one."""
+    for key, value in metadata or ():
+        if key == REQUEST_ID_HEADER and isinstance(value, str) and value:
+            return value[:128]
+    return uuid.uuid4().hex
+
+
+def code_name(context: grpc.aio.ServicerContext, failed: bool) -> str:
+    """The status code a finished call answered with (OK unless the handler set or raised one)."""
+    code = context.code()
+    if code is None:
+        return "UNKNOWN" if failed else "OK"
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    try:
+        return grpc.StatusCode[str(code)].name  # pragma: no cover - defensive
+    except KeyError:
+        return str(code)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, request_id and any ``extra``."""
+
+    _STANDARD = set(vars(logging.makeLogRecord({})))
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in self._STANDARD and key not in entry and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """Root logging for ``sigmaserve serve``: text or JSON lines, each with the request id."""
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
