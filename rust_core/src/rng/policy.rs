@@ -1,0 +1,1 @@
+//! Seed policies (filled in below).
