@@ -18,6 +18,8 @@ from sigmaserve.v1 import noise_service_pb2 as pb
 
 MIB = 1 << 20
 DEFAULT_TIMEOUT = 30.0
+# StreamInitLatents moves up to gigabytes; its deadline covers the whole stream.
+DEFAULT_STREAM_TIMEOUT = 600.0
 DEFAULT_MAX_RECEIVE = 256 * MIB
 
 # Retries UNAVAILABLE (a replica restarting, a connection reset) with backoff; every RPC of the
@@ -61,15 +63,77 @@ def channel_options(
     ]
 
 
+def resolve_target(target: str | Sequence[str]) -> str:
+    """A gRPC target; a list of ``host:port`` IPv4 endpoints becomes ``ipv4:a,b,c``.
+
+    Strings pass through unchanged: ``"host:port"``, ``"ipv4:10.0.0.1:50051,10.0.0.2:50051"``,
+    ``"dns:///noise-headless.ns.svc:50051"``. The channel balances calls round_robin over every
+    address the target resolves to.
+    """
+    if isinstance(target, str):
+        return target
+    endpoints = [str(t) for t in target]
+    if not endpoints:
+        raise ValueError("target: give at least one endpoint")
+    if len(endpoints) == 1:
+        return endpoints[0]
+    return "ipv4:" + ",".join(e.removeprefix("ipv4:") for e in endpoints)
+
+
+def channel_credentials(
+    credentials: grpc.ChannelCredentials | None,
+    root_certificates: str | bytes | None,
+    private_key: str | bytes | None,
+    certificate_chain: str | bytes | None,
+) -> grpc.ChannelCredentials | None:
+    """Explicit credentials, or TLS credentials from PEM files (paths) or PEM bytes."""
+    if credentials is not None:
+        return credentials
+    if root_certificates is None and private_key is None and certificate_chain is None:
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=_pem(root_certificates),
+        private_key=_pem(private_key),
+        certificate_chain=_pem(certificate_chain),
+    )
+
+
+def _pem(value: str | bytes | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    with open(value, "rb") as handle:
+        return handle.read()
+
+
+def needs_streaming(err: grpc.RpcError) -> bool:
+    """The server refused a unary reply for its size and points to StreamInitLatents."""
+    return (
+        err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        and "StreamInitLatents" in (err.details() or "")
+    )
+
+
 def translate_error(err: grpc.RpcError) -> Exception:
     """The local exception for a failed call: the same class a local call would raise."""
     code = err.code()
     message = err.details() or ""
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidArgumentError(message, _violated_field(err))
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _reason(err) == "REPLY_TOO_LARGE":
         return TooLargeError(message, _violated_field(err) or "shape")
     return RemoteError(f"{code.name}: {message}", code)
+
+
+def _reason(err: grpc.RpcError) -> str | None:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return None
 
 
 def _violated_field(err: grpc.RpcError) -> str | None:
@@ -91,6 +155,7 @@ def message_field(message: str) -> str | None:
 
 
 def latents_from_reply(reply: pb.SampleInitLatentsResponse, seeds: Sequence[int]) -> Latents:
+    """Latents of a unary reply: the payload is read once and copied once (writable array)."""
     dtype = tensors.enum_to_dtype(reply.latents.dtype)
     array = tensors.from_proto(reply.latents, field="latents").copy()
     return Latents(array, reply.init_noise_sigma, tuple(seeds), dtype)

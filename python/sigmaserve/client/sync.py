@@ -11,6 +11,7 @@ from sigmaserve import wire
 from sigmaserve.client import common
 from sigmaserve.latents import Latents
 from sigmaserve.schedules import Schedule
+from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
 
 
@@ -24,16 +25,24 @@ class Client:
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         *,
         timeout: float | None = common.DEFAULT_TIMEOUT,
+        stream_timeout: float | None = common.DEFAULT_STREAM_TIMEOUT,
         credentials: grpc.ChannelCredentials | None = None,
+        root_certificates: str | bytes | None = None,
+        private_key: str | bytes | None = None,
+        certificate_chain: str | bytes | None = None,
         token: str | None = None,
         max_receive_message_length: int = common.DEFAULT_MAX_RECEIVE,
         stream_threshold_bytes: int = 32 * common.MIB,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         opts = common.channel_options(max_receive_message_length, options)
+        target = common.resolve_target(target)
+        credentials = common.channel_credentials(
+            credentials, root_certificates, private_key, certificate_chain
+        )
         self._channel = (
             grpc.secure_channel(target, credentials, options=opts)
             if credentials is not None
@@ -41,6 +50,7 @@ class Client:
         )
         self._stub = pb_grpc.NoiseServiceStub(self._channel)
         self._timeout = timeout
+        self._stream_timeout = stream_timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._stream_threshold = stream_threshold_bytes
 
@@ -71,14 +81,41 @@ class Client:
         size = common.expected_reply_bytes(request)
         if size is not None and size > self._stream_threshold:
             return self.stream_init_latents(seeds=seeds, **kwargs)
-        reply = self._call(self._stub.SampleInitLatents, request)
+        try:
+            reply = self._stub.SampleInitLatents(
+                request, timeout=self._timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as err:
+            if common.needs_streaming(err):  # the server's unary limit is below our threshold
+                return self.stream_init_latents(seeds=seeds, **kwargs)
+            raise common.translate_error(err) from None
         return common.latents_from_reply(reply, common.original_seeds(seeds))
+
+    def sample_init_latents_torch(
+        self,
+        *,
+        seeds: int | Sequence[int],
+        device: Any = None,
+        torch_dtype: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """``sample_init_latents(...).to_torch(device, torch_dtype)``: a torch tensor.
+
+        For a CUDA device the bytes are copied once into pinned host memory and moved with a
+        non-blocking copy; bfloat16 comes back as ``torch.bfloat16``.
+        """
+        result = self.sample_init_latents(seeds=seeds, **kwargs)
+        return result.to_torch(device=device, dtype=torch_dtype)
+
+    def server_info(self) -> Any:
+        """The server's version and limits (``GetServerInfoResponse``)."""
+        return self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest())
 
     def stream_init_latents(self, *, seeds: int | Sequence[int], **kwargs: Any) -> Latents:
         request = wire.latents_request(seeds=seeds, **kwargs)
         try:
             stream = self._stub.StreamInitLatents(
-                request, timeout=self._timeout, metadata=self._metadata
+                request, timeout=self._stream_timeout, metadata=self._metadata
             )
             first = next(stream)
             chunks = [chunk.data for chunk in stream]
