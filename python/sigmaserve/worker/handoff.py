@@ -1,0 +1,468 @@
+"""Hand a service ``Schedule`` and ``Latents`` to a diffusers pipeline, bit for bit.
+
+What a pipeline does with its own ``generator=`` and what it does with ``latents=`` differ, and the
+hand-off has to make up for each difference (diffusers 0.42.1):
+
+* **Scaling.** ``StableDiffusionPipeline`` and ``StableDiffusionXLPipeline`` multiply a given
+  ``latents=`` by ``scheduler.init_noise_sigma`` themselves (``prepare_latents``), exactly as they
+  scale their own draw; ``StableDiffusion3Pipeline`` and ``FluxPipeline`` (flow matching) never
+  scale. Either way the pipeline must receive the *unscaled* noise, so the worker asks the service
+  for ``sigma=1.0`` and lets the pipeline do the one multiply its generator path does.
+* **Layout.** Flux takes ``latents=`` already packed into 2x2 patches, ``(B, h/2 * w/2, 64)``.
+* **Dtype.** The pipeline draws in ``prompt_embeds.dtype`` (float16 on GPU); the service draws in
+  the same dtype, which for torch's CPU generator is not the float32 draw rounded.
+* **The generator after the draw.** Ancestral and SDE schedulers draw fresh noise at every step
+  from the pipeline's generator(s). The pipeline's own path would leave each CPU generator just past
+  the initial draw, so the worker hands it generators in exactly that state (torch's
+  ``Generator.get_state()`` bytes).
+* **The schedule.** The scheduler is built from ``Schedule.scheduler`` and ``Schedule.config``; when
+  the pipeline then calls ``set_timesteps``, the Schedule's own ``timesteps`` and ``sigmas`` are
+  checked against what diffusers computed and installed in their place if they differ (custom and
+  ecosystem schedules), so the pipeline runs the Schedule it was given.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sigmaserve.errors import invalid
+
+# Pipeline families by diffusers class name (subclasses such as img2img variants are matched by MRO).
+_FAMILY_BY_CLASS = {
+    "StableDiffusionPipeline": "sd",
+    "StableDiffusionXLPipeline": "sdxl",
+    "StableDiffusion3Pipeline": "sd3",
+    "FluxPipeline": "flux",
+}
+
+
+@dataclass(frozen=True)
+class PipelineKind:
+    """What the hand-off needs to know about a pipeline class."""
+
+    family: str  # "sd", "sdxl", "sd3", "flux"
+    # prepare_latents multiplies a given latents= by scheduler.init_noise_sigma.
+    scales_latents: bool
+    # latents= is expected packed into 2x2 patches (Flux).
+    packed: bool
+    # Preset name sigmaserve uses for this family.
+    preset: str
+
+
+KINDS = {
+    "sd": PipelineKind("sd", scales_latents=True, packed=False, preset="sd15"),
+    "sdxl": PipelineKind("sdxl", scales_latents=True, packed=False, preset="sdxl"),
+    "sd3": PipelineKind("sd3", scales_latents=False, packed=False, preset="sd3"),
+    "flux": PipelineKind("flux", scales_latents=False, packed=True, preset="flux-dev"),
+}
+
+
+def pipeline_kind(pipe: Any) -> PipelineKind:
+    """The family of a diffusers pipeline (SD1.x/2.x, SDXL, SD3, Flux)."""
+    for cls in type(pipe).__mro__:
+        family = _FAMILY_BY_CLASS.get(cls.__name__)
+        if family is not None:
+            return KINDS[family]
+    raise invalid(
+        "pipeline",
+        f"{type(pipe).__name__} is not supported; expected one of {sorted(_FAMILY_BY_CLASS)}",
+    )
+
+
+def _denoiser_config(pipe: Any) -> Any:
+    model = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+    if model is None:
+        raise invalid("pipeline", "pipeline has neither a unet nor a transformer")
+    return model.config
+
+
+def default_size(pipe: Any) -> tuple[int, int]:
+    """(height, width) a pipeline uses when none is given."""
+    kind = pipeline_kind(pipe)
+    config = _denoiser_config(pipe)
+    if kind.family == "flux":
+        size = int(getattr(pipe, "default_sample_size", 128)) * pipe.vae_scale_factor
+        return size, size
+    sample = config.sample_size
+    if isinstance(sample, (list, tuple)):
+        return int(sample[0]) * pipe.vae_scale_factor, int(sample[1]) * pipe.vae_scale_factor
+    size = int(sample) * pipe.vae_scale_factor
+    return size, size
+
+
+def size_multiple(pipe: Any) -> int:
+    """Image sizes must be multiples of this (the VAE factor; twice that for Flux's packing)."""
+    factor = int(pipe.vae_scale_factor)
+    return factor * 2 if pipeline_kind(pipe).packed else factor
+
+
+def noise_shape(pipe: Any, batch_size: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """The (B, C, h, w) noise tensor the pipeline's prepare_latents would draw (before packing)."""
+    kind = pipeline_kind(pipe)
+    config = _denoiser_config(pipe)
+    factor = int(pipe.vae_scale_factor)
+    if kind.family == "flux":
+        channels = int(config.in_channels) // 4
+        return (batch_size, channels, 2 * (height // (factor * 2)), 2 * (width // (factor * 2)))
+    return (batch_size, int(config.in_channels), height // factor, width // factor)
+
+
+def model_scheduler_config(pipe: Any) -> dict[str, Any]:
+    """The pipeline's scheduler config as ``from_config`` would read it.
+
+    Keys that only hold the class's defaults (``_use_default_values``) are dropped, as diffusers
+    drops them when another class is built ``from_config``: SD 1.5's config has no
+    ``timestep_spacing``, so Euler gets its own default ("linspace"), not PNDM's ("leading").
+    """
+    config = dict(pipe.scheduler.config)
+    defaults = set(config.pop("_use_default_values", None) or ())
+    return {k: v for k, v in config.items() if not k.startswith("_") and k not in defaults}
+
+
+def pipeline_schedule_overrides(
+    pipe: Any, num_inference_steps: int, height: int, width: int
+) -> dict[str, Any]:
+    """set_timesteps extras the pipeline passes itself (Flux: linspace sigmas and ``mu``; SD3: mu).
+
+    Asking the service for the schedule with the same extras makes its Schedule the one the
+    pipeline would compute.
+    """
+    kind = pipeline_kind(pipe)
+    config = pipe.scheduler.config
+    if kind.family == "flux":
+        seq_len = (height // (pipe.vae_scale_factor * 2)) * (width // (pipe.vae_scale_factor * 2))
+        extras: dict[str, Any] = {
+            "mu": _calculate_shift(seq_len, config, max_shift_default=1.15),
+        }
+        if not config.get("use_flow_sigmas", False):
+            n = num_inference_steps
+            extras["sigmas"] = np.linspace(1.0, 1 / n, n).tolist()
+        return extras
+    if kind.family == "sd3" and config.get("use_dynamic_shifting", None):
+        patch = int(_denoiser_config(pipe).patch_size)
+        factor = int(pipe.vae_scale_factor)
+        seq_len = (height // factor // patch) * (width // factor // patch)
+        return {"mu": _calculate_shift(seq_len, config, max_shift_default=1.16)}
+    return {}
+
+
+def _calculate_shift(seq_len: int, config: Mapping[str, Any], *, max_shift_default: float) -> float:
+    # diffusers.pipelines.flux.pipeline_flux.calculate_shift, same float arithmetic.
+    base_seq = config.get("base_image_seq_len", 256)
+    max_seq = config.get("max_image_seq_len", 4096)
+    base_shift = config.get("base_shift", 0.5)
+    max_shift = config.get("max_shift", max_shift_default)
+    m = (max_shift - base_shift) / (max_seq - base_seq)
+    b = base_shift - m * base_seq
+    return float(seq_len * m + b)
+
+
+# ---- scheduler from a Schedule ---------------------------------------------------------------
+
+
+def scheduler_class(name: str) -> type:
+    """The diffusers scheduler class called ``name``."""
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    if not (isinstance(cls, type) and hasattr(cls, "set_timesteps")):
+        raise invalid("scheduler", f"{name!r} is not a diffusers scheduler class")
+    return cls
+
+
+def scheduler_from_schedule(schedule: Any, fallback_config: Mapping[str, Any] | None = None) -> Any:
+    """A fresh diffusers scheduler configured like ``schedule`` (class and resolved config).
+
+    Ecosystem schedules (``"comfyui:karras"``...) name no diffusers class: they run on the
+    class of ``schedule.config["_class_name"]`` if present, else Euler, with the schedule's
+    sigmas installed.
+    """
+    name = str(schedule.scheduler)
+    config = dict(getattr(schedule, "config", None) or fallback_config or {})
+    if ":" in name:
+        name = str(config.get("_class_name") or "EulerDiscreteScheduler")
+    cls = scheduler_class(name)
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
+    kwargs = {k: _plain(v) for k, v in config.items() if k in accepted}
+    return cls.from_config(kwargs)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclass
+class InstallRecord:
+    """What happened when the pipeline called ``set_timesteps``."""
+
+    calls: int = 0
+    # True when diffusers' own arrays differed from the Schedule's and were replaced.
+    installed: bool = False
+
+
+def install_schedule(scheduler: Any, schedule: Any) -> InstallRecord:
+    """Make every later ``scheduler.set_timesteps(...)`` end with the Schedule's arrays.
+
+    diffusers computes its arrays as usual; when they equal the Schedule's (the normal case: the
+    service reproduces diffusers bit for bit) nothing is touched. Otherwise (custom sigmas, an
+    ecosystem schedule) the Schedule's ``timesteps`` and ``sigmas`` replace them in place, with
+    diffusers' own device and dtype; a length mismatch is an error.
+    """
+    record = InstallRecord()
+    original = scheduler.set_timesteps
+
+    @functools.wraps(original)
+    def set_timesteps(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        record.calls += 1
+        record.installed = _install_arrays(scheduler, schedule) or record.installed
+        return result
+
+    scheduler.set_timesteps = set_timesteps
+    return record
+
+
+def _install_arrays(scheduler: Any, schedule: Any) -> bool:
+    import torch
+
+    changed = False
+    for name in ("timesteps", "sigmas"):
+        wanted = getattr(schedule, name, None)
+        current = getattr(scheduler, name, None)
+        if wanted is None or not isinstance(current, torch.Tensor):
+            continue
+        wanted = np.asarray(wanted)
+        have = current.detach().cpu().numpy()
+        if have.shape != wanted.shape:
+            raise invalid(
+                name,
+                f"the schedule has {wanted.shape[0]} {name} but {type(scheduler).__name__} made "
+                f"{have.shape[0]} for these steps",
+            )
+        if np.array_equal(have, wanted.astype(have.dtype)):
+            continue
+        replacement = torch.from_numpy(np.ascontiguousarray(wanted)).to(
+            device=current.device, dtype=current.dtype
+        )
+        setattr(scheduler, name, replacement)
+        changed = True
+    return changed
+
+
+# ---- latents and generators ----------------------------------------------------------------
+
+
+def torch_dtype_name(dtype: Any) -> str:
+    """The sigmaserve dtype name of a torch dtype."""
+    import torch
+
+    names = {
+        torch.float32: "float32",
+        torch.float16: "float16",
+        torch.bfloat16: "bfloat16",
+        torch.float64: "float64",
+    }
+    if dtype not in names:
+        raise invalid("dtype", f"unsupported pipeline dtype {dtype}")
+    return names[dtype]
+
+
+def pack_flux_latents(latents: Any) -> Any:
+    """FluxPipeline._pack_latents: (B, C, h, w) -> (B, h/2 * w/2, C * 4)."""
+    b, c, h, w = latents.shape
+    latents = latents.view(b, c, h // 2, 2, w // 2, 2)
+    latents = latents.permute(0, 2, 4, 1, 3, 5)
+    return latents.reshape(b, (h // 2) * (w // 2), c * 4)
+
+
+def pipeline_latents(pipe: Any, latents: Any, *, device: Any = None, dtype: Any = None) -> Any:
+    """The ``latents=`` tensor that makes ``pipe`` start from exactly this noise.
+
+    ``latents`` must be unscaled noise (``Latents.init_noise_sigma == 1``): SD and SDXL multiply
+    by their scheduler's ``init_noise_sigma`` themselves, and SD3 and Flux never scale, so in both
+    cases the unscaled noise is what the pipeline's own generator path starts from. The copy to a
+    CUDA device goes through pinned memory, non-blocking.
+    """
+    kind = pipeline_kind(pipe)
+    factor = float(getattr(latents, "init_noise_sigma", 1.0))
+    if factor != 1.0:
+        what = (
+            "multiplies latents= by init_noise_sigma itself"
+            if kind.scales_latents
+            else "starts from unscaled noise"
+        )
+        raise invalid(
+            "latents",
+            f"{type(pipe).__name__} {what}; pass unscaled noise (sample_init_latents(..., "
+            f"sigma=1.0)), got latents scaled by {factor}",
+        )
+    tensor = latents.to_torch(device=device, dtype=dtype)
+    if kind.packed:
+        tensor = pack_flux_latents(tensor)
+    return tensor
+
+
+def replay_generator_states(
+    seeds: Sequence[int],
+    item_shape: Sequence[int],
+    *,
+    dtype: str = "float32",
+    seed_mode: str = "per_item",
+) -> list[bytes]:
+    """Each CPU generator's state right after the pipeline's initial draw (torch get_state bytes).
+
+    ``per_item``: one generator per seed, each past one ``(1, C, h, w)`` draw (diffusers' list of
+    generators); ``batch``: one generator past the whole ``(B, C, h, w)`` draw. Uses
+    ``sigmaserve.Generator`` (the service's own generator); without it, replays the draw with torch.
+    """
+    if seed_mode not in ("per_item", "batch"):
+        raise invalid("seed_mode", f"ancestral continuation needs per_item or batch, not {seed_mode}")
+    draws = (
+        [(int(s), tuple(item_shape)) for s in seeds]
+        if seed_mode == "per_item"
+        else [(int(seeds[0]), (len(seeds), *tuple(item_shape)[1:]))]
+    )
+    states = []
+    for seed, shape in draws:
+        state = _sigmaserve_state(seed, shape, dtype)
+        states.append(state if state is not None else _torch_state(seed, shape, dtype))
+    return states
+
+
+def _sigmaserve_state(seed: int, shape: tuple[int, ...], dtype: str) -> bytes | None:
+    try:
+        from sigmaserve import Generator
+    except ImportError:
+        return None
+    generator = Generator(seed)
+    if not hasattr(generator, "get_state"):
+        return None
+    generator.randn(shape, dtype=dtype)
+    return bytes(generator.get_state())
+
+
+def _torch_state(seed: int, shape: tuple[int, ...], dtype: str) -> bytes:
+    import torch
+
+    generator = torch.Generator("cpu").manual_seed(seed)
+    torch.randn(shape, generator=generator, dtype=getattr(torch, dtype))
+    return bytes(generator.get_state().numpy().tobytes())
+
+
+def generators_from_states(states: Sequence[bytes]) -> list[Any]:
+    """CPU ``torch.Generator`` objects set to each state (bytes of ``Generator.get_state()``)."""
+    import torch
+
+    generators = []
+    for state in states:
+        generator = torch.Generator("cpu")
+        generator.set_state(torch.frombuffer(bytearray(state), dtype=torch.uint8))
+        generators.append(generator)
+    return generators
+
+
+def pipeline_generator(generators: Sequence[Any]) -> Any:
+    """One generator for a batch of one (what the pipeline gets from manual_seed), else the list."""
+    return generators[0] if len(generators) == 1 else list(generators)
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class HandoffRun:
+    """The pipeline's output plus what ran."""
+
+    output: Any
+    scheduler: Any
+    init_noise_sigma: float
+    installed: bool
+
+
+def run_pipeline(
+    pipe: Any,
+    *,
+    schedule: Any,
+    latents: Any,
+    prompt: str | Sequence[str],
+    num_inference_steps: int,
+    height: int,
+    width: int,
+    generator_states: Sequence[bytes] | None = None,
+    seed_mode: str = "per_item",
+    negative_prompt: str | Sequence[str] | None = None,
+    guidance_scale: float | None = None,
+    output_type: str = "pil",
+    device: Any = None,
+    **pipeline_kwargs: Any,
+) -> HandoffRun:
+    """Run ``pipe`` from the service's ``latents`` and ``schedule``.
+
+    The pipeline's scheduler is replaced by one built from ``schedule`` (so the call is not
+    thread-safe for one pipeline object: serialise calls). ``generator_states`` are the CPU
+    generators' states after the initial draw; without them they are replayed from
+    ``latents.seeds``. One prompt makes ``len(seeds)`` images (``num_images_per_prompt``).
+    """
+    import torch
+
+    scheduler = scheduler_from_schedule(schedule, model_scheduler_config(pipe))
+    record = install_schedule(scheduler, schedule)
+    pipe.scheduler = scheduler
+
+    device = torch.device(device) if device is not None else pipe.device
+    dtype = _pipeline_dtype(pipe)
+    tensor = pipeline_latents(pipe, latents, device=device, dtype=dtype)
+    batch = int(latents.array.shape[0])
+    seeds = list(latents.seeds)
+    if generator_states is None:
+        item_shape = (1, *tuple(latents.array.shape)[1:])
+        generator_states = replay_generator_states(
+            seeds, item_shape, dtype=torch_dtype_name(dtype), seed_mode=seed_mode
+        )
+    generators = generators_from_states(generator_states)
+    if len(generators) not in (1, batch):
+        raise invalid("seeds", f"{len(generators)} generators for a batch of {batch}")
+
+    kwargs: dict[str, Any] = dict(pipeline_kwargs)
+    if negative_prompt is not None:
+        kwargs["negative_prompt"] = negative_prompt
+    if guidance_scale is not None:
+        kwargs["guidance_scale"] = guidance_scale
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    if len(prompts) == 1:
+        kwargs["num_images_per_prompt"] = batch
+    elif len(prompts) != batch:
+        raise invalid("prompt", f"{len(prompts)} prompts for {batch} seeds")
+    with torch.inference_mode():
+        output = pipe(
+            prompt=prompts[0] if len(prompts) == 1 else prompts,
+            num_inference_steps=num_inference_steps,
+            height=height,
+            width=width,
+            latents=tensor,
+            generator=pipeline_generator(generators),
+            output_type=output_type,
+            **kwargs,
+        )
+    if record.calls == 0:
+        raise RuntimeError(f"{type(pipe).__name__} never called set_timesteps")
+    sigma = getattr(scheduler, "init_noise_sigma", 1.0) if pipeline_kind(pipe).scales_latents else 1.0
+    return HandoffRun(output, scheduler, float(sigma), record.installed)
+
+
+def _pipeline_dtype(pipe: Any) -> Any:
+    for name in ("text_encoder", "unet", "transformer"):
+        module = getattr(pipe, name, None)
+        if module is not None:
+            return module.dtype
+    return pipe.dtype

@@ -1,0 +1,225 @@
+"""``sigmaserve.v1.WorkerService`` over grpc.aio, with health and reflection on the same port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from sigmaserve import tensors, wire
+from sigmaserve.errors import InvalidArgumentError
+from sigmaserve.server.errors import status_for
+from sigmaserve.v1 import noise_service_pb2 as noise_pb
+from sigmaserve.v1 import worker_service_pb2 as pb
+from sigmaserve.v1 import worker_service_pb2_grpc as pb_grpc
+from sigmaserve.worker.engine import Generation, Worker
+
+log = logging.getLogger("sigmaserve.worker")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WorkerService"].full_name
+U64 = 1 << 64
+
+
+def request_kwargs(request: pb.GenerateRequest) -> dict[str, Any]:
+    """``Worker.generate`` keyword arguments from a GenerateRequest."""
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt or None,
+        # uint64 on the wire; torch accepts both readings, the reply echoes what was sent.
+        "seeds": list(request.seeds),
+        "num_inference_steps": (
+            request.num_inference_steps if request.HasField("num_inference_steps") else None
+        ),
+        "scheduler": request.scheduler or None,
+        "guidance_scale": request.guidance_scale if request.HasField("guidance_scale") else None,
+        "width": int(request.width) or None,
+        "height": int(request.height) or None,
+        "scheduler_overrides": wire.struct_to_dict(request.scheduler_overrides),
+    }
+
+
+def build_request(
+    prompt: str,
+    *,
+    seeds: int | list[int],
+    negative_prompt: str | None = None,
+    num_inference_steps: int | None = None,
+    scheduler: str | None = None,
+    guidance_scale: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    scheduler_overrides: dict[str, Any] | None = None,
+) -> pb.GenerateRequest:
+    """A GenerateRequest from ``Worker.generate``-style arguments (negative seeds wrap)."""
+    seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
+    request = pb.GenerateRequest(
+        prompt=prompt,
+        negative_prompt=negative_prompt or "",
+        seeds=[int(s) % U64 for s in seed_list],
+        scheduler=scheduler or "",
+        width=width or 0,
+        height=height or 0,
+        scheduler_overrides=wire.dict_to_struct(scheduler_overrides, "scheduler_overrides"),
+    )
+    if num_inference_steps is not None:
+        request.num_inference_steps = num_inference_steps
+    if guidance_scale is not None:
+        request.guidance_scale = guidance_scale
+    return request
+
+
+def _tensor(array: np.ndarray) -> noise_pb.Tensor:
+    array = np.asarray(array)
+    if array.dtype not in (np.float32, np.float64, np.int64):
+        array = array.astype(np.float64)
+    return tensors.to_proto(array)
+
+
+def response_from(generation: Generation, request_seeds: list[int]) -> pb.GenerateResponse:
+    reply = pb.GenerateResponse(
+        images=[
+            pb.Image(png=png, seed=seed, width=generation.width, height=generation.height)
+            for png, seed in zip(generation.png_bytes(), request_seeds, strict=True)
+        ],
+        seeds=request_seeds,
+        scheduler=generation.scheduler,
+        timesteps=_tensor(generation.timesteps),
+        init_noise_sigma=generation.init_noise_sigma,
+        num_inference_steps=generation.num_inference_steps,
+        device=generation.device,
+        dtype=generation.dtype,
+        pipeline=generation.pipeline,
+    )
+    if generation.sigmas is not None:
+        reply.sigmas.CopyFrom(_tensor(generation.sigmas))
+    return reply
+
+
+class WorkerServicer(pb_grpc.WorkerServiceServicer):
+    """Runs ``Worker.generate`` in a thread so the event loop keeps answering health checks."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def Generate(  # noqa: N802 (gRPC method name)
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GenerateResponse:
+        try:
+            kwargs = request_kwargs(request)
+            generation = await asyncio.to_thread(self.worker.generate, **kwargs)
+            return response_from(generation, list(request.seeds))
+        except InvalidArgumentError as exc:
+            await context.abort_with_status(status_for(exc))
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if isinstance(code, grpc.StatusCode) and code in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+            ):
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"noise service: {exc}")
+            await context.abort_with_status(status_for(exc))
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class RunningWorker:
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+async def start_worker_server(worker: Worker, host: str = "127.0.0.1", port: int = 50052) -> RunningWorker:
+    """Serve WorkerService, health (``""`` and ``sigmaserve.v1.WorkerService``) and reflection."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_send_message_length", 256 << 20),
+            ("grpc.so_reuseport", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+        ]
+    )
+    pb_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(worker), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    address = f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {address}: {exc}") from None
+    if bound == 0:
+        raise OSError(f"cannot listen on {address}: address in use or not available")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("worker listening on %s:%d (%s on %s)", host, bound, worker.kind.family, worker.device)
+    return RunningWorker(server, health_servicer, bound)
+
+
+async def serve_worker(worker: Worker, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then drain."""
+    running = await start_worker_server(worker, host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.shutdown()
+
+
+@contextlib.contextmanager
+def worker_in_thread(worker: Worker, host: str = "127.0.0.1") -> Iterator[RunningWorker]:
+    """A worker server on an ephemeral port in a background thread (tests)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="sigmaserve-worker", daemon=True)
+    thread.start()
+    running = asyncio.run_coroutine_threadsafe(start_worker_server(worker, host, 0), loop).result(
+        timeout=30
+    )
+    try:
+        yield running
+    finally:
+        asyncio.run_coroutine_threadsafe(running.shutdown(grace=1.0), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+class WorkerClient:
+    """Blocking client for WorkerService.Generate."""
+
+    def __init__(self, target: str, *, timeout: float | None = 600.0) -> None:
+        self._channel = grpc.insecure_channel(
+            target, options=[("grpc.max_receive_message_length", 256 << 20)]
+        )
+        self._stub = pb_grpc.WorkerServiceStub(self._channel)
+        self._timeout = timeout
+
+    def __enter__(self) -> WorkerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._channel.close()
+
+    def generate(self, prompt: str, **kwargs: Any) -> pb.GenerateResponse:
+        from sigmaserve.client.common import translate_error
+
+        try:
+            return self._stub.Generate(build_request(prompt, **kwargs), timeout=self._timeout)
+        except grpc.RpcError as err:
+            raise translate_error(err) from None
