@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -36,3 +38,27 @@ def _status(code: int, message: str, detail: object | None) -> grpc.Status:
         packed.Pack(detail)
         status.details.append(packed)
     return rpc_status.to_status(status)
+
+
+class Unparsable:
+    """What a request deserializes to when its bytes are not the declared message."""
+
+    def __init__(self, message_name: str, error: Exception) -> None:
+        self.error = InvalidArgumentError(
+            f"request: not a valid {message_name} message ({error})", "request"
+        )
+
+
+def lenient(message_class: Any) -> Callable[[bytes], Any]:
+    """A request deserializer that never raises (grpcio would answer INTERNAL for a parse error);
+    the handler answers INVALID_ARGUMENT for the :class:`Unparsable` it returns instead."""
+    parse = message_class.FromString
+    name = message_class.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception as exc:
+            return Unparsable(name, exc)
+
+    return deserialize

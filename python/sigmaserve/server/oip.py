@@ -28,7 +28,7 @@ from sigmaserve import latents
 from sigmaserve.errors import InvalidArgumentError, invalid
 from sigmaserve.schedules import get_schedule
 from sigmaserve.server.config import ServerConfig
-from sigmaserve.server.errors import status_for
+from sigmaserve.server.errors import Unparsable, lenient, status_for
 from sigmaserve.server.observability import Metrics, code_name, request_id_from, request_id_var
 from sigmaserve.server.servicer import check_size
 
@@ -79,7 +79,7 @@ class OipServicer:
         handlers = {
             name: grpc.unary_unary_rpc_method_handler(
                 self._observe(name, method),
-                request_deserializer=request.FromString,
+                request_deserializer=lenient(request),
                 response_serializer=lambda reply: reply.SerializeToString(),
             )
             for name, (request, method) in methods.items()
@@ -92,6 +92,8 @@ class OipServicer:
             start = self.metrics.begin(SERVICE_NAME, name)
             failed = True
             try:
+                if isinstance(request, Unparsable):
+                    await context.abort_with_status(status_for(request.error))
                 reply = await method(request, context)
                 failed = False
                 return reply

@@ -21,7 +21,7 @@ from sigmaserve import latents, tensors, wire
 from sigmaserve.errors import InvalidArgumentError, TooLargeError, invalid
 from sigmaserve.schedules import get_schedule
 from sigmaserve.server.config import ServerConfig
-from sigmaserve.server.errors import status_for
+from sigmaserve.server.errors import Unparsable, lenient, status_for
 from sigmaserve.server.observability import Metrics, code_name, request_id_from, request_id_var
 from sigmaserve.v1 import noise_service_pb2 as pb
 
@@ -48,27 +48,27 @@ class NoiseServicer:
         handlers = {
             "GetSchedule": unary(
                 observe("GetSchedule", self.GetSchedule),
-                request_deserializer=pb.GetScheduleRequest.FromString,
+                request_deserializer=lenient(pb.GetScheduleRequest),
                 response_serializer=pb.GetScheduleResponse.SerializeToString,
             ),
             "SampleInitLatents": unary(
                 observe("SampleInitLatents", self.SampleInitLatents),
-                request_deserializer=pb.SampleInitLatentsRequest.FromString,
+                request_deserializer=lenient(pb.SampleInitLatentsRequest),
                 response_serializer=None,  # bytes built by wire.encode_latents_reply
             ),
             "StreamInitLatents": stream(
                 self._observe_stream("StreamInitLatents", self.StreamInitLatents),
-                request_deserializer=pb.SampleInitLatentsRequest.FromString,
+                request_deserializer=lenient(pb.SampleInitLatentsRequest),
                 response_serializer=None,  # bytes built by wire.encode_chunk
             ),
             "GetServerInfo": unary(
                 observe("GetServerInfo", self.GetServerInfo),
-                request_deserializer=pb.GetServerInfoRequest.FromString,
+                request_deserializer=lenient(pb.GetServerInfoRequest),
                 response_serializer=pb.GetServerInfoResponse.SerializeToString,
             ),
             "Ping": unary(
                 observe("Ping", self.Ping),
-                request_deserializer=pb.PingRequest.FromString,
+                request_deserializer=lenient(pb.PingRequest),
                 response_serializer=None,
             ),
         }
@@ -83,6 +83,8 @@ class NoiseServicer:
             failed = True
             sent = 0
             try:
+                if isinstance(request, Unparsable):
+                    await context.abort_with_status(status_for(request.error))
                 reply = await handler(request, context)
                 failed = False
                 sent = len(reply) if isinstance(reply, bytes) else 0
@@ -104,6 +106,8 @@ class NoiseServicer:
             failed = True
             sent = 0
             try:
+                if isinstance(request, Unparsable):
+                    await context.abort_with_status(status_for(request.error))
                 async for message in handler(request, context):
                     sent += len(message)
                     yield message
