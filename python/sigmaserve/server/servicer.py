@@ -344,3 +344,9 @@ async def _answer(context: grpc.aio.ServicerContext, work: Callable[..., T], *ar
         log.exception("internal error after %.3f s", time.perf_counter() - started)
         await context.abort_with_status(status_for(exc))
         raise
+    except BaseException as exc:  # a Rust panic (pyo3 PanicException) is a BaseException
+        if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
+            raise
+        log.error("panic in the core", exc_info=exc)
+        await context.abort_with_status(status_for(RuntimeError("core panic")))
+        raise
