@@ -160,7 +160,11 @@ fn cpu_seed123_tail() {
 #[test]
 fn cpu_scalar_path_and_float64() {
     let n = randn(4, 0, CPU, Dtype::Float32).unwrap();
-    assert_close(&f32s(&n), &[1.5409961, -0.2934289, -2.1787894, 0.5684313], 1e-7);
+    assert_close(
+        &f32s(&n),
+        &[1.5409961, -0.2934289, -2.1787894, 0.5684313],
+        1e-7,
+    );
     let d = randn(16, 0, CPU, Dtype::Float64).unwrap().to_f64_vec();
     let want = [-2.3104118, -0.3732509, -1.0608167, 0.9995094];
     for (g, w) in d.iter().zip(want) {

@@ -1,8 +1,331 @@
-//! Binding of the core's noise functions.
+//! Binding of the core's noise engine: `noise_randn`, `noise_sample`, the `Generator` class
+//! and a few introspection helpers. Arguments are validated and copied into owned Rust
+//! values while attached; generation runs detached (`py.detach`); results are moved into
+//! numpy arrays without a copy.
 
+use numpy::ndarray::{ArrayD, IxDyn};
+use numpy::IntoPyArray;
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyInt};
+use sigmaserve_core::rng::{
+    self, a1111::SeedResize, Dtype, Generator, GpuGeometry, Noise, NoiseRequest, SeedMode, Source,
+    Variation,
+};
+use sigmaserve_core::CoreError;
+
+use crate::errors::{CoreResult, PyCoreError};
+
+fn invalid(field: &str, msg: impl Into<String>) -> PyCoreError {
+    PyCoreError(CoreError::invalid(field, msg))
+}
+
+/// An int in [-2**63, 2**64) (not a bool), wrapped to u64 like `manual_seed`.
+fn extract_seed(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<u64> {
+    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+        let ty = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "object".into());
+        return Err(invalid(
+            field,
+            format!("a seed must be an int in [-2**63, 2**64), got {ty}"),
+        ));
+    }
+    let v: i128 = obj
+        .extract()
+        .map_err(|_| invalid(field, "seed is outside torch's range [-2**63, 2**64)"))?;
+    Ok(rng::wrap_seed(v, field)?)
+}
+
+fn extract_shape(shape: Vec<i64>) -> CoreResult<Vec<usize>> {
+    shape
+        .into_iter()
+        .map(|d| {
+            usize::try_from(d)
+                .map_err(|_| invalid("shape", format!("dimensions must be >= 0, got {d}")))
+        })
+        .collect()
+}
+
+fn numel_of(shape: &[usize], max_elements: Option<u64>) -> CoreResult<usize> {
+    let n = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| PyCoreError(CoreError::too_large("shape", "the element count overflows")))?;
+    if let Some(max) = max_elements {
+        if n as u64 > max {
+            return Err(PyCoreError(CoreError::too_large(
+                "shape",
+                format!("{n} elements exceed the limit of {max}"),
+            )));
+        }
+    }
+    Ok(n)
+}
+
+fn to_numpy<'py>(py: Python<'py>, noise: Noise, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
+    let dims = IxDyn(shape);
+    let shape_err = |_| invalid("shape", "shape does not match the generated size");
+    Ok(match noise {
+        Noise::F32(v) => ArrayD::from_shape_vec(dims, v)
+            .map_err(shape_err)?
+            .into_pyarray(py)
+            .into_any(),
+        Noise::F64(v) => ArrayD::from_shape_vec(dims, v)
+            .map_err(shape_err)?
+            .into_pyarray(py)
+            .into_any(),
+        Noise::F16(v) => {
+            // numpy has float16: reinterpret the u16 bits as numpy.float16 (a view, no copy).
+            let arr = ArrayD::from_shape_vec(dims, v)
+                .map_err(shape_err)?
+                .into_pyarray(py);
+            arr.call_method1("view", ("float16",))?
+        }
+        Noise::BF16(v) => ArrayD::from_shape_vec(dims, v)
+            .map_err(shape_err)?
+            .into_pyarray(py)
+            .into_any(),
+    })
+}
+
+/// `randn(shape, seed)` from a fresh generator; returns a numpy array (bfloat16 as uint16).
+#[pyfunction]
+#[pyo3(signature = (shape, seed, source = "cpu", dtype = "float32", cpu_kernel = None, gpu = None, max_elements = None))]
+#[allow(clippy::too_many_arguments)]
+fn noise_randn<'py>(
+    py: Python<'py>,
+    shape: Vec<i64>,
+    seed: &Bound<'py, PyAny>,
+    source: &str,
+    dtype: &str,
+    cpu_kernel: Option<&str>,
+    gpu: Option<&str>,
+    max_elements: Option<u64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let seed = extract_seed(seed, "seed")?;
+    let shape = extract_shape(shape)?;
+    let numel = numel_of(&shape, max_elements)?;
+    let source = Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?;
+    let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
+    let noise = py
+        .detach(|| Generator::new(seed, source).randn(numel, dtype))
+        .map_err(PyCoreError::from)?;
+    to_numpy(py, noise, &shape)
+}
+
+/// Seed policies, variation seeds and seed resize over a batch; see `sigmaserve.sample_noise`.
+#[pyfunction]
+#[pyo3(signature = (shape, seeds, seed_mode = "per_item", source = "cpu", dtype = "float32", cpu_kernel = None, gpu = None, batch_index = None, subseeds = None, subseed_strength = 0.0, seed_resize_from = None, max_elements = None))]
+#[allow(clippy::too_many_arguments)]
+fn noise_sample<'py>(
+    py: Python<'py>,
+    shape: Vec<i64>,
+    seeds: Vec<Bound<'py, PyAny>>,
+    seed_mode: &str,
+    source: &str,
+    dtype: &str,
+    cpu_kernel: Option<&str>,
+    gpu: Option<&str>,
+    batch_index: Option<Vec<i64>>,
+    subseeds: Option<Vec<Bound<'py, PyAny>>>,
+    subseed_strength: f64,
+    seed_resize_from: Option<(i64, i64)>,
+    max_elements: Option<u64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let shape = extract_shape(shape)?;
+    let seeds = seeds
+        .iter()
+        .map(|s| extract_seed(s, "seeds"))
+        .collect::<CoreResult<Vec<u64>>>()?;
+    let subseeds = subseeds
+        .map(|v| {
+            v.iter()
+                .map(|s| extract_seed(s, "subseeds"))
+                .collect::<CoreResult<Vec<u64>>>()
+        })
+        .transpose()?;
+    let batch_index = batch_index
+        .map(|v| {
+            v.into_iter()
+                .map(|i| {
+                    usize::try_from(i).map_err(|_| {
+                        invalid("batch_index", format!("indices must be >= 0, got {i}"))
+                    })
+                })
+                .collect::<CoreResult<Vec<usize>>>()
+        })
+        .transpose()?;
+    let seed_resize_from = seed_resize_from
+        .map(|(w, h)| match (usize::try_from(w), usize::try_from(h)) {
+            (Ok(width), Ok(height)) => Ok(SeedResize { width, height }),
+            _ => Err(invalid(
+                "seed_resize_from",
+                format!("width and height must be >= 0, got ({w}, {h})"),
+            )),
+        })
+        .transpose()?;
+    let req = NoiseRequest {
+        shape: shape.clone(),
+        seeds,
+        seed_mode: SeedMode::parse(seed_mode).map_err(PyCoreError::from)?,
+        source: Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?,
+        dtype: Dtype::parse(dtype).map_err(PyCoreError::from)?,
+        batch_index,
+        variation: subseeds.map(|subseeds| Variation {
+            subseeds,
+            strength: subseed_strength,
+        }),
+        seed_resize_from,
+        max_elements,
+    };
+    if req.variation.is_none() && subseed_strength != 0.0 {
+        return Err(invalid("subseeds", "subseed_strength needs subseeds").into());
+    }
+    let noise = py
+        .detach(|| rng::sample_noise(&req))
+        .map_err(PyCoreError::from)?;
+    to_numpy(py, noise, &shape)
+}
+
+/// The GPU presets: a list of (name, sm_count, max_threads_per_sm).
+#[pyfunction]
+fn noise_gpu_presets() -> Vec<(&'static str, u32, u32)> {
+    GpuGeometry::PRESETS
+        .iter()
+        .map(|(n, g)| (*n, g.sm_count, g.max_threads_per_sm))
+        .collect()
+}
+
+/// The active SIMD kernel set: "avx2+fma" or "portable".
+#[pyfunction]
+fn noise_simd_isa() -> &'static str {
+    rng::simd::active_isa()
+}
+
+/// Enables or disables the SIMD fast paths (results are identical; for tests and benchmarks).
+#[pyfunction]
+fn noise_set_simd(enabled: bool) {
+    rng::simd::set_simd_enabled(enabled)
+}
+
+/// One noise stream (`sigmaserve.Generator` wraps it).
+#[pyclass(name = "Generator", module = "sigmaserve._core")]
+struct PyGenerator {
+    inner: Generator,
+}
+
+#[pymethods]
+impl PyGenerator {
+    #[new]
+    #[pyo3(signature = (seed, source = "cpu", cpu_kernel = None, gpu = None))]
+    fn new(
+        seed: &Bound<'_, PyAny>,
+        source: &str,
+        cpu_kernel: Option<&str>,
+        gpu: Option<&str>,
+    ) -> PyResult<Self> {
+        let seed = extract_seed(seed, "seed")?;
+        let source = Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?;
+        Ok(PyGenerator {
+            inner: Generator::new(seed, source),
+        })
+    }
+
+    /// One `randn(shape, dtype)` call on this stream.
+    #[pyo3(signature = (shape, dtype = "float32", max_elements = None))]
+    fn randn<'py>(
+        &mut self,
+        py: Python<'py>,
+        shape: Vec<i64>,
+        dtype: &str,
+        max_elements: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let shape = extract_shape(shape)?;
+        let numel = numel_of(&shape, max_elements)?;
+        let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
+        let gen = &mut self.inner;
+        let noise = py
+            .detach(|| gen.randn(numel, dtype))
+            .map_err(PyCoreError::from)?;
+        to_numpy(py, noise, &shape)
+    }
+
+    /// Advances the stream as `randn(shape, dtype)` would, without computing values.
+    #[pyo3(signature = (shape, dtype = "float32"))]
+    fn skip(&mut self, shape: Vec<i64>, dtype: &str) -> PyResult<()> {
+        let shape = extract_shape(shape)?;
+        let numel = numel_of(&shape, None)?;
+        let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
+        self.inner.skip(numel, dtype);
+        Ok(())
+    }
+
+    /// The state bytes (CPU: torch's `Generator.get_state()` layout).
+    fn get_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.get_state())
+    }
+
+    /// Restores state bytes from `get_state()` (or torch's for CPU / CUDA).
+    fn set_state(&mut self, state: &[u8]) -> PyResult<()> {
+        self.inner.set_state(state).map_err(PyCoreError::from)?;
+        Ok(())
+    }
+
+    /// The seed (all 64 bits, as torch's `initial_seed()`).
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.inner.seed()
+    }
+
+    /// The source name.
+    #[getter]
+    fn source(&self) -> &'static str {
+        self.inner.source().name()
+    }
+
+    /// The CPU kernel name ("avx2" / "default"), or None for other sources.
+    #[getter]
+    fn cpu_kernel(&self) -> Option<&'static str> {
+        match self.inner.source() {
+            Source::Cpu(k) => Some(k.name()),
+            _ => None,
+        }
+    }
+
+    /// The emulated GPU as (sm_count, max_threads_per_sm), (0, 0) for unlimited; None
+    /// unless the source is "cuda".
+    #[getter]
+    fn gpu(&self) -> Option<(u32, u32)> {
+        match self.inner.source() {
+            Source::Cuda(g) => Some((g.sm_count, g.max_threads_per_sm)),
+            _ => None,
+        }
+    }
+
+    /// The philox offset (CUDA) or call counter (NV); None for the CPU source.
+    #[getter]
+    fn offset(&self) -> Option<u64> {
+        self.inner.offset()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Generator(seed={}, source={:?})",
+            self.inner.seed(),
+            self.inner.source().name()
+        )
+    }
+}
 
 /// Adds this module's functions and classes to `sigmaserve._core`.
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(noise_randn, m)?)?;
+    m.add_function(wrap_pyfunction!(noise_sample, m)?)?;
+    m.add_function(wrap_pyfunction!(noise_gpu_presets, m)?)?;
+    m.add_function(wrap_pyfunction!(noise_simd_isa, m)?)?;
+    m.add_function(wrap_pyfunction!(noise_set_simd, m)?)?;
+    m.add_class::<PyGenerator>()?;
     Ok(())
 }

@@ -204,8 +204,10 @@ pub mod avx2 {
         j = _mm256_add_epi32(j, _mm256_set1_epi32(1));
         j = _mm256_and_si256(j, _mm256_set1_epi32(!1));
         let y = _mm256_cvtepi32_ps(j);
-        let swap_sin =
-            _mm256_castsi256_ps(_mm256_slli_epi32::<29>(_mm256_and_si256(j, _mm256_set1_epi32(4))));
+        let swap_sin = _mm256_castsi256_ps(_mm256_slli_epi32::<29>(_mm256_and_si256(
+            j,
+            _mm256_set1_epi32(4),
+        )));
         let poly_mask = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
             _mm256_and_si256(j, _mm256_set1_epi32(2)),
             _mm256_setzero_si256(),
@@ -235,7 +237,10 @@ pub mod avx2 {
         let c_rest = _mm256_sub_ps(c, ysin1);
         let sin_r = _mm256_add_ps(ysin1, ysin2);
         let cos_r = _mm256_add_ps(c_rest, s_rest);
-        (_mm256_xor_ps(sin_r, sign_sin), _mm256_xor_ps(cos_r, sign_cos))
+        (
+            _mm256_xor_ps(sin_r, sign_sin),
+            _mm256_xor_ps(cos_r, sign_cos),
+        )
     }
 
     /// `normal_fill_16_AVX2` on one block of 16 values.
@@ -243,7 +248,12 @@ pub mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub fn normal_block16(d: &mut [f32; 16]) {
         // SAFETY: `d` is 16 contiguous f32; unaligned loads read d[0..8] and d[8..16].
-        let (lo, hi) = unsafe { (_mm256_loadu_ps(d.as_ptr()), _mm256_loadu_ps(d.as_ptr().add(8))) };
+        let (lo, hi) = unsafe {
+            (
+                _mm256_loadu_ps(d.as_ptr()),
+                _mm256_loadu_ps(d.as_ptr().add(8)),
+            )
+        };
         let u1 = _mm256_sub_ps(_mm256_set1_ps(1.0), lo);
         let r = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0), log256(u1)));
         let theta = _mm256_mul_ps(_mm256_set1_ps(TWO_PI), hi);
@@ -321,7 +331,9 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn simd_equals_portable_exhaustive() {
-        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
             return;
         }
         let n = 1usize << 24;
@@ -342,7 +354,11 @@ mod tests {
             let b: &mut [f32; 16] = block.try_into().expect("16");
             normal_block16_avx2_exact(b);
         }
-        let diff = a.iter().zip(&p).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+        let diff = a
+            .iter()
+            .zip(&p)
+            .filter(|(x, y)| x.to_bits() != y.to_bits())
+            .count();
         assert_eq!(diff, 0);
     }
 }

@@ -195,16 +195,6 @@ impl NoiseSliceMut<'_> {
             NoiseSliceMut::BF16(v) => NoiseSliceMut::BF16(v),
         }
     }
-
-    /// The sub-view `start..end` (the caller guarantees the range is in bounds).
-    pub(crate) fn range(&mut self, start: usize, end: usize) -> NoiseSliceMut<'_> {
-        match self {
-            NoiseSliceMut::F32(v) => NoiseSliceMut::F32(&mut v[start..end]),
-            NoiseSliceMut::F64(v) => NoiseSliceMut::F64(&mut v[start..end]),
-            NoiseSliceMut::F16(v) => NoiseSliceMut::F16(&mut v[start..end]),
-            NoiseSliceMut::BF16(v) => NoiseSliceMut::BF16(&mut v[start..end]),
-        }
-    }
 }
 
 /// float32 → float16 bits, round to nearest even (c10::Half's conversion).

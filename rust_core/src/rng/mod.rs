@@ -27,7 +27,7 @@ pub mod simd;
 pub mod torch_cpu;
 
 pub use dtype::{Dtype, Noise, NoiseSliceMut};
-// (policy exports added with the policy module)
+pub use policy::{sample_noise, sample_noise_into, NoiseRequest, Plan, SeedMode, Variation};
 
 use crate::error::{CoreError, Result};
 use dtype::{f32_to_bf16_bits, f32_to_f16_bits};
@@ -247,7 +247,10 @@ impl Source {
             ));
         }
         if gpu.is_some() && !matches!(src, Source::Cuda(_)) {
-            return Err(CoreError::invalid("gpu", "gpu only applies to source=\"cuda\""));
+            return Err(CoreError::invalid(
+                "gpu",
+                "gpu only applies to source=\"cuda\"",
+            ));
         }
         Ok(src)
     }
@@ -317,7 +320,10 @@ impl Generator {
     /// Draws `numel` values of `dtype` (one `torch.randn(numel, dtype=...)` call).
     pub fn randn(&mut self, numel: usize, dtype: Dtype) -> Result<Noise> {
         if numel.checked_mul(dtype.itemsize()).is_none() || numel > isize::MAX as usize / 8 {
-            return Err(CoreError::too_large("shape", "the tensor does not fit in memory"));
+            return Err(CoreError::too_large(
+                "shape",
+                "the tensor does not fit in memory",
+            ));
         }
         let mut noise = Noise::zeros(dtype, numel);
         self.fill(noise.as_slice_mut());
@@ -380,7 +386,7 @@ impl Generator {
     }
 
     /// The generator state as bytes: for the CPU source exactly torch's
-    /// `Generator.get_state()` (5064 bytes); for CUDA torch's 16-byte (seed, offset); for NV
+    /// `Generator.get_state()` (5056 bytes); for CUDA torch's 16-byte (seed, offset); for NV
     /// 16 bytes (seed, call counter).
     pub fn get_state(&self) -> Vec<u8> {
         match &self.inner {

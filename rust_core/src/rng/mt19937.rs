@@ -278,7 +278,13 @@ impl Mt19937 {
     pub fn raw_parts(&self) -> (u64, i32, bool, u32, &[u32; N]) {
         // Between calls `left` is always in 1..=624 like torch's: the transient 625 only
         // exists between a twist and the read that immediately follows it.
-        (self.seed, self.left as i32, self.seeded, self.next, &self.state)
+        (
+            self.seed,
+            self.left as i32,
+            self.seeded,
+            self.next,
+            &self.state,
+        )
     }
 
     /// Rebuilds an engine from torch's fields, validating them like `mt19937::is_valid`

@@ -138,14 +138,13 @@ fn split_rows<T>(out: &mut [T], t: usize, unroll: usize, base: u64) -> Vec<Rows<
     let mut items = Vec::new();
     let stride = t * unroll;
     for (q, block) in out.chunks_mut(stride).enumerate() {
-        let mut row_chunks: Vec<std::slice::ChunksMut<'_, T>> =
-            block.chunks_mut(t).map(|row| row.chunks_mut(CHUNK)).collect();
+        let mut row_chunks: Vec<std::slice::ChunksMut<'_, T>> = block
+            .chunks_mut(t)
+            .map(|row| row.chunks_mut(CHUNK))
+            .collect();
         let mut c = 0usize;
         loop {
-            let rows: Vec<&mut [T]> = row_chunks
-                .iter_mut()
-                .map_while(|it| it.next())
-                .collect();
+            let rows: Vec<&mut [T]> = row_chunks.iter_mut().map_while(|it| it.next()).collect();
             if rows.is_empty() {
                 break;
             }
@@ -162,7 +161,12 @@ fn split_rows<T>(out: &mut [T], t: usize, unroll: usize, base: u64) -> Vec<Rows<
 
 #[inline(always)]
 fn ctr(counter: u64, idx: u64) -> [u32; 4] {
-    [counter as u32, (counter >> 32) as u32, idx as u32, (idx >> 32) as u32]
+    [
+        counter as u32,
+        (counter >> 32) as u32,
+        idx as u32,
+        (idx >> 32) as u32,
+    ]
 }
 
 fn fill_rows_f32<T: Copy>(item: &mut Rows<'_, T>, key: [u32; 2], conv: fn(f32) -> T) {
@@ -310,9 +314,9 @@ impl CudaGenerator {
 
     /// Advances the offset as a `randn` of `numel` values of `unroll`-type would.
     pub fn skip(&mut self, numel: usize, unroll: u64) {
-        self.offset = self
-            .offset
-            .wrapping_add(offset_increment(numel as u64, unroll, self.geometry));
+        self.offset =
+            self.offset
+                .wrapping_add(offset_increment(numel as u64, unroll, self.geometry));
     }
 
     /// The state in the layout of torch's CUDA `get_state()`: seed (u64) then offset (i64),
@@ -336,7 +340,10 @@ fn parse_state16(bytes: &[u8]) -> crate::Result<(u64, u64)> {
     if bytes.len() != 16 {
         return Err(crate::CoreError::invalid(
             "state",
-            format!("expected a 16-byte philox state (seed, offset), got {} bytes", bytes.len()),
+            format!(
+                "expected a 16-byte philox state (seed, offset), got {} bytes",
+                bytes.len()
+            ),
         ));
     }
     let mut a = [0u8; 8];
@@ -417,14 +424,15 @@ impl NvGenerator {
 mod simd {
     use super::*;
 
-    pub(super) fn fill_rows_f32<T: Copy>(
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    pub(super) unsafe fn fill_rows_f32<T: Copy>(
         item: &mut Rows<'_, T>,
         key: [u32; 2],
         conv: fn(f32) -> T,
         need_second: bool,
         len: usize,
     ) {
-        // Placeholder until the vector Philox lands: the portable loop compiled with AVX2.
         // SAFETY: only called after the run-time AVX2 + FMA check.
         unsafe { inner(item, key, conv, need_second, len) }
     }

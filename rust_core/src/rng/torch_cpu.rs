@@ -22,9 +22,9 @@ const CHUNK: usize = 1 << 16;
 const PAR_MIN: usize = 1 << 17;
 
 /// Size of torch's `CPUGeneratorImplState` (what `Generator.get_state()` returns).
-pub const STATE_SIZE: usize = 5064;
+pub const STATE_SIZE: usize = 5056;
 /// Size of torch's older `CPUGeneratorImplStateLegacy` (accepted by `set_state`).
-pub const STATE_SIZE_LEGACY: usize = 5056;
+pub const STATE_SIZE_LEGACY: usize = 5048;
 
 /// The CPU generator: an mt19937 engine plus torch's cached normal samples.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,8 +227,9 @@ impl CpuGenerator {
         self.mt.discard(words);
     }
 
-    /// The state in the byte layout of torch's `Generator.get_state()` (5064 bytes,
-    /// `CPUGeneratorImplState`, little-endian x86-64 layout).
+    /// The state in the byte layout of torch's `Generator.get_state()` (5056 bytes,
+    /// `CPUGeneratorImplState` = the 5048-byte legacy `THGeneratorState`, then the float
+    /// normal sample and its flag; little-endian x86-64 layout, padding zeroed).
     pub fn get_state(&self) -> Vec<u8> {
         let (seed, left, seeded, next, state) = self.mt.raw_parts();
         let mut b = vec![0u8; STATE_SIZE];
@@ -246,14 +247,14 @@ impl CpuGenerator {
             b[5040..5044].copy_from_slice(&1i32.to_le_bytes());
         }
         if let Some(f) = self.next_float {
-            b[5056..5060].copy_from_slice(&f.to_le_bytes());
-            b[5060] = 1;
+            b[5048..5052].copy_from_slice(&f.to_le_bytes());
+            b[5052] = 1;
         }
         b
     }
 
     /// Restores a state produced by [`CpuGenerator::get_state`] or by torch's
-    /// `Generator.get_state()` (5064 bytes, or the 5056-byte legacy layout).
+    /// `Generator.get_state()` (5056 bytes, or the 5048-byte legacy layout).
     pub fn set_state(&mut self, bytes: &[u8]) -> Result<()> {
         if bytes.len() != STATE_SIZE && bytes.len() != STATE_SIZE_LEGACY {
             return Err(CoreError::invalid(
@@ -278,18 +279,12 @@ impl CpuGenerator {
         for (i, w) in state.iter_mut().enumerate() {
             *w = u64_at(24 + 8 * i) as u32;
         }
-        let mt = Mt19937::from_raw_parts(
-            u64_at(0),
-            i32_at(8),
-            i32_at(12) != 0,
-            u64_at(16),
-            state,
-        )?;
+        let mt = Mt19937::from_raw_parts(u64_at(0), i32_at(8), i32_at(12) != 0, u64_at(16), state)?;
         let next_double = (i32_at(5040) != 0).then(|| f64::from_bits(u64_at(5024)));
         let next_float = if bytes.len() == STATE_SIZE {
             let mut a = [0u8; 4];
-            a.copy_from_slice(&bytes[5056..5060]);
-            (bytes[5060] != 0).then(|| f32::from_le_bytes(a))
+            a.copy_from_slice(&bytes[5048..5052]);
+            (bytes[5052] != 0).then(|| f32::from_le_bytes(a))
         } else {
             // The legacy layout has no float sample: torch keeps the current one.
             self.next_float
