@@ -1,0 +1,192 @@
+//! Schedules outside diffusers, by the names the ecosystem tools give them:
+//! ComfyUI (`comfyui:<name>`), AUTOMATIC1111 (`a1111:<name>`), k-diffusion
+//! (`kdiffusion:<name>`) and NVIDIA's Align Your Steps tables (`ays:<model>`).
+//!
+//! Each result carries the sigmas, the timesteps the tool feeds its model and the factor the
+//! tool multiplies its initial noise by (`init_noise_sigma`), so seeded initial latents can
+//! be reproduced tool by tool. Entry point: [`get_schedule`].
+
+mod algorithms;
+mod model;
+mod options;
+mod special;
+mod tools;
+
+pub use options::{Options, Value};
+
+use crate::error::{CoreError, Result};
+
+/// The tools whose schedules are reproduced.
+pub const TOOLS: [&str; 4] = ["comfyui", "a1111", "kdiffusion", "ays"];
+
+/// Schedule names per tool (canonical spelling; matching is case-insensitive).
+pub fn names(tool: &str) -> Result<&'static [&'static str]> {
+    Ok(match tool.to_ascii_lowercase().as_str() {
+        "comfyui" => tools::COMFY_NAMES,
+        "a1111" => tools::A1111_NAMES,
+        "kdiffusion" => tools::KDIFF_NAMES,
+        "ays" => tools::AYS_NAMES,
+        _ => {
+            return Err(CoreError::invalid(
+                "scheduler",
+                format!("unknown tool {tool:?}; expected one of {TOOLS:?}"),
+            ))
+        }
+    })
+}
+
+/// How the tool turns unit Gaussian noise into its starting latent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitNoise {
+    /// `x = noise · σ_0 (+ latent)`.
+    Sigma,
+    /// `x = noise · √(1 + σ_0²) (+ latent)`: ComfyUI at full denoise, A1111 with the SGM noise
+    /// multiplier.
+    Sqrt1p,
+    /// Flow models: `x = σ_0 · noise + (1 − σ_0) · latent` (a mix, not a pure scale; for an
+    /// empty latent it is `σ_0 · noise`).
+    Flow,
+}
+
+impl InitNoise {
+    /// The lower-case name (`"sigma"`, `"sqrt1p"`, `"flow"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            InitNoise::Sigma => "sigma",
+            InitNoise::Sqrt1p => "sqrt1p",
+            InitNoise::Flow => "flow",
+        }
+    }
+}
+
+/// A schedule as an ecosystem tool builds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcosystemSchedule {
+    /// `"<tool>:<name>"` in canonical spelling.
+    pub scheduler: String,
+    /// The descending sigmas the sampler walks (float32, as the tool holds them).
+    pub sigmas: Vec<f32>,
+    /// What the tool feeds the model at each of `sigmas[..len−1]` (ComfyUI: quantised integer
+    /// timesteps for discrete models; A1111 / k-diffusion: interpolated fractional ones).
+    pub timesteps: Vec<f32>,
+    /// Discrete models only: the quantised (ComfyUI) mapping of the same sigmas.
+    pub timesteps_quantized: Option<Vec<f32>>,
+    /// Discrete models only: the interpolated (k-diffusion / A1111) mapping of the same sigmas.
+    pub timesteps_interpolated: Option<Vec<f32>>,
+    /// The factor the tool multiplies its unit noise by for the first step.
+    pub init_noise_sigma: f64,
+    /// How that factor is applied.
+    pub init_noise: InitNoise,
+    /// The steps the schedule actually has (`sigmas.len() − 1`; can differ from the request,
+    /// e.g. ComfyUI `ddim_uniform` or `beta`).
+    pub num_inference_steps: usize,
+    /// Training betas of the model table (discrete models).
+    pub betas: Option<Vec<f32>>,
+    /// Training ᾱ of the model table (discrete models).
+    pub alphas_cumprod: Option<Vec<f32>>,
+    /// The model table's σ range `(σ_min, σ_max)`.
+    pub model_sigma_range: (f64, f64),
+    /// The model-sampling kind (`"discrete"`, `"edm"`, `"v"`, `"flow"`, `"flux"`).
+    pub model_sampling: String,
+    /// Every option the schedule used with its effective value (defaults included).
+    pub config: Options,
+    /// Things worth knowing (step-count quirks, flow mixing, ignored presets).
+    pub warnings: Vec<String>,
+}
+
+/// Splits `"<tool>:<name>"` into a lower-case tool and name; `None` if `scheduler` is not an
+/// ecosystem name (no colon).
+pub fn split_name(scheduler: &str) -> Option<(String, String)> {
+    let (tool, name) = scheduler.split_once(':')?;
+    Some((
+        tool.trim().to_ascii_lowercase(),
+        name.trim().to_ascii_lowercase(),
+    ))
+}
+
+/// Builds the schedule `tool:name` for `num_inference_steps` steps.
+///
+/// `preset` picks the model table (`"sd15"`, `"sdxl"`, `"sd21-v"`, `"sd3"`, `"flux-dev"`,
+/// `"flux-schnell"`, `"auraflow"`, `"svd"`, `"playground25"`, ...; `None` is the SD table).
+/// `config` is a diffusers scheduler config (keys this schedule does not use are ignored);
+/// `overrides` are options (model: `beta_start`, `beta_end`, `num_train_timesteps`,
+/// `beta_schedule`, `zsnr`, `shift`, `multiplier`, `mu`, `width`, `height`, ...; schedule:
+/// `sigma_min`, `sigma_max`, `rho`, `denoise`, `sampler`, ...); an override this schedule
+/// does not use is an error naming it. Precedence: preset < config < overrides.
+pub fn get_schedule(
+    tool: &str,
+    name: &str,
+    num_inference_steps: usize,
+    preset: Option<&str>,
+    config: &Options,
+    overrides: &Options,
+) -> Result<EcosystemSchedule> {
+    if !(1..=10_000).contains(&num_inference_steps) {
+        return Err(CoreError::invalid(
+            "num_inference_steps",
+            format!("must be between 1 and 10000, got {num_inference_steps}"),
+        ));
+    }
+    let tool = tool.trim().to_ascii_lowercase();
+    let name = name.trim().to_ascii_lowercase();
+    let canon = names(&tool)?
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .or_else(|| tools::alias(&tool, &name))
+        .ok_or_else(|| {
+            CoreError::invalid(
+                "scheduler",
+                format!(
+                    "unknown {tool} schedule {name:?}; expected one of {:?}",
+                    names(&tool).unwrap_or(&[])
+                ),
+            )
+        })?;
+    let reader = options::Reader::new(config, overrides);
+    let req = tools::Request {
+        name: canon,
+        steps: num_inference_steps,
+        preset: preset.map(|p| p.trim().to_ascii_lowercase()),
+        opts: &reader,
+    };
+    let mut out = match tool.as_str() {
+        "comfyui" => tools::comfyui(&req)?,
+        "a1111" => tools::a1111(&req)?,
+        "kdiffusion" => tools::kdiffusion(&req)?,
+        _ => tools::ays(&req)?,
+    };
+    out.scheduler = format!("{tool}:{canon}");
+    tools::override_init_noise(&reader, &mut out)?;
+    out.config = reader.finish(&out.scheduler)?;
+    if out.sigmas.iter().any(|s| !s.is_finite()) {
+        return Err(CoreError::invalid(
+            "scheduler",
+            format!(
+                "{} produced non-finite sigmas for these options",
+                out.scheduler
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// [`get_schedule`] with the combined `"<tool>:<name>"` spelling.
+pub fn get_schedule_by_name(
+    scheduler: &str,
+    num_inference_steps: usize,
+    preset: Option<&str>,
+    config: &Options,
+    overrides: &Options,
+) -> Result<EcosystemSchedule> {
+    let (tool, name) = split_name(scheduler).ok_or_else(|| {
+        CoreError::invalid(
+            "scheduler",
+            format!("{scheduler:?} is not of the form \"<tool>:<name>\""),
+        )
+    })?;
+    get_schedule(&tool, &name, num_inference_steps, preset, config, overrides)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,467 @@
+//! The model-side noise tables the ecosystem tools build their schedules from: ComfyUI's
+//! model-sampling objects (discrete VP, continuous EDM / V, discrete flow with an SD3-style
+//! shift, Flux with an exponent μ) and the k-diffusion `DiscreteSchedule` that
+//! AUTOMATIC1111 wraps around the model's float32 `alphas_cumprod`.
+
+use super::super::primitives::{
+    ln_f32, r32, torch_linspace_f32, torch_linspace_f64, training_sigmas,
+};
+use super::special::{exp32, ln32};
+use crate::error::{CoreError, Result};
+
+/// The constant both ComfyUI and AUTOMATIC1111 write into the last ᾱ of a zero-terminal-SNR
+/// rescale so that σ stays finite.
+pub(crate) const ZSNR_LAST_ALPHA_BAR: f64 = 4.897_345_189_085_343_5e-8;
+
+/// How a model's σ table is built and how σ maps to the model's timestep input.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Kind {
+    /// A discrete VP table of `T` entries (SD1.x, SD2.x, SDXL, ...).
+    Discrete,
+    /// ComfyUI `ModelSamplingContinuousEDM`: timestep = ln σ / 4.
+    Edm,
+    /// ComfyUI `ModelSamplingContinuousV`: timestep = atan(σ)·2/π.
+    ContinuousV,
+    /// ComfyUI `ModelSamplingDiscreteFlow`: σ = S(shift, t / multiplier).
+    Flow {
+        /// The multiplicative shift α of `S(α, t) = α·t / (1 + (α − 1)·t)`.
+        shift: f64,
+        /// Timestep scale (1000 for SD3, 1 for AuraFlow / Flux schnell).
+        multiplier: f64,
+    },
+    /// ComfyUI `ModelSamplingFlux`: σ = e^μ / (e^μ + 1/t − 1).
+    Flux {
+        /// The exponent μ.
+        mu: f64,
+    },
+}
+
+/// A model's ascending σ table plus the data needed to map σ ↔ t the way a tool does.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    pub kind: Kind,
+    /// Ascending σ table (float32, as the tool stores it).
+    pub sigmas: Vec<f32>,
+    /// `log_sigmas` as the tool stores it (ComfyUI: ln of the f64 σ, rounded; k-diffusion:
+    /// f32 ln of the f32 σ).
+    pub log_sigmas: Vec<f32>,
+    /// Training betas (discrete tables only).
+    pub betas: Option<Vec<f32>>,
+    /// Training ᾱ (discrete tables only).
+    pub alphas_cumprod: Option<Vec<f32>>,
+}
+
+/// The parameters of a discrete VP table.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DiscreteParams {
+    pub beta_start: f64,
+    pub beta_end: f64,
+    pub num_train_timesteps: usize,
+    /// diffusers naming: `scaled_linear` (ComfyUI/LDM "linear"), `linear` (LDM
+    /// "sqrt_linear"), `squaredcos_cap_v2`.
+    pub beta_schedule: String,
+    pub zsnr: bool,
+}
+
+/// Betas in float64, as LDM / ComfyUI `make_beta_schedule` builds them.
+pub(crate) fn betas_f64(p: &DiscreteParams) -> Result<Vec<f64>> {
+    let n = p.num_train_timesteps;
+    if !(2..=100_000).contains(&n) {
+        return Err(CoreError::invalid(
+            "num_train_timesteps",
+            format!("must be between 2 and 100000, got {n}"),
+        ));
+    }
+    for (field, v) in [("beta_start", p.beta_start), ("beta_end", p.beta_end)] {
+        if !(v.is_finite() && v > 0.0 && v < 1.0) {
+            return Err(CoreError::invalid(
+                field,
+                format!("must be in (0, 1), got {v}"),
+            ));
+        }
+    }
+    Ok(match p.beta_schedule.as_str() {
+        "scaled_linear" => torch_linspace_f64(p.beta_start.sqrt(), p.beta_end.sqrt(), n)
+            .into_iter()
+            .map(|b| b * b)
+            .collect(),
+        "linear" => torch_linspace_f64(p.beta_start, p.beta_end, n),
+        "squaredcos_cap_v2" => {
+            let abar = |t: f64| {
+                ((t + 0.008) / 1.008 * std::f64::consts::PI / 2.0)
+                    .cos()
+                    .powi(2)
+            };
+            (0..n)
+                .map(|i| {
+                    let t1 = i as f64 / n as f64;
+                    let t2 = (i + 1) as f64 / n as f64;
+                    (1.0 - abar(t2) / abar(t1)).min(0.999)
+                })
+                .collect()
+        }
+        other => {
+            return Err(CoreError::invalid(
+                "beta_schedule",
+                format!(
+                "{other:?} is not supported here; use scaled_linear, linear or squaredcos_cap_v2"
+            ),
+            ))
+        }
+    })
+}
+
+/// Zero-terminal-SNR rescale of an ascending f32 ᾱ (torch float32 ops, last value pinned).
+fn rescale_zsnr_abar(acp: &[f32]) -> Vec<f32> {
+    let sq: Vec<f32> = acp.iter().map(|a| a.sqrt()).collect();
+    let (Some(&a0), Some(&at)) = (sq.first(), sq.last()) else {
+        return Vec::new();
+    };
+    let scale = a0 / (a0 - at);
+    let mut out: Vec<f32> = sq
+        .iter()
+        .map(|&a| {
+            let v = (a - at) * scale;
+            v * v
+        })
+        .collect();
+    if let Some(last) = out.last_mut() {
+        *last = r32(ZSNR_LAST_ALPHA_BAR);
+    }
+    out
+}
+
+impl Model {
+    /// ComfyUI `ModelSamplingDiscrete`: f64 betas, ᾱ and σ; σ and ln σ stored as f32.
+    /// `zsnr` applies ComfyUI's rescale to the f32 σ table.
+    pub(crate) fn comfy_discrete(p: &DiscreteParams) -> Result<Model> {
+        let betas = betas_f64(p)?;
+        let mut acc = 1.0f64;
+        let acp: Vec<f64> = betas
+            .iter()
+            .map(|b| {
+                acc *= 1.0 - b;
+                acc
+            })
+            .collect();
+        let s64: Vec<f64> = acp.iter().map(|a| ((1.0 - a) / a).sqrt()).collect();
+        let alphas_cumprod: Vec<f32> = acp.iter().map(|&a| r32(a)).collect();
+        let (sigmas, log_sigmas) = if p.zsnr {
+            let s32: Vec<f32> = s64.iter().map(|&s| r32(s)).collect();
+            let abar: Vec<f32> = s32.iter().map(|s| 1.0 / (s * s + 1.0)).collect();
+            let abar = rescale_zsnr_abar(&abar);
+            let sig: Vec<f32> = abar.iter().map(|a| ((1.0 - a) / a).sqrt()).collect();
+            let logs = ln_f32(&sig);
+            (sig, logs)
+        } else {
+            (
+                s64.iter().map(|&s| r32(s)).collect(),
+                s64.iter().map(|&s| r32(s.ln())).collect(),
+            )
+        };
+        Ok(Model {
+            kind: Kind::Discrete,
+            sigmas,
+            log_sigmas,
+            betas: Some(betas.iter().map(|&b| r32(b)).collect()),
+            alphas_cumprod: Some(alphas_cumprod),
+        })
+    }
+
+    /// k-diffusion `CompVisDenoiser` over an LDM model: ᾱ computed in f64, stored as the
+    /// model's f32 buffer, then σ = √((1 − ᾱ)/ᾱ) and ln σ in f32. `downcast` rounds ᾱ through
+    /// f16 first (A1111 "Downcast alphas_cumprod to fp16"); `zsnr` is A1111's rescale of ᾱ.
+    pub(crate) fn kdiff_discrete(p: &DiscreteParams, downcast: bool) -> Result<Model> {
+        let betas = betas_f64(p)?;
+        let mut acc = 1.0f64;
+        let mut acp: Vec<f32> = betas
+            .iter()
+            .map(|b| {
+                acc *= 1.0 - b;
+                r32(acc)
+            })
+            .collect();
+        if downcast {
+            acp = acp
+                .iter()
+                .map(|&a| half::f16::from_f32(a).to_f32())
+                .collect();
+        }
+        if p.zsnr {
+            acp = rescale_zsnr_abar(&acp);
+        }
+        let sigmas = training_sigmas(&acp);
+        let log_sigmas = ln_f32(&sigmas);
+        Ok(Model {
+            kind: Kind::Discrete,
+            sigmas,
+            log_sigmas,
+            betas: Some(betas.iter().map(|&b| r32(b)).collect()),
+            alphas_cumprod: Some(acp),
+        })
+    }
+
+    /// ComfyUI continuous EDM / V table: `exp(linspace(ln σmin, ln σmax, 1000))` in f32.
+    pub(crate) fn comfy_continuous(kind: Kind, sigma_min: f64, sigma_max: f64) -> Result<Model> {
+        if !(sigma_min.is_finite() && sigma_min > 0.0) {
+            return Err(CoreError::invalid(
+                "model_sigma_min",
+                format!("must be finite and > 0, got {sigma_min}"),
+            ));
+        }
+        if !(sigma_max.is_finite() && sigma_max > sigma_min) {
+            return Err(CoreError::invalid(
+                "model_sigma_max",
+                format!("must be finite and > model_sigma_min ({sigma_min}), got {sigma_max}"),
+            ));
+        }
+        let sigmas: Vec<f32> = torch_linspace_f32(sigma_min.ln(), sigma_max.ln(), 1000)
+            .into_iter()
+            .map(exp32)
+            .collect();
+        let log_sigmas = ln_f32(&sigmas);
+        Ok(Model {
+            kind,
+            sigmas,
+            log_sigmas,
+            betas: None,
+            alphas_cumprod: None,
+        })
+    }
+
+    /// ComfyUI `ModelSamplingDiscreteFlow` (1000 entries) or `ModelSamplingFlux` (10000).
+    pub(crate) fn comfy_flow(kind: Kind) -> Result<Model> {
+        let (n, multiplier) = match kind {
+            Kind::Flow { shift, multiplier } => {
+                if !(shift.is_finite() && shift > 0.0) {
+                    return Err(CoreError::invalid(
+                        "shift",
+                        format!("must be finite and > 0, got {shift}"),
+                    ));
+                }
+                if !(multiplier.is_finite() && multiplier > 0.0) {
+                    return Err(CoreError::invalid(
+                        "multiplier",
+                        format!("must be finite and > 0, got {multiplier}"),
+                    ));
+                }
+                (1000usize, r32(multiplier))
+            }
+            Kind::Flux { mu } => {
+                if !mu.is_finite() {
+                    return Err(CoreError::invalid(
+                        "mu",
+                        format!("must be finite, got {mu}"),
+                    ));
+                }
+                (10_000usize, 1.0f32)
+            }
+            _ => return Err(CoreError::invalid("model_sampling", "not a flow model")),
+        };
+        let mut model = Model {
+            kind,
+            sigmas: Vec::new(),
+            log_sigmas: Vec::new(),
+            betas: None,
+            alphas_cumprod: None,
+        };
+        let sigmas: Vec<f32> = (1..=n)
+            .map(|i| {
+                let t = i as f32 / n as f32;
+                model.comfy_sigma(t * multiplier)
+            })
+            .collect();
+        model.log_sigmas = ln_f32(&sigmas);
+        model.sigmas = sigmas;
+        Ok(model)
+    }
+
+    /// `sigmas[0]`, the smallest σ of the table.
+    pub(crate) fn sigma_min(&self) -> f32 {
+        self.sigmas.first().copied().unwrap_or(0.0)
+    }
+
+    /// `sigmas[-1]`, the largest σ of the table.
+    pub(crate) fn sigma_max(&self) -> f32 {
+        self.sigmas.last().copied().unwrap_or(0.0)
+    }
+
+    /// Whether this is a flow (CONST) model, whose latent mixes rather than scales.
+    pub(crate) fn is_flow(&self) -> bool {
+        matches!(self.kind, Kind::Flow { .. } | Kind::Flux { .. })
+    }
+
+    /// Log-linear interpolation of the table at fractional index `t` (float32 ops), with or
+    /// without ComfyUI's clamp to `[0, T−1]`; out-of-range input without the clamp is NaN
+    /// (k-diffusion raises an indexing error there).
+    fn table_sigma(&self, t: f32, clamp: bool) -> f32 {
+        let last = self.log_sigmas.len().saturating_sub(1);
+        let t = if clamp { t.clamp(0.0, last as f32) } else { t };
+        if !(t >= 0.0 && t <= last as f32) {
+            return f32::NAN;
+        }
+        let lo = t.floor() as usize;
+        let hi = t.ceil() as usize;
+        let w = t - t.floor();
+        let ls = (1.0 - w) * self.log_sigmas[lo] + w * self.log_sigmas[hi];
+        exp32(ls)
+    }
+
+    /// ComfyUI `model_sampling.sigma(t)`.
+    pub(crate) fn comfy_sigma(&self, t: f32) -> f32 {
+        match self.kind {
+            Kind::Discrete => self.table_sigma(t, true),
+            Kind::Edm => exp32(t / 0.25),
+            Kind::ContinuousV => r32((f64::from(t) * std::f64::consts::PI / 2.0).tan()),
+            Kind::Flow { shift, multiplier } => {
+                let t = t / r32(multiplier);
+                if shift == 1.0 {
+                    t
+                } else {
+                    r32(shift) * t / (1.0 + r32(shift - 1.0) * t)
+                }
+            }
+            Kind::Flux { mu } => {
+                let e = r32(mu.exp());
+                e / (e + (1.0 / t - 1.0))
+            }
+        }
+    }
+
+    /// ComfyUI `model_sampling.timestep(σ)`: what ComfyUI feeds the model.
+    pub(crate) fn comfy_timestep(&self, sigma: f32) -> f32 {
+        match self.kind {
+            Kind::Discrete => self.quantized_t(sigma) as f32,
+            Kind::Edm => 0.25 * ln32(sigma),
+            Kind::ContinuousV => r32(f64::from(sigma).atan() * 2.0 / std::f64::consts::PI),
+            Kind::Flow { multiplier, .. } => sigma * r32(multiplier),
+            Kind::Flux { .. } => sigma,
+        }
+    }
+
+    /// `argmin_i |ln σ − ln σ_i|` (first index on ties), in float32.
+    pub(crate) fn quantized_t(&self, sigma: f32) -> usize {
+        let ls = ln32(sigma);
+        let mut best = 0usize;
+        let mut best_d = f32::INFINITY;
+        for (i, &l) in self.log_sigmas.iter().enumerate() {
+            let d = (ls - l).abs();
+            if d < best_d {
+                best_d = d;
+                best = i;
+            }
+        }
+        best
+    }
+
+    /// k-diffusion `DiscreteSchedule.t_to_sigma` (no clamp).
+    pub(crate) fn kd_t_to_sigma(&self, t: f32) -> f32 {
+        self.table_sigma(t, false)
+    }
+
+    /// k-diffusion `DiscreteSchedule.sigma_to_t`, interpolated (default) or quantised.
+    pub(crate) fn kd_sigma_to_t(&self, sigma: f32, quantize: bool) -> f32 {
+        if quantize {
+            return self.quantized_t(sigma) as f32;
+        }
+        let n = self.log_sigmas.len();
+        if n < 2 {
+            return 0.0;
+        }
+        let ls = ln32(sigma);
+        let lo = self
+            .log_sigmas
+            .iter()
+            .rposition(|&l| ls - l >= 0.0)
+            .unwrap_or(0)
+            .min(n - 2);
+        let hi = lo + 1;
+        let (low, high) = (self.log_sigmas[lo], self.log_sigmas[hi]);
+        let w = ((low - ls) / (low - high)).clamp(0.0, 1.0);
+        (1.0 - w) * lo as f32 + w * hi as f32
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn sd() -> DiscreteParams {
+        DiscreteParams {
+            beta_start: 0.00085,
+            beta_end: 0.012,
+            num_train_timesteps: 1000,
+            beta_schedule: "scaled_linear".into(),
+            zsnr: false,
+        }
+    }
+
+    #[test]
+    fn comfy_table_ends_match_spec() {
+        let m = Model::comfy_discrete(&sd()).unwrap();
+        assert_eq!(f64::from(m.sigma_max()), 14.614641189575195);
+        assert_eq!(f64::from(m.sigma_min()), 0.029167158529162407);
+    }
+
+    #[test]
+    fn kdiff_table_ends_match_spec() {
+        let m = Model::kdiff_discrete(&sd(), false).unwrap();
+        // torch's float32 sqrt is not correctly rounded on x86 wheels (1 ulp, ~17% of
+        // inputs); σ_min is one of those, so compare to within one ulp.
+        assert_eq!(f64::from(m.sigma_max()), 14.614642143249512);
+        assert!((f64::from(m.sigma_min()) - 0.02916753478348255).abs() < 2e-9);
+        let h = Model::kdiff_discrete(&sd(), true).unwrap();
+        assert!((f64::from(h.sigma_max()) - 14.612339).abs() < 1e-5);
+        assert!((f64::from(h.sigma_min()) - 0.0312653).abs() < 1e-6);
+    }
+
+    #[test]
+    fn zsnr_tables_match_spec() {
+        let mut p = sd();
+        p.zsnr = true;
+        let m = Model::comfy_discrete(&p).unwrap();
+        assert!((f64::from(m.sigma_max()) - 4518.76).abs() < 0.01);
+        assert!((f64::from(m.sigmas[998]) - 2254.24).abs() < 0.01);
+        assert!((f64::from(m.sigma_min()) - 0.0291672).abs() < 1e-6);
+    }
+
+    #[test]
+    fn interpolated_t_hits_ends() {
+        let m = Model::kdiff_discrete(&sd(), false).unwrap();
+        assert_eq!(m.kd_sigma_to_t(m.sigma_max(), false), 999.0);
+        assert_eq!(m.kd_sigma_to_t(m.sigma_min(), false), 0.0);
+    }
+
+    #[test]
+    fn flow_table_ends_match_spec() {
+        let m = Model::comfy_flow(Kind::Flow {
+            shift: 3.0,
+            multiplier: 1000.0,
+        })
+        .unwrap();
+        assert!((f64::from(m.sigma_min()) - 0.002994).abs() < 1e-6);
+        assert_eq!(m.sigma_max(), 1.0);
+        let f = Model::comfy_flow(Kind::Flux { mu: 1.15 }).unwrap();
+        assert!((f64::from(f.sigma_min()) - 0.000316).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bad_params_name_the_field() {
+        let mut p = sd();
+        p.beta_schedule = "bogus".into();
+        assert_eq!(
+            Model::comfy_discrete(&p).unwrap_err().field(),
+            "beta_schedule"
+        );
+        p = sd();
+        p.beta_end = 2.0;
+        assert_eq!(Model::comfy_discrete(&p).unwrap_err().field(), "beta_end");
+        assert_eq!(
+            Model::comfy_continuous(Kind::Edm, 1.0, 0.5)
+                .unwrap_err()
+                .field(),
+            "model_sigma_max"
+        );
+    }
+}
