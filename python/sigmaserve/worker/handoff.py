@@ -347,7 +347,10 @@ def _sigmaserve_state(seed: int, shape: tuple[int, ...], dtype: str) -> bytes | 
     generator = Generator(seed)
     if not hasattr(generator, "get_state"):
         return None
-    generator.randn(shape, dtype=dtype)
+    if hasattr(generator, "skip"):
+        generator.skip(shape, dtype)  # advances exactly like randn, without building the array
+    else:
+        generator.randn(shape, dtype=dtype)
     return bytes(generator.get_state())
 
 
@@ -408,18 +411,49 @@ def run_pipeline(
 ) -> HandoffRun:
     """Run ``pipe`` from the service's ``latents`` and ``schedule``.
 
-    The pipeline's scheduler is replaced by one built from ``schedule`` (so the call is not
-    thread-safe for one pipeline object: serialise calls). ``generator_states`` are the CPU
+    The pipeline's scheduler is swapped for one built from ``schedule`` for the call and put back
+    afterwards (so calls on one pipeline object must be serialised). ``generator_states`` are the CPU
     generators' states after the initial draw; without them they are replayed from
     ``latents.seeds``. One prompt makes ``len(seeds)`` images (``num_images_per_prompt``).
     """
-    import torch
-
     scheduler = scheduler_from_schedule(schedule, model_scheduler_config(pipe))
     record = install_schedule(scheduler, schedule)
+    original_scheduler = pipe.scheduler
     pipe.scheduler = scheduler
+    try:
+        return _run(pipe, scheduler, record, schedule=schedule, latents=latents, prompt=prompt,
+                    num_inference_steps=num_inference_steps, height=height, width=width,
+                    generator_states=generator_states, seed_mode=seed_mode,
+                    negative_prompt=negative_prompt, guidance_scale=guidance_scale,
+                    output_type=output_type, device=device, **pipeline_kwargs)
+    finally:
+        pipe.scheduler = original_scheduler
 
-    device = torch.device(device) if device is not None else pipe.device
+
+def _run(
+    pipe: Any,
+    scheduler: Any,
+    record: InstallRecord,
+    *,
+    schedule: Any,
+    latents: Any,
+    prompt: str | Sequence[str],
+    num_inference_steps: int,
+    height: int,
+    width: int,
+    generator_states: Sequence[bytes] | None,
+    seed_mode: str,
+    negative_prompt: str | Sequence[str] | None,
+    guidance_scale: float | None,
+    output_type: str,
+    device: Any,
+    **pipeline_kwargs: Any,
+) -> HandoffRun:
+    import torch
+
+    if device is None:
+        device = getattr(pipe, "_execution_device", None) or pipe.device
+    device = torch.device(device)
     dtype = _pipeline_dtype(pipe)
     tensor = pipeline_latents(pipe, latents, device=device, dtype=dtype)
     batch = int(latents.array.shape[0])
