@@ -7,11 +7,13 @@
 //! be reproduced tool by tool. Entry point: [`get_schedule`].
 
 mod algorithms;
+mod bridge;
 mod model;
 mod options;
 mod special;
 mod tools;
 
+pub use bridge::get_schedule_diffusers;
 pub use options::{Options, Value};
 
 use crate::error::{CoreError, Result};
