@@ -7,11 +7,9 @@ import urllib.request
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 import sigmaserve
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sigmaserve import wire
 from sigmaserve.client.common import resolve_target
 from sigmaserve.errors import TooLargeError
@@ -29,8 +27,9 @@ def stub(target):
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
 def test_hand_built_reply_is_byte_identical_to_protobuf(dtype):
-    local = sigmaserve.sample_init_latents(shape=(2, 4, 8, 8), seeds=[3, 2**64 - 1], dtype=dtype,
-                                           sigma=1.5)
+    local = sigmaserve.sample_init_latents(
+        shape=(2, 4, 8, 8), seeds=[3, 2**64 - 1], dtype=dtype, sigma=1.5
+    )
     built = wire.encode_latents_reply(local.array, dtype, local.init_noise_sigma, local.seeds)
     from sigmaserve import tensors
 
@@ -55,8 +54,14 @@ def _stream(stub, request):
         {"shape": [5, 4, 64, 96], "seeds": [1, 2, 3, 4, 5]},  # item-wise, several items a chunk
         {"shape": [2, 4, 256, 320], "seeds": [9, 8], "dtype": pb.DATA_TYPE_FP16},  # items > chunk
         {"shape": [3, 4, 40, 40], "seeds": [7], "seed_mode": pb.SEED_MODE_BATCH},  # whole tensor
-        {"width": 512, "height": 512, "batch_size": 2, "seeds": [1, 2],
-         "scheduler": "LMSDiscreteScheduler", "num_inference_steps": 30},
+        {
+            "width": 512,
+            "height": 512,
+            "batch_size": 2,
+            "seeds": [1, 2],
+            "scheduler": "LMSDiscreteScheduler",
+            "num_inference_steps": 30,
+        },
     ],
 )
 def test_stream_equals_unary(stub, fields, server):
@@ -88,8 +93,10 @@ def test_client_switches_to_streaming_when_the_server_refuses_unary(target):
     with sigmaserve.Client(target) as c:
         got = c.sample_init_latents(shape=(3, 4, 256, 256), seeds=[4, 5, 6])  # 3 MiB: unary
         big = c.sample_init_latents(shape=(10, 4, 256, 256), seeds=list(range(10)))  # 10 MiB
-    assert got.array.tobytes() == sigmaserve.sample_init_latents(
-        shape=(3, 4, 256, 256), seeds=[4, 5, 6]).array.tobytes()
+    assert (
+        got.array.tobytes()
+        == sigmaserve.sample_init_latents(shape=(3, 4, 256, 256), seeds=[4, 5, 6]).array.tobytes()
+    )
     expected = sigmaserve.sample_init_latents(shape=(10, 4, 256, 256), seeds=list(range(10)))
     assert big.array.tobytes() == expected.array.tobytes()
 
@@ -117,18 +124,38 @@ def test_limits_from_environment_and_flags():
     import argparse
 
     config = ServerConfig.from_env(
-        {"SIGMASERVE_MAX_ELEMENTS": "1000", "SIGMASERVE_MAX_CONCURRENT_RPCS": "3",
-         "SIGMASERVE_TOKEN": "t", "SIGMASERVE_OIP": "false"}
+        {
+            "SIGMASERVE_MAX_ELEMENTS": "1000",
+            "SIGMASERVE_MAX_CONCURRENT_RPCS": "3",
+            "SIGMASERVE_TOKEN": "t",
+            "SIGMASERVE_OIP": "false",
+        }
     )
     assert (config.max_elements, config.max_concurrent_rpcs, config.token, config.oip) == (
-        1000, 3, "t", False)
+        1000,
+        3,
+        "t",
+        False,
+    )
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--max-elements", "77", "--max-unary-reply-bytes", "1024",
-                              "--metrics-port", "9100", "--no-oip"])
+    args = parser.parse_args(
+        [
+            "--max-elements",
+            "77",
+            "--max-unary-reply-bytes",
+            "1024",
+            "--metrics-port",
+            "9100",
+            "--no-oip",
+        ]
+    )
     config = from_args(args)
     assert (config.max_elements, config.max_unary_reply_bytes, config.metrics_port) == (
-        77, 1024, 9100)
+        77,
+        1024,
+        9100,
+    )
     assert config.oip is False
 
 
@@ -188,24 +215,66 @@ def _openssl(*args: str) -> None:
 def certs(tmp_path_factory) -> Path:
     """A throwaway CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
     d = tmp_path_factory.mktemp("certs")
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2",
-             "-subj", "/CN=sigmaserve test CA")
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-                      ("client", "extendedKeyUsage=clientAuth")):
-        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                 "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"),
-                 "-subj", f"/CN=sigmaserve test {name}")
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        str(d / "ca.key"),
+        "-out",
+        str(d / "ca.pem"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sigmaserve test CA",
+    )
+    for name, ext in (
+        ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ):
+        _openssl(
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(d / f"{name}.key"),
+            "-out",
+            str(d / f"{name}.csr"),
+            "-subj",
+            f"/CN=sigmaserve test {name}",
+        )
         (d / f"{name}.ext").write_text(ext + "\n")
-        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
-                 "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-out", str(d / f"{name}.pem"),
-                 "-days", "2", "-extfile", str(d / f"{name}.ext"))
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(d / f"{name}.csr"),
+            "-CA",
+            str(d / "ca.pem"),
+            "-CAkey",
+            str(d / "ca.key"),
+            "-CAcreateserial",
+            "-out",
+            str(d / f"{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            str(d / f"{name}.ext"),
+        )
     return d
 
 
 def test_tls(certs):
-    config = ServerConfig(port=0, tls_cert=str(certs / "server.pem"),
-                          tls_key=str(certs / "server.key"))
+    config = ServerConfig(
+        port=0, tls_cert=str(certs / "server.pem"), tls_key=str(certs / "server.key")
+    )
     with server_in_thread(config) as running:
         target = f"127.0.0.1:{running.port}"
         with sigmaserve.Client(target, root_certificates=str(certs / "ca.pem")) as c:
@@ -217,13 +286,19 @@ def test_tls(certs):
 
 
 def test_mutual_tls(certs):
-    config = ServerConfig(port=0, tls_cert=str(certs / "server.pem"),
-                          tls_key=str(certs / "server.key"), tls_client_ca=str(certs / "ca.pem"))
+    config = ServerConfig(
+        port=0,
+        tls_cert=str(certs / "server.pem"),
+        tls_key=str(certs / "server.key"),
+        tls_client_ca=str(certs / "ca.pem"),
+    )
     with server_in_thread(config) as running:
         target = f"127.0.0.1:{running.port}"
         with sigmaserve.Client(
-            target, root_certificates=str(certs / "ca.pem"),
-            private_key=str(certs / "client.key"), certificate_chain=str(certs / "client.pem"),
+            target,
+            root_certificates=str(certs / "ca.pem"),
+            private_key=str(certs / "client.key"),
+            certificate_chain=str(certs / "client.pem"),
         ) as c:
             assert c.sample_init_latents(shape=(1, 4, 8, 8), seeds=1).shape == (1, 4, 8, 8)
         with sigmaserve.Client(target, root_certificates=str(certs / "ca.pem"), timeout=5) as c:

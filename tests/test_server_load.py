@@ -14,9 +14,8 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 import sigmaserve
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sigmaserve.server import ServerConfig, server_in_thread
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
@@ -26,8 +25,9 @@ SHAPE = (1, 4, 8, 8)
 
 def test_64_concurrent_callers_200_requests_each():
     seeds = list(range(8))
-    expected = {s: sigmaserve.sample_init_latents(shape=SHAPE, seeds=s).array.tobytes()
-                for s in seeds}
+    expected = {
+        s: sigmaserve.sample_init_latents(shape=SHAPE, seeds=s).array.tobytes() for s in seeds
+    }
 
     async def run(target: str) -> list[tuple[int, bytes]]:
         async with sigmaserve.AsyncClient(target, timeout=60) as c:
@@ -59,9 +59,21 @@ def _free_port() -> int:
 
 def _spawn(port: int, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "sigmaserve", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--no-reflection", *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sigmaserve",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-reflection",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 

@@ -107,9 +107,8 @@ def _pem(value: str | bytes | None) -> bytes | None:
 
 def needs_streaming(err: grpc.RpcError) -> bool:
     """The server refused a unary reply for its size and points to StreamInitLatents."""
-    return (
-        err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        and "StreamInitLatents" in (err.details() or "")
+    return err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "StreamInitLatents" in (
+        err.details() or ""
     )
 
 
@@ -185,7 +184,10 @@ def expected_reply_bytes(request: pb.SampleInitLatentsRequest) -> int | None:
         from sigmaserve.latents import resolve_shape
 
         dims = resolve_shape(
-            kwargs["shape"], kwargs["width"], kwargs["height"], kwargs["batch_size"],
+            kwargs["shape"],
+            kwargs["width"],
+            kwargs["height"],
+            kwargs["batch_size"],
             kwargs["preset"],
         )
     except InvalidArgumentError:

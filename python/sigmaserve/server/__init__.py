@@ -1,6 +1,12 @@
 """The sigmaserve gRPC server (``sigmaserve serve``)."""
 
-from sigmaserve.server.app import PortInUseError, RunningServer, serve, server_in_thread, start_server
+from sigmaserve.server.app import (
+    PortInUseError,
+    RunningServer,
+    serve,
+    server_in_thread,
+    start_server,
+)
 from sigmaserve.server.config import ServerConfig
 
 __all__ = [

@@ -107,7 +107,9 @@ async def start_server(config: ServerConfig) -> RunningServer:
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
-        "sigmaserve listening on %s:%d (%s%s%s)", config.host, port,
+        "sigmaserve listening on %s:%d (%s%s%s)",
+        config.host,
+        port,
         "TLS" if credentials is not None else "plaintext",
         ", token auth" if token else "",
         f", metrics on {config.metrics_host}:{metrics_port}" if metrics_port else "",
@@ -124,8 +126,9 @@ async def serve(config: ServerConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down: NOT_SERVING, then %.1f s grace for in-flight calls",
-             config.grace_seconds)
+    log.info(
+        "shutting down: NOT_SERVING, then %.1f s grace for in-flight calls", config.grace_seconds
+    )
     await running.shutdown()
     log.info("stopped")
 

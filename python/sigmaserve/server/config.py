@@ -107,7 +107,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0: off)")
     parser.add_argument("--metrics-host", help="address of the metrics endpoint")
     parser.add_argument(
-        "--no-oip", dest="oip", action="store_const", const=False, default=None,
+        "--no-oip",
+        dest="oip",
+        action="store_const",
+        const=False,
+        default=None,
         help="do not serve the Open Inference Protocol facade",
     )
 

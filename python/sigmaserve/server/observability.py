@@ -18,7 +18,21 @@ REQUEST_ID_HEADER = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
 )
 
 
@@ -42,12 +56,17 @@ class Metrics:
             "grpc_server_started_total", "RPCs started", labels, registry=self.registry
         )
         self.handled = prom.Counter(
-            "grpc_server_handled_total", "RPCs finished, by status code",
-            (*labels, "grpc_code"), registry=self.registry,
+            "grpc_server_handled_total",
+            "RPCs finished, by status code",
+            (*labels, "grpc_code"),
+            registry=self.registry,
         )
         self.latency = prom.Histogram(
-            "grpc_server_handling_seconds", "RPC latency until the reply is handed to gRPC",
-            labels, buckets=_LATENCY_BUCKETS, registry=self.registry,
+            "grpc_server_handling_seconds",
+            "RPC latency until the reply is handed to gRPC",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.reply_bytes = prom.Counter(
             "sigmaserve_reply_bytes_total", "Tensor bytes sent", labels, registry=self.registry
@@ -120,7 +139,7 @@ class _RequestIdFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, request_id and any ``extra``."""
 
-    _STANDARD = set(vars(logging.makeLogRecord({})))
+    _STANDARD: frozenset[str] = frozenset(vars(logging.makeLogRecord({})))
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

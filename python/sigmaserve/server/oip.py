@@ -43,12 +43,20 @@ _OIP_DTYPES = {
     "int64": ("INT64", np.dtype("<i8")),
 }
 _INPUT_DTYPES = {
-    "INT64": np.dtype("<i8"), "UINT64": np.dtype("<u8"), "INT32": np.dtype("<i4"),
-    "UINT32": np.dtype("<u4"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+    "INT64": np.dtype("<i8"),
+    "UINT64": np.dtype("<u8"),
+    "INT32": np.dtype("<i4"),
+    "UINT32": np.dtype("<u4"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
 }
 _TYPED_FIELDS = {
-    "INT64": "int64_contents", "UINT64": "uint64_contents", "INT32": "int_contents",
-    "UINT32": "uint_contents", "FP32": "fp32_contents", "FP64": "fp64_contents",
+    "INT64": "int64_contents",
+    "UINT64": "uint64_contents",
+    "INT32": "int_contents",
+    "UINT32": "uint_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
 }
 
 
@@ -122,19 +130,30 @@ class OipServicer:
         pb = _pb()
         meta = pb.ModelMetadataResponse.TensorMetadata
         if request.name == "init_latents":
-            inputs = [meta(name="SHAPE", datatype="INT64", shape=[-1]),
-                      meta(name="SEED", datatype="INT64", shape=[-1]),
-                      meta(name="SIGMA", datatype="FP64", shape=[1])]
-            outputs = [meta(name="LATENTS", datatype="FP32", shape=[-1, -1, -1, -1]),
-                       meta(name="INIT_NOISE_SIGMA", datatype="FP64", shape=[1])]
+            inputs = [
+                meta(name="SHAPE", datatype="INT64", shape=[-1]),
+                meta(name="SEED", datatype="INT64", shape=[-1]),
+                meta(name="SIGMA", datatype="FP64", shape=[1]),
+            ]
+            outputs = [
+                meta(name="LATENTS", datatype="FP32", shape=[-1, -1, -1, -1]),
+                meta(name="INIT_NOISE_SIGMA", datatype="FP64", shape=[1]),
+            ]
         else:
-            inputs = [meta(name="NUM_STEPS", datatype="INT64", shape=[1]),
-                      meta(name="SCHEDULER", datatype="BYTES", shape=[1])]
-            outputs = [meta(name="TIMESTEPS", datatype="FP32", shape=[-1]),
-                       meta(name="SIGMAS", datatype="FP32", shape=[-1]),
-                       meta(name="INIT_NOISE_SIGMA", datatype="FP64", shape=[1])]
+            inputs = [
+                meta(name="NUM_STEPS", datatype="INT64", shape=[1]),
+                meta(name="SCHEDULER", datatype="BYTES", shape=[1]),
+            ]
+            outputs = [
+                meta(name="TIMESTEPS", datatype="FP32", shape=[-1]),
+                meta(name="SIGMAS", datatype="FP32", shape=[-1]),
+                meta(name="INIT_NOISE_SIGMA", datatype="FP64", shape=[1]),
+            ]
         return pb.ModelMetadataResponse(
-            name=request.name, versions=["1"], platform="sigmaserve", inputs=inputs,
+            name=request.name,
+            versions=["1"],
+            platform="sigmaserve",
+            inputs=inputs,
             outputs=outputs,
         )
 
@@ -154,8 +173,9 @@ class OipServicer:
             await context.abort_with_status(status_for(exc))
             raise
         pb = _pb()
-        reply = pb.ModelInferResponse(model_name=request.model_name, model_version="1",
-                                      id=request.id)
+        reply = pb.ModelInferResponse(
+            model_name=request.model_name, model_version="1", id=request.id
+        )
         wanted = {o.name for o in request.outputs}
         raw = []
         for name, (datatype, shape, data) in outputs.items():
@@ -181,7 +201,9 @@ class OipServicer:
         seeds = _required(inputs, "SEED")
         kwargs: dict[str, Any] = {
             "shape": [int(d) for d in shape.reshape(-1)],
-            "width": None, "height": None, "batch_size": 1,
+            "width": None,
+            "height": None,
+            "batch_size": 1,
             "preset": str(params.pop("preset", "sd15")) or None,
             "seeds": [int(s) for s in seeds.reshape(-1)],
             "seed_mode": str(params.pop("seed_mode", "per_item")),
@@ -206,7 +228,11 @@ class OipServicer:
         data = np.ascontiguousarray(result.array, dtype=np_dtype)
         return {
             "LATENTS": (datatype, data.shape, data.tobytes()),
-            "INIT_NOISE_SIGMA": ("FP64", (1,), np.array([result.init_noise_sigma], "<f8").tobytes()),
+            "INIT_NOISE_SIGMA": (
+                "FP64",
+                (1,),
+                np.array([result.init_noise_sigma], "<f8").tobytes(),
+            ),
         }
 
     def _infer_schedule(self, request: Any) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
@@ -264,7 +290,8 @@ def _inputs(request: Any) -> dict[str, Any]:
             raise invalid(f"{field}.shape", f"{count} elements is too many for an input")
         if tensor.datatype == "BYTES":
             out[tensor.name] = (
-                _bytes_elements(raw[index], field) if raw
+                _bytes_elements(raw[index], field)
+                if raw
                 else [b.decode("utf-8", "replace") for b in tensor.contents.bytes_contents]
             )
             continue
@@ -277,8 +304,9 @@ def _inputs(request: Any) -> dict[str, Any]:
                 raise invalid(f"{field}", f"{len(data)} bytes do not fit shape {shape}")
             array = np.frombuffer(data, dtype=np_dtype)
         else:
-            array = np.asarray(getattr(tensor.contents, _TYPED_FIELDS[tensor.datatype]),
-                               dtype=np_dtype)
+            array = np.asarray(
+                getattr(tensor.contents, _TYPED_FIELDS[tensor.datatype]), dtype=np_dtype
+            )
             if array.size != count:
                 raise invalid(f"{field}", f"{array.size} values do not fit shape {shape}")
         out[tensor.name] = array.reshape(shape)

@@ -133,7 +133,7 @@ class NoiseServicer:
     async def SampleInitLatents(
         self, request: pb.SampleInitLatentsRequest, context: grpc.aio.ServicerContext
     ) -> bytes:
-        return await _answer(context, self._unary_latents, request)
+        return await _answer(context, self._unary_latents, request, inline=_is_small(request))
 
     async def GetServerInfo(
         self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext
@@ -240,7 +240,9 @@ class StreamPlan:
         self.total_bytes = math.prod(shape) * tensors.storage_dtype(self.dtype).itemsize
 
     @classmethod
-    def build(cls, kwargs: dict[str, Any], dims: tuple[int, ...], config: ServerConfig) -> StreamPlan:
+    def build(
+        cls, kwargs: dict[str, Any], dims: tuple[int, ...], config: ServerConfig
+    ) -> StreamPlan:
         seeds = [int(s) for s in kwargs["seeds"]]
         itemwise = (
             kwargs["seed_mode"] == "per_item"
@@ -250,12 +252,22 @@ class StreamPlan:
         )
         if not itemwise:
             result = latents.sample_init_latents(**kwargs, max_elements=config.max_elements)
-            return cls(kwargs, dims, result.init_noise_sigma, list(result.seeds), 0,
-                       np.ascontiguousarray(result.array), config.max_elements)
+            return cls(
+                kwargs,
+                dims,
+                result.init_noise_sigma,
+                list(result.seeds),
+                0,
+                np.ascontiguousarray(result.array),
+                config.max_elements,
+            )
         overrides = {k: v for k, v in kwargs.items() if k not in _LATENTS_ARGS}
         factor = latents.resolve_sigma(
-            kwargs["sigma"], kwargs["scheduler"], kwargs["num_inference_steps"],
-            kwargs["preset"], overrides,
+            kwargs["sigma"],
+            kwargs["scheduler"],
+            kwargs["num_inference_steps"],
+            kwargs["preset"],
+            overrides,
         )
         item_bytes = math.prod(dims[1:]) * tensors.storage_dtype(kwargs["dtype"]).itemsize
         group = max(1, config.stream_chunk_bytes // max(item_bytes, 1))
@@ -284,8 +296,19 @@ class StreamPlan:
 
 _LATENTS_ARGS = frozenset(
     {
-        "shape", "width", "height", "batch_size", "preset", "seeds", "seed_mode", "source",
-        "dtype", "sigma", "scheduler", "num_inference_steps", "noise_options",
+        "shape",
+        "width",
+        "height",
+        "batch_size",
+        "preset",
+        "seeds",
+        "seed_mode",
+        "source",
+        "dtype",
+        "sigma",
+        "scheduler",
+        "num_inference_steps",
+        "noise_options",
     }
 )
 
@@ -323,7 +346,28 @@ def _check_deadline(context: grpc.aio.ServicerContext) -> None:
         raise asyncio.CancelledError("deadline exceeded")
 
 
-async def _answer(context: grpc.aio.ServicerContext, work: Callable[..., T], *args: Any) -> T:
+# Below this many elements (1 MiB of float32) a reply is computed on the event loop: the Rust
+# call takes tens of microseconds, less than the hop to a worker thread.
+INLINE_ELEMENTS = 1 << 18
+
+
+def _is_small(request: pb.SampleInitLatentsRequest) -> bool:
+    if request.scheduler or request.noise_options.fields:
+        return False
+    if request.shape:
+        count = 1
+        for d in request.shape:
+            if d <= 0:
+                return True  # refused at once
+            count *= d
+        return count <= INLINE_ELEMENTS
+    pixels = max(request.width, 0) * max(request.height, 0) * max(request.batch_size, 1)
+    return pixels <= INLINE_ELEMENTS * 4  # at most 16 channels at 1/8 scale
+
+
+async def _answer(
+    context: grpc.aio.ServicerContext, work: Callable[..., T], *args: Any, inline: bool = False
+) -> T:
     """Run ``work`` in a worker thread (the core releases the GIL) and map failures to statuses.
 
     A call whose deadline has already passed is not started. Input errors become
@@ -334,7 +378,7 @@ async def _answer(context: grpc.aio.ServicerContext, work: Callable[..., T], *ar
         await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the work")
     started = time.perf_counter()
     try:
-        return await asyncio.to_thread(work, *args)
+        return work(*args) if inline else await asyncio.to_thread(work, *args)
     except (InvalidArgumentError, ValueError, TypeError, OverflowError) as exc:
         if not isinstance(exc, InvalidArgumentError):
             exc = InvalidArgumentError(str(exc))

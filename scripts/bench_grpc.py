@@ -1,0 +1,316 @@
+#!/usr/bin/env python
+"""End-to-end gRPC benchmark, everything side by side in one run (servers in subprocesses).
+
+1. SD1.5 latents (1x4x64x64 float32, 64 KiB) with 1 and 64 concurrent callers: requests per
+   second and p50/p99 for sigmaserve SampleInitLatents, a no-op RPC (Ping) on the same server,
+   and a naive server (torch.randn + a protobuf bytes field).
+2. 64 MiB replies: SampleInitLatents (1x4x2048x2048 float32) against plain grpcio bytes of the
+   same size (identity serializers, a prebuilt bytes object) and Ping with 64 MiB.
+3. Peak server memory (VmHWM) while streaming a 1 GiB tensor with StreamInitLatents.
+
+    .venv/bin/python scripts/bench_grpc.py [--seconds 3] [--skip-stream]
+
+The clients read replies with identity deserializers (bytes), so the figures measure the
+servers and the transport, not client-side parsing. Loopback, client and servers on one host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import grpc
+
+MIB = 1 << 20
+
+
+# ---- the naive and plain-bytes servers (run with --naive-server PORT) ----------------------
+
+
+def naive_server(port: int) -> None:
+    import numpy as np
+    import torch
+    from sigmaserve.v1 import noise_service_pb2 as pb
+
+    blobs: dict[int, bytes] = {}
+
+    async def latents(
+        request: pb.SampleInitLatentsRequest, context
+    ) -> pb.SampleInitLatentsResponse:
+        def work():
+            g = torch.Generator().manual_seed(int(request.seeds[0]))
+            t = torch.randn(tuple(request.shape), generator=g, dtype=torch.float32)
+            return pb.SampleInitLatentsResponse(
+                seeds=list(request.seeds),
+                latents=pb.Tensor(
+                    dtype=pb.DATA_TYPE_FP32, shape=list(request.shape), data=t.numpy().tobytes()
+                ),
+            )
+
+        return await asyncio.to_thread(work)
+
+    async def raw(request: bytes, context) -> bytes:
+        size = int.from_bytes(request or b"\0", "little")
+        if size not in blobs:
+            blobs[size] = np.random.default_rng(0).bytes(size)
+        return blobs[size]
+
+    async def main() -> None:
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 * MIB)])
+        handlers = {
+            "SampleInitLatents": grpc.unary_unary_rpc_method_handler(
+                latents,
+                request_deserializer=pb.SampleInitLatentsRequest.FromString,
+                response_serializer=pb.SampleInitLatentsResponse.SerializeToString,
+            ),
+            "Raw": grpc.unary_unary_rpc_method_handler(raw),
+        }
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("naive.Naive", handlers),)
+        )
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+# ---- client side ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on {port} exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(port)
+
+
+async def rate(
+    channel: grpc.aio.Channel, method: str, payload: bytes, callers: int, seconds: float
+) -> dict[str, float]:
+    call = channel.unary_unary(method)
+    for _ in range(20):  # warm-up
+        await call(payload, timeout=60)
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def caller() -> None:
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            await call(payload, timeout=60)
+            latencies.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+async def throughput(
+    channel: grpc.aio.Channel, method: str, payload: bytes, repeats: int
+) -> tuple[float, int]:
+    call = channel.unary_unary(method)
+    size = len(await call(payload, timeout=120))  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        reply = await call(payload, timeout=120)
+        times.append(time.perf_counter() - t0)
+        assert len(reply) == size
+    return size / statistics.median(times) / 1e9, size
+
+
+def vm_hwm_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
+async def bench(args: argparse.Namespace) -> None:
+    from sigmaserve.v1 import noise_service_pb2 as pb
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sig_port, naive_port = free_port(), free_port()
+    sig = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sigmaserve",
+            "serve",
+            "--port",
+            str(sig_port),
+            "--max-concurrent-rpcs",
+            "1000",
+            "--max-unary-reply-bytes",
+            str(64 * MIB),
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+    )
+    naive = subprocess.Popen([sys.executable, __file__, "--naive-server", str(naive_port)], env=env)
+    try:
+        wait_port(sig_port, sig)
+        wait_port(naive_port, naive)
+        time.sleep(1.0)
+        opts = [("grpc.max_receive_message_length", -1)]
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{sig_port}", options=opts) as sch,
+            grpc.aio.insecure_channel(f"127.0.0.1:{naive_port}", options=opts) as nch,
+        ):
+            sd15 = pb.SampleInitLatentsRequest(shape=[1, 4, 64, 64], seeds=[42]).SerializeToString()
+            ping = pb.PingRequest().SerializeToString()
+            print(f"## SD1.5 latents 1x4x64x64 float32 ({args.seconds:.0f} s per row)")
+            print("| callers | server | req/s | p50 ms | p99 ms |")
+            print("|---|---|---|---|---|")
+            for callers in (1, 64):
+                rows = [
+                    (
+                        "sigmaserve SampleInitLatents",
+                        sch,
+                        "/sigmaserve.v1.NoiseService/SampleInitLatents",
+                        sd15,
+                    ),
+                    ("sigmaserve Ping (no-op)", sch, "/sigmaserve.v1.NoiseService/Ping", ping),
+                    ("naive torch.randn + protobuf", nch, "/naive.Naive/SampleInitLatents", sd15),
+                ]
+                results = {}
+                for name, channel, method, payload in rows:
+                    r = await rate(channel, method, payload, callers, args.seconds)
+                    results[name] = r
+                    print(
+                        f"| {callers} | {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
+                        f"{r['p99_ms']:.2f} |"
+                    )
+                s = results["sigmaserve SampleInitLatents"]["rps"]
+                print(
+                    f"| {callers} | sigmaserve / no-op | "
+                    f"{100 * s / results['sigmaserve Ping (no-op)']['rps']:.0f} % | | |"
+                )
+                print(
+                    f"| {callers} | sigmaserve / naive | "
+                    f"{100 * s / results['naive torch.randn + protobuf']['rps']:.0f} % | | |"
+                )
+
+            print("\n## 64 MiB replies (median of 5, client reads bytes)")
+            big = pb.SampleInitLatentsRequest(shape=[1, 4, 2048, 2048], seeds=[1])
+            size = 64 * MIB
+            raw_gbs, _ = await throughput(nch, "/naive.Naive/Raw", size.to_bytes(8, "little"), 5)
+            sig_gbs, n = await throughput(
+                sch, "/sigmaserve.v1.NoiseService/SampleInitLatents", big.SerializeToString(), 5
+            )
+            ping_gbs, _ = await throughput(
+                sch,
+                "/sigmaserve.v1.NoiseService/Ping",
+                pb.PingRequest(reply_bytes=size).SerializeToString(),
+                5,
+            )
+            naive_gbs, _ = await throughput(
+                nch, "/naive.Naive/SampleInitLatents", big.SerializeToString(), 5
+            )
+            print("| path | GB/s |")
+            print("|---|---|")
+            print(f"| plain grpcio bytes (prebuilt) | {raw_gbs:.2f} |")
+            print(
+                f"| sigmaserve SampleInitLatents ({n} bytes, generated per call) | "
+                f"{sig_gbs:.2f} ({100 * sig_gbs / raw_gbs:.0f} % of plain) |"
+            )
+            print(
+                f"| sigmaserve Ping 64 MiB (reply built per call) | {ping_gbs:.2f} "
+                f"({100 * ping_gbs / raw_gbs:.0f} % of plain) |"
+            )
+            print(f"| naive torch.randn + protobuf | {naive_gbs:.2f} |")
+
+    finally:
+        for proc in (sig, naive):
+            proc.terminate()
+        for proc in (sig, naive):
+            proc.wait(timeout=30)
+    if not args.skip_stream:
+        await stream_memory(env)
+
+
+async def stream_memory(env: dict[str, str]) -> None:
+    """A fresh server streams 1 GiB; its peak RSS is read from /proc before and after."""
+    from sigmaserve.v1 import noise_service_pb2 as pb
+
+    port = free_port()
+    sig = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sigmaserve",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+    )
+    try:
+        wait_port(port, sig)
+        time.sleep(1.0)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as sch:
+            if True:
+                before = vm_hwm_kib(sig.pid)
+                request = pb.SampleInitLatentsRequest(
+                    shape=[64, 4, 1024, 1024], seeds=list(range(64))
+                )
+                stream = sch.unary_stream("/sigmaserve.v1.NoiseService/StreamInitLatents")
+                t0 = time.perf_counter()
+                total = 0
+                async for chunk in stream(request.SerializeToString(), timeout=600):
+                    total += len(chunk)
+                elapsed = time.perf_counter() - t0
+                after = vm_hwm_kib(sig.pid)
+                print("\n## StreamInitLatents, 64x4x1024x1024 float32 (1 GiB)")
+                print(
+                    f"received {total / 2**30:.3f} GiB in {elapsed:.1f} s "
+                    f"({total / elapsed / 1e9:.2f} GB/s); server peak RSS (VmHWM) "
+                    f"{before / 1024:.0f} MB before, {after / 1024:.0f} MB after "
+                    f"(+{(after - before) / 1024:.0f} MB)"
+                )
+    finally:
+        sig.terminate()
+        sig.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--skip-stream", action="store_true")
+    parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_server:
+        naive_server(args.naive_server)
+        return
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()
