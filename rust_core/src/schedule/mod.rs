@@ -1,1 +1,318 @@
-//! Noise schedules (filled in by the schedules work).
+//! Noise schedules computed exactly as diffusers 0.42.1 computes them (`__init__` then
+//! `set_timesteps`), with model presets and the known upstream quirks reported as warnings.
+//!
+//! The single entry point is [`get_schedule`]. Precedence of configuration layers: class
+//! defaults < preset < `config` < `overrides`. The `set_timesteps` extras (`timesteps`, `sigmas`,
+//! `mu`, `strength`) travel in `overrides`.
+
+mod betas;
+mod classes;
+mod config;
+mod conversions;
+mod discrete;
+mod edm;
+mod flow_match;
+mod img2img;
+mod kdiffusion;
+mod lcm;
+mod multistep;
+mod presets;
+pub(crate) mod primitives;
+mod resolve;
+mod special;
+mod vp;
+
+pub use config::{ConfigMap, ConfigValue};
+pub use presets::{list_presets, preset_config, Preset};
+
+use crate::error::{CoreError, Result};
+use classes::{SchedulerClass, MAX_STEPS};
+use config::Resolved;
+use resolve::{Extras, Layer};
+
+/// The ecosystem tools whose schedules are addressed as `"<tool>:<name>"`.
+pub const ECOSYSTEM_TOOLS: [&str; 4] = ["comfyui", "a1111", "kdiffusion", "ays"];
+
+/// Timesteps in the dtype diffusers gives them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Timesteps {
+    /// int64 (DDPM, DDIM, PNDM, DPM-Solver family, UniPC, DEIS, SASolver, LCM, TCD).
+    I64(Vec<i64>),
+    /// float32 (k-diffusion style schedulers, EDM, flow matching).
+    F32(Vec<f32>),
+    /// float64 (DPMSolverSDE; KDPM2 / KDPM2Ancestral with Karras, exponential or beta sigmas).
+    F64(Vec<f64>),
+}
+
+impl Timesteps {
+    /// The number of timesteps.
+    pub fn len(&self) -> usize {
+        match self {
+            Timesteps::I64(v) => v.len(),
+            Timesteps::F32(v) => v.len(),
+            Timesteps::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no timesteps.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Timestep `i` widened to float64.
+    pub fn get_f64(&self, i: usize) -> Option<f64> {
+        match self {
+            Timesteps::I64(v) => v.get(i).map(|&x| x as f64),
+            Timesteps::F32(v) => v.get(i).map(|&x| f64::from(x)),
+            Timesteps::F64(v) => v.get(i).copied(),
+        }
+    }
+
+    /// The numpy dtype name of the timesteps.
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            Timesteps::I64(_) => "int64",
+            Timesteps::F32(_) => "float32",
+            Timesteps::F64(_) => "float64",
+        }
+    }
+}
+
+/// What an img2img pipeline does with the schedule for a given `strength`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Img2Img {
+    /// The requested strength in `[0, 1]`.
+    pub strength: f64,
+    /// The index into `timesteps` where denoising starts (`t_start * order`); the pipeline calls
+    /// `scheduler.set_begin_index(begin_index)`.
+    pub begin_index: usize,
+    /// How many timesteps the pipeline iterates (`len(timesteps) - begin_index`).
+    pub num_timesteps: usize,
+    /// The timestep the init image is noised to (`timesteps[begin_index]`), `None` when the
+    /// truncated schedule is empty (strength 0).
+    pub start_timestep: Option<f64>,
+}
+
+/// A schedule as the diffusers scheduler holds it after `set_timesteps`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// The scheduler name as requested.
+    pub scheduler: String,
+    /// `scheduler.num_inference_steps` after `set_timesteps`.
+    pub num_inference_steps: usize,
+    /// `scheduler.timesteps`.
+    pub timesteps: Timesteps,
+    /// `scheduler.sigmas` (float32), `None` where the scheduler has none.
+    pub sigmas: Option<Vec<f32>>,
+    /// `scheduler.init_noise_sigma` as a Python float. Flow-matching schedulers have no such
+    /// attribute (pipelines do not scale their latents): 1.0.
+    pub init_noise_sigma: f64,
+    /// `scheduler.betas` (empty for EDM and flow matching, which have none).
+    pub betas: Vec<f32>,
+    /// `scheduler.alphas_cumprod` (empty where there are no betas).
+    pub alphas_cumprod: Vec<f32>,
+    /// The fully resolved configuration (what `scheduler.config` holds).
+    pub config: ConfigMap,
+    /// Upstream quirks that shaped this schedule, and ignored inputs.
+    pub warnings: Vec<String>,
+    /// `scheduler.order` (2 for Heun, KDPM2, KDPM2Ancestral, DPM-SDE, FlowMatchHeun).
+    pub order: usize,
+    /// The img2img truncation, present when `strength` was given.
+    pub img2img: Option<Img2Img>,
+}
+
+/// What a family builder returns before the common fields are attached.
+#[derive(Debug, Clone)]
+pub(crate) struct Built {
+    pub(crate) timesteps: Timesteps,
+    pub(crate) sigmas: Option<Vec<f32>>,
+    pub(crate) init_noise_sigma: f64,
+    pub(crate) betas: Vec<f32>,
+    pub(crate) alphas_cumprod: Vec<f32>,
+    pub(crate) num_inference_steps: usize,
+}
+
+/// Everything a family builder reads.
+pub(crate) struct Request<'a> {
+    pub(crate) class: SchedulerClass,
+    pub(crate) cfg: &'a mut Resolved,
+    pub(crate) steps: Option<usize>,
+    pub(crate) extras: &'a Extras,
+}
+
+/// Computes the schedule of `scheduler` (a diffusers class name, case-sensitive).
+///
+/// `num_inference_steps` may be `None` only where custom `timesteps` / `sigmas` in `overrides`
+/// give the length. `preset` names a model family (see [`list_presets`]).
+pub fn get_schedule(
+    scheduler: &str,
+    num_inference_steps: Option<usize>,
+    preset: Option<&str>,
+    config: &ConfigMap,
+    overrides: &ConfigMap,
+) -> Result<Schedule> {
+    let class = scheduler_class(scheduler)?;
+    let preset_map = match preset {
+        Some(name) => Some(preset_config(name)?),
+        None => None,
+    };
+    if let Some(n) = num_inference_steps {
+        check_steps(n)?;
+    }
+    let mut warnings = Vec::new();
+    let mut layers: Vec<(&ConfigMap, Layer)> = Vec::with_capacity(3);
+    if let Some(map) = preset_map.as_ref() {
+        layers.push((map, Layer::Config));
+    }
+    layers.push((config, Layer::Config));
+    layers.push((overrides, Layer::Overrides));
+    let (mut resolved, extras) = resolve::resolve(class, &layers, &mut warnings)?;
+    let request = Request {
+        class,
+        cfg: &mut resolved,
+        steps: num_inference_steps,
+        extras: &extras,
+    };
+    let built = build(request, &mut warnings)?;
+    let order = class_order(class);
+    let img2img = match extras.strength {
+        Some(strength) if !matches!(class, SchedulerClass::Lcm | SchedulerClass::Tcd) => Some(
+            img2img::truncate(class, &built, num_inference_steps, strength, order),
+        ),
+        _ => None,
+    };
+    Ok(Schedule {
+        scheduler: scheduler.to_owned(),
+        num_inference_steps: built.num_inference_steps,
+        timesteps: built.timesteps,
+        sigmas: built.sigmas,
+        init_noise_sigma: built.init_noise_sigma,
+        betas: built.betas,
+        alphas_cumprod: built.alphas_cumprod,
+        config: resolved.map,
+        warnings,
+        order,
+        img2img,
+    })
+}
+
+/// The names of the diffusers scheduler classes [`get_schedule`] accepts.
+pub fn list_schedulers() -> Vec<&'static str> {
+    SchedulerClass::ALL.iter().map(|c| c.name()).collect()
+}
+
+/// One place that maps a scheduler name to its implementation.
+fn scheduler_class(name: &str) -> Result<SchedulerClass> {
+    if let Some((tool, rest)) = name.split_once(':') {
+        let tool = tool.to_ascii_lowercase();
+        let what = if ECOSYSTEM_TOOLS.contains(&tool.as_str()) {
+            format!("ecosystem schedule `{tool}:{rest}` is not available in this build")
+        } else {
+            format!("unknown tool `{tool}`; expected one of {ECOSYSTEM_TOOLS:?}")
+        };
+        return Err(CoreError::invalid("scheduler", what));
+    }
+    SchedulerClass::from_name(name).ok_or_else(|| {
+        CoreError::invalid(
+            "scheduler",
+            format!(
+                "unknown scheduler `{name}` (names are case-sensitive); expected one of {:?}",
+                list_schedulers()
+            ),
+        )
+    })
+}
+
+fn check_steps(n: usize) -> Result<()> {
+    if n < 1 {
+        return Err(CoreError::invalid(
+            "num_inference_steps",
+            "must be at least 1",
+        ));
+    }
+    if n as i64 > MAX_STEPS {
+        return Err(CoreError::too_large(
+            "num_inference_steps",
+            format!("at most {MAX_STEPS}, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+fn class_order(class: SchedulerClass) -> usize {
+    match class {
+        SchedulerClass::Heun
+        | SchedulerClass::Kdpm2
+        | SchedulerClass::Kdpm2Ancestral
+        | SchedulerClass::DpmSde
+        | SchedulerClass::FlowMatchHeun => 2,
+        _ => 1,
+    }
+}
+
+fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Built> {
+    use SchedulerClass as C;
+    match req.class {
+        C::Lms
+        | C::Euler
+        | C::EulerAncestral
+        | C::Heun
+        | C::Kdpm2
+        | C::Kdpm2Ancestral
+        | C::DpmSde => kdiffusion::build(req, warnings),
+        C::DpmMultistep | C::DpmSinglestep | C::UniPc | C::Deis | C::SaSolver => {
+            multistep::build(req, warnings)
+        }
+        C::Ddpm | C::Ddim | C::Pndm => discrete::build(req, warnings),
+        C::Lcm | C::Tcd => lcm::build(req, warnings),
+        C::EdmEuler | C::EdmDpm => edm::build(req, warnings),
+        C::FlowMatchEuler | C::FlowMatchHeun => flow_match::build(req, warnings),
+    }
+}
+
+/// Rejects an extra that this class's `set_timesteps` does not take.
+pub(crate) fn reject_extras(
+    class: SchedulerClass,
+    extras: &Extras,
+    allowed: &[&str],
+) -> Result<()> {
+    let given = [
+        ("timesteps", extras.timesteps.is_some()),
+        ("sigmas", extras.sigmas.is_some()),
+        ("mu", extras.mu.is_some()),
+    ];
+    for (name, present) in given {
+        if present && !allowed.contains(&name) {
+            return Err(CoreError::invalid(
+                name,
+                format!("{}.set_timesteps does not accept `{name}`", class.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The step count when no custom array gives it.
+pub(crate) fn required_steps(steps: Option<usize>) -> Result<usize> {
+    steps.ok_or_else(|| {
+        CoreError::invalid(
+            "num_inference_steps",
+            "is required unless custom `timesteps` or `sigmas` give the length",
+        )
+    })
+}
+
+/// With custom arrays, `num_inference_steps` must be absent or equal to the implied length.
+pub(crate) fn steps_from_custom(
+    steps: Option<usize>,
+    implied: usize,
+    source: &str,
+) -> Result<usize> {
+    match steps {
+        Some(n) if n != implied => Err(CoreError::invalid(
+            "num_inference_steps",
+            format!("{n} disagrees with the {implied} steps that `{source}` implies; pass None"),
+        )),
+        _ => Ok(implied),
+    }
+}

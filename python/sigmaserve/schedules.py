@@ -1,0 +1,193 @@
+"""Diffusion noise schedules, computed exactly as diffusers computes them.
+
+:func:`get_schedule` reproduces ``Scheduler.from_config(config)`` followed by
+``set_timesteps(...)`` for every diffusers scheduler class sigmaserve supports, with model presets
+(:func:`list_presets`). The result is an immutable :class:`Schedule`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from sigmaserve import _core
+from sigmaserve.errors import invalid
+
+__all__ = ["Img2Img", "Schedule", "get_schedule", "list_presets", "list_schedulers"]
+
+
+class _DefaultSteps(int):
+    """The default step count (50), recognisable so custom ``timesteps``/``sigmas`` can set it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "50"
+
+
+_DEFAULT_STEPS = _DefaultSteps(50)
+_ARRAYS = ("timesteps", "sigmas", "betas", "alphas_cumprod")
+_FLOAT32_ARRAYS = ("sigmas", "betas", "alphas_cumprod")
+
+
+@dataclasses.dataclass(frozen=True)
+class Img2Img:
+    """What an img2img pipeline does with the schedule for a ``strength``.
+
+    The pipeline iterates ``timesteps[begin_index:]`` (``num_timesteps`` of them), calls
+    ``scheduler.set_begin_index(begin_index)`` and noises the init image to ``start_timestep``.
+    """
+
+    strength: float
+    begin_index: int
+    num_timesteps: int
+    start_timestep: float | None
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Schedule:
+    """A schedule as the diffusers scheduler holds it after ``set_timesteps``.
+
+    ``timesteps`` has diffusers' dtype (float32 for the sigma-space family, int64 for the
+    DDIM/DDPM/PNDM/DPM-Solver family, float64 for DPMSolverSDE); ``sigmas`` is float32 or
+    ``None``; ``betas`` and ``alphas_cumprod`` are the float32 training arrays (empty for EDM and
+    flow matching). Arrays are read-only.
+    """
+
+    scheduler: str
+    timesteps: np.ndarray
+    sigmas: np.ndarray | None
+    init_noise_sigma: float
+    betas: np.ndarray
+    alphas_cumprod: np.ndarray
+    config: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+    num_inference_steps: int = 0
+    order: int = 1
+    img2img: Img2Img | None = None
+
+    def __post_init__(self) -> None:
+        for name in _ARRAYS:
+            array = getattr(self, name)
+            if array is not None:
+                object.__setattr__(self, name, _readonly(np.array(array, copy=True)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Schedule):
+            return NotImplemented
+        for field in dataclasses.fields(self):
+            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+            if field.name in _ARRAYS:
+                if (mine is None) != (theirs is None):
+                    return False
+                if mine is not None and not (
+                    mine.dtype == theirs.dtype and np.array_equal(mine, theirs, equal_nan=True)
+                ):
+                    return False
+            elif mine != theirs:
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (arrays as lists, plus ``timesteps_dtype``)."""
+        return {
+            "scheduler": self.scheduler,
+            "timesteps": self.timesteps.tolist(),
+            "timesteps_dtype": str(self.timesteps.dtype),
+            "sigmas": None if self.sigmas is None else self.sigmas.tolist(),
+            "init_noise_sigma": float(self.init_noise_sigma),
+            "betas": self.betas.tolist(),
+            "alphas_cumprod": self.alphas_cumprod.tolist(),
+            "config": dict(self.config),
+            "warnings": list(self.warnings),
+            "num_inference_steps": self.num_inference_steps,
+            "order": self.order,
+            "img2img": None if self.img2img is None else dataclasses.asdict(self.img2img),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Schedule:
+        """Rebuild a schedule from :meth:`to_dict` output (lists or arrays)."""
+        timesteps = data["timesteps"]
+        dtype = data.get("timesteps_dtype") or getattr(timesteps, "dtype", None) or "float32"
+        sigmas = data.get("sigmas")
+        img2img = data.get("img2img")
+        return cls(
+            scheduler=str(data["scheduler"]),
+            timesteps=np.asarray(timesteps, dtype=dtype),
+            sigmas=None if sigmas is None else np.asarray(sigmas, dtype=np.float32),
+            init_noise_sigma=float(data["init_noise_sigma"]),
+            betas=np.asarray(data.get("betas", ()), dtype=np.float32),
+            alphas_cumprod=np.asarray(data.get("alphas_cumprod", ()), dtype=np.float32),
+            config=dict(data.get("config") or {}),
+            warnings=tuple(data.get("warnings") or ()),
+            num_inference_steps=int(data.get("num_inference_steps", len(timesteps))),
+            order=int(data.get("order", 1)),
+            img2img=None if img2img is None else Img2Img(**img2img),
+        )
+
+
+def _steps(value: Any, overrides: Mapping[str, Any]) -> int | None:
+    if value is _DEFAULT_STEPS and any(
+        overrides.get(k) is not None for k in ("timesteps", "sigmas")
+    ):
+        return None
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise invalid("num_inference_steps", "expected an int, got bool")
+    try:
+        steps = operator.index(value)
+    except TypeError:
+        raise invalid("num_inference_steps", f"expected an int, got {type(value).__name__}") from None
+    if steps < 1:
+        raise invalid("num_inference_steps", f"must be at least 1, got {steps}")
+    return steps
+
+
+def get_schedule(
+    scheduler: str = "EulerDiscreteScheduler",
+    num_inference_steps: int | None = _DEFAULT_STEPS,
+    *,
+    preset: str | None = "sd15",
+    config: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> Schedule:
+    """The schedule diffusers' ``scheduler`` gives after ``set_timesteps(num_inference_steps)``.
+
+    Precedence: class defaults < ``preset`` < ``config`` < ``overrides``. ``overrides`` take any
+    diffusers config key and the ``set_timesteps`` extras ``timesteps``, ``sigmas``, ``mu`` and
+    ``strength`` (img2img). With custom ``timesteps``/``sigmas`` the default step count is
+    dropped; an explicit ``num_inference_steps`` must then agree with their length.
+    """
+    if not isinstance(scheduler, str):
+        raise invalid("scheduler", f"expected a str, got {type(scheduler).__name__}")
+    if preset is not None and not isinstance(preset, str):
+        raise invalid("preset", f"expected a str or None, got {type(preset).__name__}")
+    if config is not None and not isinstance(config, Mapping):
+        raise invalid("config", f"expected a mapping or None, got {type(config).__name__}")
+    steps = _steps(num_inference_steps, overrides)
+    raw = _core.schedule_get(scheduler, steps, preset, config, overrides)
+    img2img = raw.pop("img2img")
+    return Schedule(**raw, img2img=None if img2img is None else Img2Img(**img2img))
+
+
+def list_presets() -> dict[str, dict[str, Any]]:
+    """The presets by name: repository, scheduler class, latent format and scheduler config."""
+    return {p.pop("name"): p for p in _core.schedule_presets()}
+
+
+def list_schedulers() -> tuple[str, ...]:
+    """The diffusers scheduler class names :func:`get_schedule` accepts."""
+    return tuple(_core.schedule_schedulers())

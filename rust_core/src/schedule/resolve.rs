@@ -1,0 +1,384 @@
+//! Turns class defaults, a preset, a user config and overrides into one validated configuration
+//! (precedence in that order) plus the `set_timesteps` extras (`timesteps`, `sigmas`, `mu`,
+//! `strength`).
+
+use super::classes::{Kind, SchedulerClass, MAX_STEPS};
+use super::config::{ConfigMap, ConfigValue, Resolved};
+use crate::error::{CoreError, Result};
+
+/// Keys that are `set_timesteps` arguments rather than configuration.
+pub(crate) const EXTRA_KEYS: [&str; 4] = ["timesteps", "sigmas", "mu", "strength"];
+
+/// diffusers' marker (in `scheduler.config`) listing keys that only hold class defaults; those
+/// keys are not carried into another class by `from_config`.
+const USE_DEFAULT_VALUES: &str = "_use_default_values";
+
+/// The `set_timesteps` arguments a request may carry.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extras {
+    pub(crate) timesteps: Option<Vec<f64>>,
+    pub(crate) sigmas: Option<Vec<f64>>,
+    pub(crate) mu: Option<f64>,
+    pub(crate) strength: Option<f64>,
+}
+
+/// Where a configuration layer came from; decides how its unknown keys are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layer {
+    /// A preset or a user config: keys the class lacks are ignored, as `from_config` does.
+    Config,
+    /// Explicit overrides: a key no scheduler knows is an error (a likely typo); a key of another
+    /// scheduler is ignored with a warning.
+    Overrides,
+}
+
+/// Resolves and validates the configuration of `class`.
+pub(crate) fn resolve(
+    class: SchedulerClass,
+    layers: &[(&ConfigMap, Layer)],
+    warnings: &mut Vec<String>,
+) -> Result<(Resolved, Extras)> {
+    let mut map: ConfigMap = class
+        .keys()
+        .iter()
+        .map(|k| (k.name.to_owned(), k.default.value()))
+        .collect();
+    let mut extras = Extras::default();
+    for &(layer, kind) in layers {
+        apply_layer(class, &mut map, layer, kind, warnings)?;
+        if kind == Layer::Overrides {
+            extras = parse_extras(layer)?;
+        }
+    }
+    for spec in class.keys() {
+        if let Some(value) = map.get(spec.name) {
+            let normalised = check_kind(spec.name, spec.kind, value)?;
+            map.insert(spec.name, normalised);
+        }
+    }
+    Ok((Resolved { map }, extras))
+}
+
+fn apply_layer(
+    class: SchedulerClass,
+    map: &mut ConfigMap,
+    layer: &ConfigMap,
+    kind: Layer,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let defaulted: Vec<String> = match layer.get(USE_DEFAULT_VALUES) {
+        Some(ConfigValue::StrList(keys)) => keys.clone(),
+        _ => Vec::new(),
+    };
+    for (key, value) in layer.iter() {
+        if key.starts_with('_') || defaulted.iter().any(|d| d == key) {
+            continue;
+        }
+        if class.keys().iter().any(|k| k.name == key) {
+            map.insert(key, value.clone());
+        } else if kind == Layer::Overrides && !EXTRA_KEYS.contains(&key) {
+            if !SchedulerClass::any_declares(key) {
+                return Err(CoreError::invalid(
+                    key,
+                    format!(
+                        "unknown option: no diffusers scheduler has a config key `{key}` \
+                         (and it is not a set_timesteps argument)"
+                    ),
+                ));
+            }
+            warnings.push(format!(
+                "`{key}` is not a config option of {}; ignored (diffusers' from_config ignores it too)",
+                class.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_extras(layer: &ConfigMap) -> Result<Extras> {
+    let float_list = |key: &str| -> Result<Option<Vec<f64>>> {
+        match layer.get(key) {
+            None | Some(ConfigValue::Null) => Ok(None),
+            Some(v) => {
+                let list = v.as_float_list().ok_or_else(|| {
+                    CoreError::invalid(
+                        key,
+                        format!("expected a list of numbers, got {}", v.type_name()),
+                    )
+                })?;
+                if list.is_empty() {
+                    return Err(CoreError::invalid(key, "must not be empty"));
+                }
+                if list.len() as i64 > MAX_STEPS {
+                    return Err(CoreError::too_large(
+                        key,
+                        format!("at most {MAX_STEPS} values"),
+                    ));
+                }
+                if let Some(bad) = list.iter().find(|x| !x.is_finite()) {
+                    return Err(CoreError::invalid(
+                        key,
+                        format!("values must be finite, got {bad}"),
+                    ));
+                }
+                Ok(Some(list))
+            }
+        }
+    };
+    let float = |key: &str| -> Result<Option<f64>> {
+        match layer.get(key) {
+            None | Some(ConfigValue::Null) => Ok(None),
+            Some(v) => {
+                let x = v.as_float().ok_or_else(|| {
+                    CoreError::invalid(key, format!("expected a number, got {}", v.type_name()))
+                })?;
+                if !x.is_finite() {
+                    return Err(CoreError::invalid(key, format!("must be finite, got {x}")));
+                }
+                Ok(Some(x))
+            }
+        }
+    };
+    let strength = float("strength")?;
+    if let Some(s) = strength {
+        if !(0.0..=1.0).contains(&s) {
+            return Err(CoreError::invalid(
+                "strength",
+                format!("must be in [0, 1], got {s}"),
+            ));
+        }
+    }
+    Ok(Extras {
+        timesteps: float_list("timesteps")?,
+        sigmas: float_list("sigmas")?,
+        mu: float("mu")?,
+        strength,
+    })
+}
+
+/// Checks `value` against `kind` and returns it in canonical form (integral floats become ints).
+fn check_kind(key: &str, kind: Kind, value: &ConfigValue) -> Result<ConfigValue> {
+    let wrong =
+        |want: &str| CoreError::invalid(key, format!("expected {want}, got {}", describe(value)));
+    match kind {
+        Kind::Int { min, max } => {
+            let v = value.as_int().ok_or_else(|| wrong("an int"))?;
+            if v > max && max >= MAX_STEPS {
+                return Err(CoreError::too_large(key, format!("at most {max}, got {v}")));
+            }
+            if !(min..=max).contains(&v) {
+                return Err(CoreError::invalid(
+                    key,
+                    format!("must be in [{min}, {max}], got {v}"),
+                ));
+            }
+            Ok(ConfigValue::Int(v))
+        }
+        Kind::Float { min, max } => {
+            let v = finite(key, value)?;
+            if !(min..=max).contains(&v) {
+                return Err(CoreError::invalid(
+                    key,
+                    format!("must be in [{min}, {max}], got {v}"),
+                ));
+            }
+            Ok(ConfigValue::Float(v))
+        }
+        Kind::Positive => positive(key, value).map(ConfigValue::Float),
+        Kind::OptPositive => match value {
+            ConfigValue::Null => Ok(ConfigValue::Null),
+            v => positive(key, v).map(ConfigValue::Float),
+        },
+        Kind::OptBelowOne => match value {
+            ConfigValue::Null => Ok(ConfigValue::Null),
+            v => {
+                let x = finite(key, v)?;
+                if x >= 1.0 {
+                    return Err(CoreError::invalid(key, format!("must be < 1, got {x}")));
+                }
+                Ok(ConfigValue::Float(x))
+            }
+        },
+        Kind::FloatOrNegInf => {
+            let v = value.as_float().ok_or_else(|| wrong("a float"))?;
+            if v.is_nan() || v == f64::INFINITY {
+                return Err(CoreError::invalid(
+                    key,
+                    format!("must be finite or -inf, got {v}"),
+                ));
+            }
+            Ok(ConfigValue::Float(v))
+        }
+        Kind::Bool => match value {
+            ConfigValue::Bool(b) => Ok(ConfigValue::Bool(*b)),
+            _ => Err(wrong("a bool")),
+        },
+        Kind::Choice(choices) => choice(key, value, choices).map(ConfigValue::Str),
+        Kind::OptChoice(choices) => match value {
+            ConfigValue::Null => Ok(ConfigValue::Null),
+            v => choice(key, v, choices).map(ConfigValue::Str),
+        },
+        Kind::Text => match value {
+            ConfigValue::Str(s) => Ok(ConfigValue::Str(s.clone())),
+            _ => Err(wrong("a str")),
+        },
+        Kind::OptText => match value {
+            ConfigValue::Null | ConfigValue::Str(_) => Ok(value.clone()),
+            _ => Err(wrong("a str or None")),
+        },
+        Kind::OptInt => match value {
+            ConfigValue::Null => Ok(ConfigValue::Null),
+            v => v
+                .as_int()
+                .map(ConfigValue::Int)
+                .ok_or_else(|| wrong("an int or None")),
+        },
+        Kind::Betas => betas(key, value),
+        Kind::IntList => value
+            .as_int_list()
+            .map(ConfigValue::IntList)
+            .ok_or_else(|| wrong("a list of ints")),
+        Kind::NullOnly => match value {
+            ConfigValue::Null => Ok(ConfigValue::Null),
+            _ => Err(CoreError::invalid(
+                key,
+                "only None is supported (a Python object cannot be part of a schedule request)",
+            )),
+        },
+    }
+}
+
+fn describe(value: &ConfigValue) -> String {
+    match value {
+        ConfigValue::Str(s) => format!("str {s:?}"),
+        ConfigValue::Float(x) => format!("float {x}"),
+        ConfigValue::Int(i) => format!("int {i}"),
+        ConfigValue::Bool(b) => format!("bool {b}"),
+        other => other.type_name().to_owned(),
+    }
+}
+
+fn finite(key: &str, value: &ConfigValue) -> Result<f64> {
+    let v = value.as_float().ok_or_else(|| {
+        CoreError::invalid(key, format!("expected a float, got {}", describe(value)))
+    })?;
+    if !v.is_finite() {
+        return Err(CoreError::invalid(key, format!("must be finite, got {v}")));
+    }
+    Ok(v)
+}
+
+fn positive(key: &str, value: &ConfigValue) -> Result<f64> {
+    let v = finite(key, value)?;
+    if v <= 0.0 {
+        return Err(CoreError::invalid(key, format!("must be > 0, got {v}")));
+    }
+    Ok(v)
+}
+
+fn choice(key: &str, value: &ConfigValue, choices: &[&str]) -> Result<String> {
+    match value {
+        ConfigValue::Str(s) if choices.contains(&s.as_str()) => Ok(s.clone()),
+        _ => Err(CoreError::invalid(
+            key,
+            format!("must be one of {choices:?}, got {}", describe(value)),
+        )),
+    }
+}
+
+fn betas(key: &str, value: &ConfigValue) -> Result<ConfigValue> {
+    if let ConfigValue::Null = value {
+        return Ok(ConfigValue::Null);
+    }
+    let list = value.as_float_list().ok_or_else(|| {
+        CoreError::invalid(
+            key,
+            format!("expected a list of floats or None, got {}", describe(value)),
+        )
+    })?;
+    if list.len() as i64 > MAX_STEPS {
+        return Err(CoreError::too_large(
+            key,
+            format!("at most {MAX_STEPS} values"),
+        ));
+    }
+    if let Some(bad) = list
+        .iter()
+        .find(|b| !(b.is_finite() && (0.0..=1.0).contains(*b)))
+    {
+        return Err(CoreError::invalid(
+            key,
+            format!("every beta must be in [0, 1], got {bad}"),
+        ));
+    }
+    Ok(ConfigValue::FloatList(list))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(entries: &[(&str, ConfigValue)]) -> ConfigMap {
+        entries
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn precedence_and_normalisation() {
+        let preset = map(&[("beta_schedule", ConfigValue::Str("scaled_linear".into()))]);
+        let overrides = map(&[("num_train_timesteps", ConfigValue::Float(500.0))]);
+        let mut warnings = Vec::new();
+        let (resolved, _) = resolve(
+            SchedulerClass::Euler,
+            &[(&preset, Layer::Config), (&overrides, Layer::Overrides)],
+            &mut warnings,
+        )
+        .expect("valid");
+        assert_eq!(
+            resolved.text("beta_schedule").expect("str"),
+            "scaled_linear"
+        );
+        assert_eq!(
+            resolved.map.get("num_train_timesteps"),
+            Some(&ConfigValue::Int(500))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let mut warnings = Vec::new();
+        let cases = [
+            ("num_train_timesteps", ConfigValue::Bool(true)),
+            ("beta_start", ConfigValue::Float(f64::NAN)),
+            ("timestep_spacing", ConfigValue::Str("evenly".into())),
+            ("use_karras_sigmas", ConfigValue::Int(1)),
+            ("use_karas_sigmas", ConfigValue::Bool(true)),
+        ];
+        for (key, value) in cases {
+            let overrides = map(&[(key, value)]);
+            let err = resolve(
+                SchedulerClass::Euler,
+                &[(&overrides, Layer::Overrides)],
+                &mut warnings,
+            )
+            .expect_err(key);
+            assert_eq!(err.field(), key);
+        }
+    }
+
+    #[test]
+    fn other_schedulers_keys_warn_and_config_typos_are_ignored() {
+        let mut warnings = Vec::new();
+        let overrides = map(&[("skip_prk_steps", ConfigValue::Bool(true))]);
+        let config = map(&[("whatever", ConfigValue::Opaque("dict".into()))]);
+        resolve(
+            SchedulerClass::Euler,
+            &[(&config, Layer::Config), (&overrides, Layer::Overrides)],
+            &mut warnings,
+        )
+        .expect("valid");
+        assert_eq!(warnings.len(), 1);
+    }
+}

@@ -1,0 +1,131 @@
+//! Shared pieces of the variance-preserving schedulers: training arrays from the resolved
+//! config, training sigmas, and the `timestep_spacing` rules with their quirks.
+
+use super::betas::{BetaSchedule, BetaSource, TerminalPatch, TrainingArrays};
+use super::config::Resolved;
+use super::primitives::{ln_f32, np_arange, rne, training_sigmas};
+use crate::error::{CoreError, Result};
+
+/// Training arrays plus the float32 training sigmas and their float32 logs.
+pub(crate) struct Vp {
+    pub(crate) training: TrainingArrays,
+    /// `((1 - acp) / acp) ** 0.5`, ascending in t (float32 torch ops).
+    pub(crate) sigmas: Vec<f32>,
+    /// `np.log(sigmas)` (float32).
+    pub(crate) log_sigmas: Vec<f32>,
+}
+
+impl Vp {
+    /// Builds the arrays; `patch` is what the class does after a zero-SNR rescale.
+    pub(crate) fn new(cfg: &Resolved, patch: TerminalPatch) -> Result<Self> {
+        let training = training_arrays(cfg, patch)?;
+        let sigmas = training_sigmas(&training.alphas_cumprod);
+        let log_sigmas = ln_f32(&sigmas);
+        Ok(Self {
+            training,
+            sigmas,
+            log_sigmas,
+        })
+    }
+
+    /// `sqrt((1 - acp[0]) / acp[0])` as a float32 torch scalar: the "sigma_min" final sigma.
+    pub(crate) fn sigma_min(&self) -> f32 {
+        self.sigmas.first().copied().unwrap_or(f32::NAN)
+    }
+
+    /// `sigmas[N-1]`, the largest training sigma.
+    pub(crate) fn sigma_max(&self) -> f32 {
+        self.sigmas.last().copied().unwrap_or(f32::NAN)
+    }
+}
+
+/// betas and alphas_cumprod from `trained_betas` / `beta_schedule` and the zero-SNR option.
+pub(crate) fn training_arrays(cfg: &Resolved, patch: TerminalPatch) -> Result<TrainingArrays> {
+    let n = cfg.count("num_train_timesteps")?;
+    let source = match cfg.opt_float_list("trained_betas")? {
+        Some(values) => {
+            if values.len() != n {
+                return Err(CoreError::invalid(
+                    "trained_betas",
+                    format!("has {} values but num_train_timesteps is {n}", values.len()),
+                ));
+            }
+            BetaSource::Trained(values)
+        }
+        None => named_source(cfg, n)?,
+    };
+    let zero_snr = cfg.flag("rescale_betas_zero_snr")?.then_some(patch);
+    TrainingArrays::build(&source, zero_snr)
+}
+
+fn named_source(cfg: &Resolved, n: usize) -> Result<BetaSource> {
+    let name = cfg.text("beta_schedule")?;
+    let schedule = BetaSchedule::parse(name)
+        .ok_or_else(|| CoreError::invalid("beta_schedule", format!("unknown schedule {name:?}")))?;
+    let beta_start = cfg.float("beta_start")?;
+    let beta_end = cfg.float("beta_end")?;
+    if schedule.uses_beta_range() && beta_start >= beta_end {
+        return Err(CoreError::invalid(
+            "beta_start",
+            format!("must be smaller than beta_end ({beta_start} >= {beta_end})"),
+        ));
+    }
+    Ok(BetaSource::Named {
+        schedule,
+        beta_start,
+        beta_end,
+        num_train_timesteps: n,
+    })
+}
+
+/// A `timestep_spacing` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spacing {
+    Linspace,
+    Leading,
+    Trailing,
+}
+
+impl Spacing {
+    pub(crate) fn from_cfg(cfg: &Resolved) -> Result<Self> {
+        match cfg.text("timestep_spacing")? {
+            "linspace" => Ok(Self::Linspace),
+            "leading" => Ok(Self::Leading),
+            "trailing" => Ok(Self::Trailing),
+            other => Err(CoreError::invalid(
+                "timestep_spacing",
+                format!("must be one of linspace, leading, trailing; got {other:?}"),
+            )),
+        }
+    }
+}
+
+/// `rne(np.arange(start, 0, -n_train/n)) - 1`, the trailing rule, in float64 (descending).
+pub(crate) fn trailing(start: usize, n_train: usize, n: usize) -> Vec<f64> {
+    np_arange(start as f64, 0.0, -(n_train as f64 / n as f64))
+        .into_iter()
+        .map(|t| rne(t) - 1.0)
+        .collect()
+}
+
+/// The warning for the trailing-spacing defect, when it fired (one extra timestep of -1).
+pub(crate) fn trailing_warning(timesteps_len: usize, n: usize, last: f64) -> Option<String> {
+    (timesteps_len > n && last < 0.0).then(|| {
+        format!(
+            "timestep_spacing='trailing' produced {timesteps_len} timesteps for {n} steps, the last \
+             one -1 (numpy arange rounding; diffusers 0.42.1 keeps it). Use another step count or \
+             spacing for a clean schedule."
+        )
+    })
+}
+
+/// The warning for `leading` spacing whose first timestep reaches `num_train_timesteps`.
+pub(crate) fn leading_warning(first: f64, n_train: usize) -> Option<String> {
+    (first >= n_train as f64).then(|| {
+        format!(
+            "timestep_spacing='leading' with steps_offset gives a first timestep of {first}, outside \
+             the trained range [0, {}] (diffusers issue #10003)",
+            n_train - 1
+        )
+    })
+}
