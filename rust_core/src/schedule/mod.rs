@@ -10,6 +10,7 @@ mod classes;
 mod config;
 mod conversions;
 mod discrete;
+pub mod ecosystem;
 mod edm;
 mod flow_match;
 mod img2img;
@@ -29,9 +30,6 @@ use crate::error::{CoreError, Result};
 use classes::{SchedulerClass, MAX_STEPS};
 use config::Resolved;
 use resolve::{Extras, Layer};
-
-/// The ecosystem tools whose schedules are addressed as `"<tool>:<name>"`.
-pub const ECOSYSTEM_TOOLS: [&str; 4] = ["comfyui", "a1111", "kdiffusion", "ays"];
 
 /// Timesteps in the dtype diffusers gives them.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +149,16 @@ pub fn get_schedule(
     config: &ConfigMap,
     overrides: &ConfigMap,
 ) -> Result<Schedule> {
+    // Ecosystem schedules ("<tool>:<name>") live in their own module; this is the one dispatch.
+    if scheduler.contains(':') {
+        return ecosystem::get_schedule_diffusers(
+            scheduler,
+            num_inference_steps,
+            preset,
+            config,
+            overrides,
+        );
+    }
     let class = scheduler_class(scheduler)?;
     let preset_map = match preset {
         Some(name) => Some(preset_config(name)?),
@@ -201,23 +209,16 @@ pub fn list_schedulers() -> Vec<&'static str> {
     SchedulerClass::ALL.iter().map(|c| c.name()).collect()
 }
 
-/// One place that maps a scheduler name to its implementation.
+/// The diffusers class for a case-sensitive class name.
 fn scheduler_class(name: &str) -> Result<SchedulerClass> {
-    if let Some((tool, rest)) = name.split_once(':') {
-        let tool = tool.to_ascii_lowercase();
-        let what = if ECOSYSTEM_TOOLS.contains(&tool.as_str()) {
-            format!("ecosystem schedule `{tool}:{rest}` is not available in this build")
-        } else {
-            format!("unknown tool `{tool}`; expected one of {ECOSYSTEM_TOOLS:?}")
-        };
-        return Err(CoreError::invalid("scheduler", what));
-    }
     SchedulerClass::from_name(name).ok_or_else(|| {
         CoreError::invalid(
             "scheduler",
             format!(
-                "unknown scheduler `{name}` (names are case-sensitive); expected one of {:?}",
-                list_schedulers()
+                "unknown scheduler `{name}` (names are case-sensitive); expected one of {:?} \
+                 or an ecosystem schedule `<tool>:<name>` with tool one of {:?}",
+                list_schedulers(),
+                ecosystem::TOOLS
             ),
         )
     })
