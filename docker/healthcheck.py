@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """gRPC health probe for container health checks: exit 0 only when the service is SERVING.
 
-    python /usr/local/bin/grpc-healthcheck --addr 127.0.0.1:50051 --service sigmaserve.v1.NoiseService
+    python /usr/local/bin/grpc-healthcheck --addr 127.0.0.1:50051 \
+        --service sigmaserve.v1.NoiseService
 
 Calls grpc.health.v1.Health/Check with a deadline (default 2 s). Exit status: 0 SERVING,
 1 NOT_SERVING/UNKNOWN/SERVICE_UNKNOWN, 2 the call failed (unreachable, timeout). Needs only grpcio
@@ -31,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                 health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
             )
         except grpc.RpcError as err:
-            print(f"{args.addr} {args.service!r}: {err.code().name} {err.details()}", file=sys.stderr)
+            print(
+                f"{args.addr} {args.service!r}: {err.code().name} {err.details()}", file=sys.stderr
+            )
             return 2
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(f"{args.addr} {args.service!r}: {status}")

@@ -113,7 +113,9 @@ def test_cpu_profile_runs_end_to_end(compose: dict[str, Any], tmp_path: Path) ->
 
         tiny = subprocess.run(
             image_argv(replace_values(_entrypoint(compose, "tiny-model"), mapping)),
-            capture_output=True, text=True, timeout=240,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         assert tiny.returncode == 0, tiny.stderr[-3000:]
         assert (models / "tiny" / "model_index.json").is_file()
@@ -126,7 +128,9 @@ def test_cpu_profile_runs_end_to_end(compose: dict[str, Any], tmp_path: Path) ->
 
             smoke = subprocess.run(
                 image_argv(replace_values(_entrypoint(compose, "smoke"), mapping)),
-                capture_output=True, text=True, timeout=240,
+                capture_output=True,
+                text=True,
+                timeout=240,
             )
             assert smoke.returncode == 0, smoke.stderr[-3000:]
             meta = json.loads(smoke.stdout.strip().splitlines()[-1])
@@ -145,10 +149,13 @@ def test_gpu_worker_command(compose: dict[str, Any], tmp_path: Path) -> None:
     noise_port, worker_port = free_port(), free_port()
     model = write_tiny_pipeline(tmp_path / "sd")
     mapping = {
-        "0.0.0.0": "127.0.0.1", "50051": str(noise_port), "50052": str(worker_port),
+        "0.0.0.0": "127.0.0.1",
+        "50051": str(noise_port),
+        "50052": str(worker_port),
         "127.0.0.1:50051": f"127.0.0.1:{noise_port}",
         "127.0.0.1:50052": f"127.0.0.1:{worker_port}",
-        "dns:///noise:50051": f"dns:///127.0.0.1:{noise_port}", "/models/sd": str(model),
+        "dns:///noise:50051": f"dns:///127.0.0.1:{noise_port}",
+        "/models/sd": str(model),
     }
     with running(image_argv(replace_values(_entrypoint(compose, "noise"), mapping))):
         assert health_ok(_health(compose, "noise", mapping)).returncode == 0

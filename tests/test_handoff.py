@@ -60,7 +60,9 @@ class RecordingNoise:
         return self.client.sample_init_latents(**kwargs)
 
 
-def direct(pipe: Any, config: dict[str, Any], scheduler: str, seeds: list[int], **extra: Any) -> Any:
+def direct(
+    pipe: Any, config: dict[str, Any], scheduler: str, seeds: list[int], **extra: Any
+) -> Any:
     """diffusers alone: scheduler from the model config, one CPU generator per seed."""
     pipe.scheduler = getattr(diffusers, scheduler).from_config(config, **extra)
     generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
@@ -88,8 +90,13 @@ def test_worker_image_is_bit_identical_to_diffusers(
     noise = RecordingNoise(client)
     worker = Worker(pipe, noise, device="cpu")
     got = worker.generate(
-        PROMPT, seeds=seeds, num_inference_steps=STEPS, scheduler=scheduler,
-        width=IMAGE_SIZE, height=IMAGE_SIZE, output_type="np",
+        PROMPT,
+        seeds=seeds,
+        num_inference_steps=STEPS,
+        scheduler=scheduler,
+        width=IMAGE_SIZE,
+        height=IMAGE_SIZE,
+        output_type="np",
     )
     want = direct(pipe, model_config, scheduler, seeds)
     images = np.stack(got.images)
@@ -106,8 +113,9 @@ def test_worker_image_is_bit_identical_to_diffusers(
     assert latents_call["seeds"] == seeds
     assert latents_call["seed_mode"] == "per_item"
     assert tuple(latents_call["shape"]) == (len(seeds), 4, IMAGE_SIZE // 8, IMAGE_SIZE // 8)
-    schedule = client.get_schedule(scheduler, STEPS, preset=None,
-                                   config=handoff.model_scheduler_config(pipe))
+    schedule = client.get_schedule(
+        scheduler, STEPS, preset=None, config=handoff.model_scheduler_config(pipe)
+    )
     assert got.init_noise_sigma == pytest.approx(schedule.init_noise_sigma, rel=1e-6)
 
 
@@ -124,8 +132,15 @@ def test_ancestral_needs_the_generator_state_after_the_draw(
     latents = client.sample_init_latents(shape=shape, seeds=seeds, sigma=1.0, preset=None)
     fresh = [torch.Generator("cpu").manual_seed(s).get_state().numpy().tobytes() for s in seeds]
     run = handoff.run_pipeline(
-        pipe, schedule=schedule, latents=latents, prompt=PROMPT, num_inference_steps=STEPS,
-        height=IMAGE_SIZE, width=IMAGE_SIZE, generator_states=fresh, output_type="np",
+        pipe,
+        schedule=schedule,
+        latents=latents,
+        prompt=PROMPT,
+        num_inference_steps=STEPS,
+        height=IMAGE_SIZE,
+        width=IMAGE_SIZE,
+        generator_states=fresh,
+        output_type="np",
     )
     want = direct(pipe, model_config, name, seeds)
     assert not np.array_equal(run.output.images, want)
@@ -166,28 +181,43 @@ def test_scheduler_overrides_reach_both_sides(
     reset(pipe, model_config)
     worker = Worker(pipe, client, device="cpu")
     got = worker.generate(
-        PROMPT, seeds=[3], num_inference_steps=STEPS, scheduler="DPMSolverMultistepScheduler",
-        scheduler_overrides={"use_karras_sigmas": True}, width=IMAGE_SIZE, height=IMAGE_SIZE,
+        PROMPT,
+        seeds=[3],
+        num_inference_steps=STEPS,
+        scheduler="DPMSolverMultistepScheduler",
+        scheduler_overrides={"use_karras_sigmas": True},
+        width=IMAGE_SIZE,
+        height=IMAGE_SIZE,
         output_type="np",
     )
     want = direct(pipe, model_config, "DPMSolverMultistepScheduler", [3], use_karras_sigmas=True)
     assert np.array_equal(np.stack(got.images), want)
 
 
-def test_a_schedule_that_differs_is_installed(pipe: Any, model_config: dict[str, Any], client: Any) -> None:
+def test_a_schedule_that_differs_is_installed(
+    pipe: Any, model_config: dict[str, Any], client: Any
+) -> None:
     reset(pipe, model_config)
     config = handoff.model_scheduler_config(pipe)
     schedule = client.get_schedule("EulerDiscreteScheduler", STEPS, preset=None, config=config)
     custom = np.array([10.0, 5.0, 2.0, 0.5, 0.0], dtype=np.float32)
     changed = types.SimpleNamespace(
-        scheduler=schedule.scheduler, config=schedule.config,
-        timesteps=np.asarray(schedule.timesteps), sigmas=custom,
+        scheduler=schedule.scheduler,
+        config=schedule.config,
+        timesteps=np.asarray(schedule.timesteps),
+        sigmas=custom,
     )
     shape = handoff.noise_shape(pipe, 1, IMAGE_SIZE, IMAGE_SIZE)
     latents = client.sample_init_latents(shape=shape, seeds=[1], sigma=1.0, preset=None)
     run = handoff.run_pipeline(
-        pipe, schedule=changed, latents=latents, prompt=PROMPT, num_inference_steps=STEPS,
-        height=IMAGE_SIZE, width=IMAGE_SIZE, output_type="latent",
+        pipe,
+        schedule=changed,
+        latents=latents,
+        prompt=PROMPT,
+        num_inference_steps=STEPS,
+        height=IMAGE_SIZE,
+        width=IMAGE_SIZE,
+        output_type="latent",
     )
     assert run.installed
     assert np.array_equal(run.scheduler.sigmas.numpy(), custom)
@@ -204,7 +234,9 @@ def test_scaled_latents_are_refused(pipe: Any, client: Any) -> None:
         handoff.pipeline_latents(pipe, latents)
 
 
-def test_model_scheduler_config_drops_default_only_keys(pipe: Any, model_config: dict[str, Any]) -> None:
+def test_model_scheduler_config_drops_default_only_keys(
+    pipe: Any, model_config: dict[str, Any]
+) -> None:
     reset(pipe, model_config)
     config = handoff.model_scheduler_config(pipe)
     # SD 1.5's file has no timestep_spacing: Euler.from_config must see its own default.
@@ -243,8 +275,13 @@ def test_flux_schedule_extras_follow_the_pipeline() -> None:
         vae_scale_factor=8,
         transformer=types.SimpleNamespace(config=types.SimpleNamespace(in_channels=64)),
         scheduler=types.SimpleNamespace(
-            config={"use_dynamic_shifting": True, "base_image_seq_len": 256,
-                    "max_image_seq_len": 4096, "base_shift": 0.5, "max_shift": 1.15}
+            config={
+                "use_dynamic_shifting": True,
+                "base_image_seq_len": 256,
+                "max_image_seq_len": 4096,
+                "base_shift": 0.5,
+                "max_shift": 1.15,
+            }
         ),
     )
     extras = handoff.pipeline_schedule_overrides(pipe, 28, 1024, 768)

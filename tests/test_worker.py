@@ -17,12 +17,11 @@ import pytest
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
-from test_worker_helpers import HEALTHCHECK, free_port, health_ok, running, sigmaserve_argv  # noqa: E402
-
 from sigmaserve.worker import handoff  # noqa: E402
 from sigmaserve.worker.engine import Worker, to_png  # noqa: E402
 from sigmaserve.worker.service import WorkerClient, worker_in_thread  # noqa: E402
 from sigmaserve.worker.tiny import IMAGE_SIZE, build_tiny_pipeline, write_tiny_pipeline  # noqa: E402
+from test_worker_helpers import HEALTHCHECK, free_port, sigmaserve_argv  # noqa: E402
 
 STEPS = 3
 
@@ -51,9 +50,13 @@ def direct_pngs(pipe: Any, scheduler: str, seeds: list[int], steps: int) -> list
     pipe.scheduler = getattr(diffusers, scheduler).from_config(original.config)
     generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
     images = pipe(
-        "a boat", num_inference_steps=steps, height=IMAGE_SIZE, width=IMAGE_SIZE,
+        "a boat",
+        num_inference_steps=steps,
+        height=IMAGE_SIZE,
+        width=IMAGE_SIZE,
         generator=generators if len(seeds) > 1 else generators[0],
-        num_images_per_prompt=len(seeds), negative_prompt="blurry",
+        num_images_per_prompt=len(seeds),
+        negative_prompt="blurry",
     ).images
     pipe.scheduler = original
     return [to_png(image) for image in images]
@@ -76,8 +79,13 @@ def test_generate_over_grpc_returns_the_direct_pngs(worker: Worker, worker_targe
     seeds = [11, 12]
     with WorkerClient(worker_target) as client:
         reply = client.generate(
-            "a boat", seeds=seeds, negative_prompt="blurry", num_inference_steps=STEPS,
-            scheduler="EulerAncestralDiscreteScheduler", width=IMAGE_SIZE, height=IMAGE_SIZE,
+            "a boat",
+            seeds=seeds,
+            negative_prompt="blurry",
+            num_inference_steps=STEPS,
+            scheduler="EulerAncestralDiscreteScheduler",
+            width=IMAGE_SIZE,
+            height=IMAGE_SIZE,
         )
     with worker._lock:
         want = direct_pngs(worker.pipe, "EulerAncestralDiscreteScheduler", seeds, STEPS)
@@ -106,8 +114,8 @@ def test_generate_over_grpc_returns_the_direct_pngs(worker: Worker, worker_targe
     ],
 )
 def test_bad_requests_are_invalid_argument(worker_target: str, kwargs: dict, field: str) -> None:
-    from sigmaserve.worker.service import build_request
     from sigmaserve.v1 import worker_service_pb2_grpc as pb_grpc
+    from sigmaserve.worker.service import build_request
 
     with grpc.insecure_channel(worker_target) as channel:
         stub = pb_grpc.WorkerServiceStub(channel)
@@ -121,18 +129,31 @@ def test_health_probe_answers_for_the_worker(worker_target: str) -> None:
     for service in ("", "sigmaserve.v1.WorkerService"):
         result = subprocess.run(
             [sys.executable, str(HEALTHCHECK), "--addr", worker_target, "--service", service],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stderr
         assert "SERVING" in result.stdout
     missing = subprocess.run(
         [sys.executable, str(HEALTHCHECK), "--addr", worker_target, "--service", "nope"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert missing.returncode != 0
     closed = subprocess.run(
-        [sys.executable, str(HEALTHCHECK), "--addr", f"127.0.0.1:{free_port()}", "--timeout", "0.5"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            str(HEALTHCHECK),
+            "--addr",
+            f"127.0.0.1:{free_port()}",
+            "--timeout",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert closed.returncode == 2
 
@@ -143,7 +164,17 @@ def test_register_adds_generate_and_worker() -> None:
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
-        ["generate", "--prompt", "p", "--seed", "1", "--seed", "2", "--set", "use_karras_sigmas=true"]
+        [
+            "generate",
+            "--prompt",
+            "p",
+            "--seed",
+            "1",
+            "--seed",
+            "2",
+            "--set",
+            "use_karras_sigmas=true",
+        ]
     )
     assert args.seeds == [1, 2] and args.overrides == ["use_karras_sigmas=true"]
     args = parser.parse_args(["worker", "--model", "/m", "--noise", "dns:///noise:50051"])
@@ -155,13 +186,37 @@ def test_generate_command_writes_the_direct_pngs(
 ) -> None:
     out = tmp_path / "out"
     result = subprocess.run(
-        sigmaserve_argv([
-            "generate", "--model", str(tiny_dir), "--noise", target, "--device", "cpu",
-            "--prompt", "a boat", "--negative-prompt", "blurry", "--seed", "5", "--steps",
-            str(STEPS), "--scheduler", "DDIMScheduler", "--width", str(IMAGE_SIZE),
-            "--height", str(IMAGE_SIZE), "--out", str(out), "--json",
-        ]),
-        capture_output=True, text=True, timeout=240,
+        sigmaserve_argv(
+            [
+                "generate",
+                "--model",
+                str(tiny_dir),
+                "--noise",
+                target,
+                "--device",
+                "cpu",
+                "--prompt",
+                "a boat",
+                "--negative-prompt",
+                "blurry",
+                "--seed",
+                "5",
+                "--steps",
+                str(STEPS),
+                "--scheduler",
+                "DDIMScheduler",
+                "--width",
+                str(IMAGE_SIZE),
+                "--height",
+                str(IMAGE_SIZE),
+                "--out",
+                str(out),
+                "--json",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     meta = json.loads(result.stdout.strip().splitlines()[-1])
@@ -173,23 +228,44 @@ def test_generate_command_writes_the_direct_pngs(
 
 def test_generate_command_through_a_worker(worker_target: str, tmp_path: Path) -> None:
     result = subprocess.run(
-        sigmaserve_argv([
-            "generate", "--worker", worker_target, "--prompt", "a boat", "--seed", "1",
-            "--steps", "2", "--width", str(IMAGE_SIZE), "--height", str(IMAGE_SIZE),
-            "--out", str(tmp_path), "--json",
-        ]),
-        capture_output=True, text=True, timeout=240,
+        sigmaserve_argv(
+            [
+                "generate",
+                "--worker",
+                worker_target,
+                "--prompt",
+                "a boat",
+                "--seed",
+                "1",
+                "--steps",
+                "2",
+                "--width",
+                str(IMAGE_SIZE),
+                "--height",
+                str(IMAGE_SIZE),
+                "--out",
+                str(tmp_path),
+                "--json",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     meta = json.loads(result.stdout.strip().splitlines()[-1])
     assert Path(meta["files"][0]).read_bytes().startswith(b"\x89PNG")
 
 
-def test_worker_command_exits_cleanly_when_the_port_is_taken(tiny_dir: Path, worker_target: str) -> None:
+def test_worker_command_exits_cleanly_when_the_port_is_taken(
+    tiny_dir: Path, worker_target: str
+) -> None:
     port = worker_target.rsplit(":", 1)[1]
     result = subprocess.run(
         sigmaserve_argv(["worker", "--model", str(tiny_dir), "--device", "cpu", "--port", port]),
-        capture_output=True, text=True, timeout=240,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 2
     assert "cannot listen" in result.stderr
@@ -199,13 +275,17 @@ def test_tiny_module_writes_a_loadable_folder(tmp_path: Path) -> None:
     out = tmp_path / "tiny"
     result = subprocess.run(
         [sys.executable, "-m", "sigmaserve.worker.tiny", "--out", str(out)],
-        capture_output=True, text=True, timeout=240,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "model_index.json").is_file()
     again = subprocess.run(
         [sys.executable, "-m", "sigmaserve.worker.tiny", "--out", str(out), "--if-missing"],
-        capture_output=True, text=True, timeout=240,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert again.returncode == 0 and "already" in again.stdout
 

@@ -82,7 +82,9 @@ def health_ok(argv: Sequence[str], timeout: float = 60.0) -> subprocess.Complete
 
 
 @contextlib.contextmanager
-def running(argv: Sequence[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+def running(
+    argv: Sequence[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
     """A background process, terminated (SIGTERM, then SIGKILL) on exit."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""deploy/k8s: headless Service + round_robin for the noise service, native gRPC probes, GPU worker."""
+"""deploy/k8s: headless Service + round_robin for noise, native gRPC probes, GPU worker."""
 
 from __future__ import annotations
 

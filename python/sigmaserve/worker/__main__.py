@@ -1,4 +1,4 @@
-"""``python -m sigmaserve.worker generate|worker ...`` (the same as ``sigmaserve generate|worker``)."""
+"""``python -m sigmaserve.worker generate|worker ...``: ``sigmaserve generate|worker``."""
 
 from sigmaserve.worker.cli import main
 

@@ -214,8 +214,8 @@ def _generate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(meta))
     else:
-        for path in files:
-            print(path)
+        for name in files:
+            print(name)
     return 0
 
 

@@ -28,11 +28,11 @@ class NoiseSource(Protocol):
     """What the worker needs from the noise service: a ``Client``, an ``AsyncClient`` run in a
     thread, or the ``sigmaserve`` module itself (local calls, same results)."""
 
-    def get_schedule(self, scheduler: str, num_inference_steps: int | None, **kwargs: Any) -> Any:
-        ...
+    def get_schedule(
+        self, scheduler: str, num_inference_steps: int | None, **kwargs: Any
+    ) -> Any: ...
 
-    def sample_init_latents(self, *, seeds: int | Sequence[int], **kwargs: Any) -> Any:
-        ...
+    def sample_init_latents(self, *, seeds: int | Sequence[int], **kwargs: Any) -> Any: ...
 
 
 @dataclass
@@ -181,7 +181,11 @@ class Worker:
             name, steps, preset=None, config=self.base_scheduler_config, **overrides
         )
         latents = self.noise.sample_init_latents(
-            shape=shape, seeds=seed_list, seed_mode="per_item", dtype=dtype_name, sigma=1.0,
+            shape=shape,
+            seeds=seed_list,
+            seed_mode="per_item",
+            dtype=dtype_name,
+            sigma=1.0,
             preset=None,
         )
         states = getattr(latents, "generator_states", None)

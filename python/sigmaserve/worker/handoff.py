@@ -33,7 +33,7 @@ import numpy as np
 
 from sigmaserve.errors import invalid
 
-# Pipeline families by diffusers class name (subclasses such as img2img variants are matched by MRO).
+# Pipeline families by diffusers class name (subclasses are matched through the MRO).
 _FAMILY_BY_CLASS = {
     "StableDiffusionPipeline": "sd",
     "StableDiffusionXLPipeline": "sdxl",
@@ -166,7 +166,7 @@ def _calculate_shift(seq_len: int, config: Mapping[str, Any], *, max_shift_defau
 # ---- scheduler from a Schedule ---------------------------------------------------------------
 
 
-def scheduler_class(name: str) -> type:
+def scheduler_class(name: str) -> Any:
     """The diffusers scheduler class called ``name``."""
     import diffusers
 
@@ -188,7 +188,7 @@ def scheduler_from_schedule(schedule: Any, fallback_config: Mapping[str, Any] | 
     if ":" in name:
         name = str(config.get("_class_name") or "EulerDiscreteScheduler")
     cls = scheduler_class(name)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
+    accepted = set(inspect.signature(cls).parameters) - {"args", "kwargs"}
     kwargs = {k: _plain(v) for k, v in config.items() if k in accepted}
     return cls.from_config(kwargs)
 
@@ -326,7 +326,9 @@ def replay_generator_states(
     ``sigmaserve.Generator`` (the service's own generator); without it, replays the draw with torch.
     """
     if seed_mode not in ("per_item", "batch"):
-        raise invalid("seed_mode", f"ancestral continuation needs per_item or batch, not {seed_mode}")
+        raise invalid(
+            "seed_mode", f"ancestral continuation needs per_item or batch, not {seed_mode}"
+        )
     draws = (
         [(int(s), tuple(item_shape)) for s in seeds]
         if seed_mode == "per_item"
@@ -411,9 +413,9 @@ def run_pipeline(
 ) -> HandoffRun:
     """Run ``pipe`` from the service's ``latents`` and ``schedule``.
 
-    The pipeline's scheduler is swapped for one built from ``schedule`` for the call and put back
-    afterwards (so calls on one pipeline object must be serialised). ``generator_states`` are the CPU
-    generators' states after the initial draw; without them they are replayed from
+    The pipeline's scheduler is swapped for one built from ``schedule`` for the call and put
+    back afterwards (so calls on one pipeline object must be serialised). ``generator_states``
+    are the CPU generators' states after the initial draw; without them they are replayed from
     ``latents.seeds``. One prompt makes ``len(seeds)`` images (``num_images_per_prompt``).
     """
     scheduler = scheduler_from_schedule(schedule, model_scheduler_config(pipe))
@@ -421,11 +423,24 @@ def run_pipeline(
     original_scheduler = pipe.scheduler
     pipe.scheduler = scheduler
     try:
-        return _run(pipe, scheduler, record, schedule=schedule, latents=latents, prompt=prompt,
-                    num_inference_steps=num_inference_steps, height=height, width=width,
-                    generator_states=generator_states, seed_mode=seed_mode,
-                    negative_prompt=negative_prompt, guidance_scale=guidance_scale,
-                    output_type=output_type, device=device, **pipeline_kwargs)
+        return _run(
+            pipe,
+            scheduler,
+            record,
+            schedule=schedule,
+            latents=latents,
+            prompt=prompt,
+            num_inference_steps=num_inference_steps,
+            height=height,
+            width=width,
+            generator_states=generator_states,
+            seed_mode=seed_mode,
+            negative_prompt=negative_prompt,
+            guidance_scale=guidance_scale,
+            output_type=output_type,
+            device=device,
+            **pipeline_kwargs,
+        )
     finally:
         pipe.scheduler = original_scheduler
 
@@ -490,7 +505,9 @@ def _run(
         )
     if record.calls == 0:
         raise RuntimeError(f"{type(pipe).__name__} never called set_timesteps")
-    sigma = getattr(scheduler, "init_noise_sigma", 1.0) if pipeline_kind(pipe).scales_latents else 1.0
+    sigma = (
+        getattr(scheduler, "init_noise_sigma", 1.0) if pipeline_kind(pipe).scales_latents else 1.0
+    )
     return HandoffRun(output, scheduler, float(sigma), record.installed)
 
 

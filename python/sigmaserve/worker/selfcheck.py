@@ -57,15 +57,27 @@ def run(device: str, dtype_name: str, steps: int) -> int:
     base.to(device=device, dtype=dtype)
     scheduler_config = dict(base.scheduler.config)
     failures = 0
-    with server_in_thread(ServerConfig(port=0)) as server, Client(f"127.0.0.1:{server.port}") as client:
+    with (
+        server_in_thread(ServerConfig(port=0)) as server,
+        Client(f"127.0.0.1:{server.port}") as client,
+    ):
         worker = Worker(base, client, device=device)
         for name in SCHEDULERS:
             for seeds in SEED_SETS:
-                kw = {"prompt": "a tiny check", "height": IMAGE_SIZE, "width": IMAGE_SIZE}
+                kw: dict[str, Any] = {
+                    "prompt": "a tiny check",
+                    "height": IMAGE_SIZE,
+                    "width": IMAGE_SIZE,
+                }
                 started = time.perf_counter()
                 got = worker.generate(
-                    kw["prompt"], seeds=list(seeds), num_inference_steps=steps, scheduler=name,
-                    width=IMAGE_SIZE, height=IMAGE_SIZE, output_type="np",
+                    kw["prompt"],
+                    seeds=list(seeds),
+                    num_inference_steps=steps,
+                    scheduler=name,
+                    width=IMAGE_SIZE,
+                    height=IMAGE_SIZE,
+                    output_type="np",
                 )
                 elapsed = time.perf_counter() - started
                 base.scheduler = type(base.scheduler).from_config(scheduler_config)
@@ -94,8 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("SKIP: no CUDA device (torch.cuda.is_available() is False)")
         return 1 if args.require_device else 0
-    dtypes = [args.dtype] if args.dtype else (
-        ["float32", "float16"] if args.device.startswith("cuda") else ["float32"]
+    dtypes = (
+        [args.dtype]
+        if args.dtype
+        else (["float32", "float16"] if args.device.startswith("cuda") else ["float32"])
     )
     if args.device.startswith("cuda"):
         print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")

@@ -110,7 +110,7 @@ class WorkerServicer(pb_grpc.WorkerServiceServicer):
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
 
-    async def Generate(  # noqa: N802 (gRPC method name)
+    async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> pb.GenerateResponse:
         try:
@@ -141,7 +141,9 @@ class RunningWorker:
         await self.server.stop(grace)
 
 
-async def start_worker_server(worker: Worker, host: str = "127.0.0.1", port: int = 50052) -> RunningWorker:
+async def start_worker_server(
+    worker: Worker, host: str = "127.0.0.1", port: int = 50052
+) -> RunningWorker:
     """Serve WorkerService, health (``""`` and ``sigmaserve.v1.WorkerService``) and reflection."""
     server = grpc.aio.server(
         options=[

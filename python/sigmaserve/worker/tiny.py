@@ -126,7 +126,7 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.set_progress_bar_config(disable=True)
+    pipe.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]
     return pipe
 
 
