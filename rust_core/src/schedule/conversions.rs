@@ -65,14 +65,22 @@ fn low_index<T: Copy + PartialOrd>(
 /// `_sigma_to_t` in float64 (sigma float64, `log_sigmas` float32 upcast).
 // diffusers 0.42.1 schedulers/scheduling_euler_discrete.py: _sigma_to_t.
 pub(crate) fn sigma_to_t(sigma: f64, log_sigmas: &[f32]) -> f64 {
+    let ls: Vec<f64> = log_sigmas.iter().map(|&x| f64::from(x)).collect();
+    sigma_to_t_f64(sigma, &ls)
+}
+
+/// `_sigma_to_t` with float64 `log_sigmas` (UniPC with user sigmas takes their float64 log).
+pub(crate) fn sigma_to_t_f64(sigma: f64, log_sigmas: &[f64]) -> f64 {
     if log_sigmas.len() < 2 {
         return f64::NAN;
     }
-    let l = sigma.max(1e-10).ln();
-    let l = if sigma.is_nan() { f64::NAN } else { l };
-    let ls: Vec<f64> = log_sigmas.iter().map(|&x| f64::from(x)).collect();
-    let low = low_index(l, &ls, |a, b| a - b >= 0.0);
-    let (lo, hi) = (ls[low], ls[low + 1]);
+    let l = if sigma.is_nan() {
+        f64::NAN
+    } else {
+        sigma.max(1e-10).ln()
+    };
+    let low = low_index(l, log_sigmas, |a, b| a - b >= 0.0);
+    let (lo, hi) = (log_sigmas[low], log_sigmas[low + 1]);
     let w = clip01((lo - l) / (lo - hi));
     (1.0 - w) * low as f64 + w * (low + 1) as f64
 }

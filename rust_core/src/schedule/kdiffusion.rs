@@ -6,7 +6,7 @@ use super::betas::TerminalPatch;
 use super::classes::SchedulerClass as C;
 use super::conversions::{sigma_to_t, sigma_to_t_f32, sigma_to_t_f32_sigma, SigmaSpace};
 use super::primitives::{interp_index, np_linspace, r32, reversed, torch_linspace_f32};
-use super::vp::{leading_warning, trailing, trailing_warning, Spacing, Vp};
+use super::vp::{leading_warning, trailing, Spacing, Vp};
 use super::{reject_extras, required_steps, steps_from_custom, Built, Request, Timesteps};
 use crate::error::{CoreError, Result};
 
@@ -144,10 +144,7 @@ fn spaced(
             ts
         }
         Spacing::Trailing => {
-            let ts = trailing(n_train, n_train, n);
-            if let Some(w) = trailing_warning(ts.len(), n, ts.last().copied().unwrap_or(0.0)) {
-                warnings.push(w);
-            }
+            let ts = trailing(n_train, n_train, n, req.extras.fix_quirks, warnings);
             ts
         }
     };
@@ -273,7 +270,7 @@ fn assemble_euler(req: &Request<'_>, vp: &Vp, path: &SigmaPath) -> Result<Built>
 }
 
 /// `[x0, x1, x1, x2, x2, ...]`: the first element once, the rest twice.
-fn repeat_tail<T: Copy>(values: &[T]) -> Vec<T> {
+pub(crate) fn repeat_tail<T: Copy>(values: &[T]) -> Vec<T> {
     let mut out = Vec::with_capacity(values.len() * 2);
     if let Some((&first, rest)) = values.split_first() {
         out.push(first);
@@ -285,7 +282,7 @@ fn repeat_tail<T: Copy>(values: &[T]) -> Vec<T> {
 }
 
 /// `[s0] ++ each of s1..s_{n-1} twice ++ [s_n]` (Heun, DPM-SDE: 2n values from n+1).
-fn interleave_inner(sigmas: &[f32]) -> Vec<f32> {
+pub(crate) fn interleave_inner(sigmas: &[f32]) -> Vec<f32> {
     let Some((&last, head)) = sigmas.split_last() else {
         return Vec::new();
     };

@@ -6,8 +6,9 @@ use super::classes::{Kind, SchedulerClass, MAX_STEPS};
 use super::config::{ConfigMap, ConfigValue, Resolved};
 use crate::error::{CoreError, Result};
 
-/// Keys that are `set_timesteps` arguments rather than configuration.
-pub(crate) const EXTRA_KEYS: [&str; 4] = ["timesteps", "sigmas", "mu", "strength"];
+/// Keys that are `set_timesteps` arguments (or sigmaserve's own `fix_quirks`) rather than
+/// configuration.
+pub(crate) const EXTRA_KEYS: [&str; 5] = ["timesteps", "sigmas", "mu", "strength", "fix_quirks"];
 
 /// diffusers' marker (in `scheduler.config`) listing keys that only hold class defaults; those
 /// keys are not carried into another class by `from_config`.
@@ -20,6 +21,9 @@ pub(crate) struct Extras {
     pub(crate) sigmas: Option<Vec<f64>>,
     pub(crate) mu: Option<f64>,
     pub(crate) strength: Option<f64>,
+    /// sigmaserve option: return the corrected schedule instead of diffusers' (drops the
+    /// trailing-spacing `-1` timestep, shifts flow matching's `sigma_min` once).
+    pub(crate) fix_quirks: bool,
 }
 
 /// Where a configuration layer came from; decides how its unknown keys are treated.
@@ -148,7 +152,18 @@ fn parse_extras(layer: &ConfigMap) -> Result<Extras> {
             ));
         }
     }
+    let fix_quirks = match layer.get("fix_quirks") {
+        None | Some(ConfigValue::Null) => false,
+        Some(ConfigValue::Bool(b)) => *b,
+        Some(v) => {
+            return Err(CoreError::invalid(
+                "fix_quirks",
+                format!("expected a bool, got {}", v.type_name()),
+            ))
+        }
+    };
     Ok(Extras {
+        fix_quirks,
         timesteps: float_list("timesteps")?,
         sigmas: float_list("sigmas")?,
         mu: float("mu")?,

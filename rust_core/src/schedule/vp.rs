@@ -101,22 +101,37 @@ impl Spacing {
 }
 
 /// `rne(np.arange(start, 0, -n_train/n)) - 1`, the trailing rule, in float64 (descending).
-pub(crate) fn trailing(start: usize, n_train: usize, n: usize) -> Vec<f64> {
-    np_arange(start as f64, 0.0, -(n_train as f64 / n as f64))
+///
+/// numpy's `arange` can yield one element too many (`ceil` of a rounded quotient), which
+/// becomes a final timestep of -1. diffusers keeps it; with `fix` it is dropped. Either way the
+/// warning is recorded.
+pub(crate) fn trailing(
+    start: usize,
+    n_train: usize,
+    n: usize,
+    fix: bool,
+    warnings: &mut Vec<String>,
+) -> Vec<f64> {
+    let mut ts: Vec<f64> = np_arange(start as f64, 0.0, -(n_train as f64 / n as f64))
         .into_iter()
         .map(|t| rne(t) - 1.0)
-        .collect()
-}
-
-/// The warning for the trailing-spacing defect, when it fired (one extra timestep of -1).
-pub(crate) fn trailing_warning(timesteps_len: usize, n: usize, last: f64) -> Option<String> {
-    (timesteps_len > n && last < 0.0).then(|| {
-        format!(
-            "timestep_spacing='trailing' produced {timesteps_len} timesteps for {n} steps, the last \
-             one -1 (numpy arange rounding; diffusers 0.42.1 keeps it). Use another step count or \
-             spacing for a clean schedule."
-        )
-    })
+        .collect();
+    if ts.len() > n && ts.last().is_some_and(|&t| t < 0.0) {
+        let len = ts.len();
+        if fix {
+            ts.pop();
+            warnings.push(format!(
+                "timestep_spacing='trailing': dropped the extra timestep -1 that diffusers 0.42.1 \
+                 produces for {n} steps (fix_quirks=True)"
+            ));
+        } else {
+            warnings.push(format!(
+                "timestep_spacing='trailing' produced {len} timesteps for {n} steps, the last one -1 \
+                 (numpy arange rounding; diffusers 0.42.1 keeps it). Pass fix_quirks=True to drop it."
+            ));
+        }
+    }
+    ts
 }
 
 /// The warning for `leading` spacing whose first timestep reaches `num_train_timesteps`.
