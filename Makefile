@@ -9,10 +9,12 @@ PORT ?= 50051
 
 .PHONY: venv build-dev build-prod protos protos-check lint fmt test-rs test-py test run bench clean
 
-$(STAMP): requirements-dev.txt
+$(STAMP): requirements-dev.txt requirements-kdiffusion.txt
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r requirements-dev.txt
+	# k-diffusion pins numpy<2 through dctorch; tests load only its sampling code.
+	$(VPY) -m pip install -q --no-deps -r requirements-kdiffusion.txt
 	touch $(STAMP)
 
 venv: $(STAMP)

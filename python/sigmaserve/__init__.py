@@ -6,6 +6,7 @@ Remote API: :class:`Client` and :class:`AsyncClient` return the same objects ove
 
 from sigmaserve._core import __version__
 from sigmaserve.client import AsyncClient, Client, RemoteError
+from sigmaserve.ecosystem import compare_schedules, ecosystem_schedule
 from sigmaserve.errors import InvalidArgumentError, SigmaserveError, TooLargeError
 from sigmaserve.latents import LATENT_FORMATS, Latents, sample_init_latents
 from sigmaserve.noise import Generator, randn
@@ -23,6 +24,8 @@ __all__ = [
     "SigmaserveError",
     "TooLargeError",
     "__version__",
+    "compare_schedules",
+    "ecosystem_schedule",
     "get_schedule",
     "list_presets",
     "randn",

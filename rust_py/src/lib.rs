@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 
+mod ecosystem;
 mod errors;
 mod noise;
 mod schedule;
@@ -12,6 +13,7 @@ mod schedule;
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    ecosystem::register(m)?;
     noise::register(m)?;
     schedule::register(m)?;
     Ok(())
