@@ -119,6 +119,27 @@ def test_worker_image_is_bit_identical_to_diffusers(
     assert got.init_noise_sigma == pytest.approx(schedule.init_noise_sigma, rel=1e-6)
 
 
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_service_schedule_is_diffusers_bit_for_bit(
+    pipe: Any, model_config: dict[str, Any], client: Any, scheduler: str
+) -> None:
+    """The Schedule the worker gets equals what the pipeline's scheduler computes itself.
+
+    (The worker tolerates rounding-level drift by keeping diffusers' arrays; this pins the
+    service to zero drift for the schedules the hand-off tests use.)
+    """
+    reset(pipe, model_config)
+    config = handoff.model_scheduler_config(pipe)
+    schedule = client.get_schedule(scheduler, STEPS, preset=None, config=config)
+    own = getattr(diffusers, scheduler).from_config(model_config)
+    own.set_timesteps(STEPS)
+    assert np.array_equal(np.asarray(schedule.timesteps), own.timesteps.numpy())
+    if getattr(own, "sigmas", None) is not None:
+        assert schedule.sigmas is not None
+        np.testing.assert_array_equal(np.asarray(schedule.sigmas), own.sigmas.numpy())
+    assert schedule.init_noise_sigma == float(own.init_noise_sigma)
+
+
 def test_ancestral_needs_the_generator_state_after_the_draw(
     pipe: Any, model_config: dict[str, Any], client: Any
 ) -> None:

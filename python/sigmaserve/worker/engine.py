@@ -205,13 +205,14 @@ class Worker:
                 device=self.device,
             )
         images = list(run.output.images)
-        sigmas = getattr(schedule, "sigmas", None)
+        timesteps = _array(getattr(run.scheduler, "timesteps", None))
+        sigmas = _array(getattr(run.scheduler, "sigmas", None))
         return Generation(
             images=images,
             seeds=seed_list,
             scheduler=type(run.scheduler).__name__,
-            timesteps=np.asarray(schedule.timesteps),
-            sigmas=None if sigmas is None else np.asarray(sigmas),
+            timesteps=np.asarray(schedule.timesteps) if timesteps is None else timesteps,
+            sigmas=sigmas,
             init_noise_sigma=run.init_noise_sigma,
             num_inference_steps=steps,
             device=self.device,
@@ -221,6 +222,7 @@ class Worker:
             height=height,
             seconds=time.perf_counter() - started,
             schedule_installed=run.installed,
+            extras={"schedule_max_rel_diff": run.max_rel_diff},
         )
 
     def _size(self, height: int | None, width: int | None) -> tuple[int, int]:
@@ -236,6 +238,13 @@ class Worker:
         if height * width > MAX_PIXELS:
             raise invalid("width", f"{width}x{height} is over the worker's {MAX_PIXELS} pixels")
         return height, width
+
+
+def _array(value: Any) -> np.ndarray | None:
+    """A scheduler's tensor attribute as numpy (None when the scheduler has none)."""
+    if value is None or not hasattr(value, "detach"):
+        return None
+    return np.asarray(value.detach().cpu().numpy())
 
 
 def _seeds(seeds: int | Sequence[int], max_batch: int) -> list[int]:

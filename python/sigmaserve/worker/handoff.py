@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from sigmaserve.errors import invalid
+
+log = logging.getLogger("sigmaserve.worker")
 
 # Pipeline families by diffusers class name (subclasses are matched through the MRO).
 _FAMILY_BY_CLASS = {
@@ -208,15 +211,25 @@ class InstallRecord:
     calls: int = 0
     # True when diffusers' own arrays differed from the Schedule's and were replaced.
     installed: bool = False
+    # Largest relative difference seen between the Schedule's float arrays and diffusers' own
+    # (0.0 when bit-identical); differences within ROUNDING_TOLERANCE keep diffusers' arrays.
+    max_rel_diff: float = 0.0
+
+
+# Rounding-level disagreement (a few float32 ulps) between the Schedule and what the scheduler
+# computes from the Schedule's own class, config and steps is float noise, not a different
+# schedule: the scheduler's arrays are kept, so the run is exactly what diffusers would do.
+ROUNDING_TOLERANCE = 1e-6
 
 
 def install_schedule(scheduler: Any, schedule: Any) -> InstallRecord:
     """Make every later ``scheduler.set_timesteps(...)`` end with the Schedule's arrays.
 
-    diffusers computes its arrays as usual; when they equal the Schedule's (the normal case: the
-    service reproduces diffusers bit for bit) nothing is touched. Otherwise (custom sigmas, an
-    ecosystem schedule) the Schedule's ``timesteps`` and ``sigmas`` replace them in place, with
-    diffusers' own device and dtype; a length mismatch is an error.
+    diffusers computes its arrays as usual. When they equal the Schedule's (the normal case: the
+    service reproduces diffusers) nothing is touched; within ``ROUNDING_TOLERANCE`` they are
+    kept too (and the difference is logged). Otherwise (custom sigmas, an ecosystem schedule) the
+    Schedule's ``timesteps`` and ``sigmas`` replace them in place, with diffusers' own device and
+    dtype; a length mismatch is an error.
     """
     record = InstallRecord()
     original = scheduler.set_timesteps
@@ -225,17 +238,17 @@ def install_schedule(scheduler: Any, schedule: Any) -> InstallRecord:
     def set_timesteps(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
         record.calls += 1
-        record.installed = _install_arrays(scheduler, schedule) or record.installed
+        _install_arrays(scheduler, schedule, record)
         return result
 
     scheduler.set_timesteps = set_timesteps
     return record
 
 
-def _install_arrays(scheduler: Any, schedule: Any) -> bool:
+def _install_arrays(scheduler: Any, schedule: Any, record: InstallRecord) -> None:
     import torch
 
-    changed = False
+    pairs = []
     for name in ("timesteps", "sigmas"):
         wanted = getattr(schedule, name, None)
         current = getattr(scheduler, name, None)
@@ -249,14 +262,36 @@ def _install_arrays(scheduler: Any, schedule: Any) -> bool:
                 f"the schedule has {wanted.shape[0]} {name} but {type(scheduler).__name__} made "
                 f"{have.shape[0]} for these steps",
             )
-        if np.array_equal(have, wanted.astype(have.dtype)):
+        pairs.append((name, current, have, wanted))
+    rel = 0.0
+    exact_kinds = True
+    for _, _, have, wanted in pairs:
+        if np.issubdtype(have.dtype, np.integer) or np.issubdtype(wanted.dtype, np.integer):
+            if not np.array_equal(have, wanted.astype(have.dtype)):
+                exact_kinds = False
             continue
-        replacement = torch.from_numpy(np.ascontiguousarray(wanted)).to(
+        a, b = have.astype(np.float64), wanted.astype(np.float64)
+        scale = np.maximum(np.abs(a), np.abs(b))
+        diff = np.abs(a - b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = np.where(diff == 0, 0.0, diff / np.where(scale == 0, 1.0, scale))
+        rel = max(rel, float(ratios.max(initial=0.0)))
+    record.max_rel_diff = max(record.max_rel_diff, rel)
+    if exact_kinds and rel == 0.0:
+        return
+    if exact_kinds and rel <= ROUNDING_TOLERANCE:
+        log.warning(
+            "schedule differs from %s's own arrays by %.3g (relative); keeping diffusers' arrays",
+            type(scheduler).__name__,
+            rel,
+        )
+        return
+    for name, current, _, wanted in pairs:
+        replacement = torch.from_numpy(np.array(wanted, copy=True)).to(
             device=current.device, dtype=current.dtype
         )
         setattr(scheduler, name, replacement)
-        changed = True
-    return changed
+    record.installed = True
 
 
 # ---- latents and generators ----------------------------------------------------------------
@@ -392,6 +427,7 @@ class HandoffRun:
     scheduler: Any
     init_noise_sigma: float
     installed: bool
+    max_rel_diff: float = 0.0
 
 
 def run_pipeline(
@@ -508,7 +544,7 @@ def _run(
     sigma = (
         getattr(scheduler, "init_noise_sigma", 1.0) if pipeline_kind(pipe).scales_latents else 1.0
     )
-    return HandoffRun(output, scheduler, float(sigma), record.installed)
+    return HandoffRun(output, scheduler, float(sigma), record.installed, record.max_rel_diff)
 
 
 def _pipeline_dtype(pipe: Any) -> Any:
