@@ -271,25 +271,6 @@ def test_worker_command_exits_cleanly_when_the_port_is_taken(
     assert "cannot listen" in result.stderr
 
 
-def test_tiny_module_writes_a_loadable_folder(tmp_path: Path) -> None:
-    out = tmp_path / "tiny"
-    result = subprocess.run(
-        [sys.executable, "-m", "sigmaserve.worker.tiny", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert (out / "model_index.json").is_file()
-    again = subprocess.run(
-        [sys.executable, "-m", "sigmaserve.worker.tiny", "--out", str(out), "--if-missing"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert again.returncode == 0 and "already" in again.stdout
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (CUDA)")
 def test_cuda_handoff_selfcheck() -> None:
     """On CUDA: pinned non-blocking latents, CPU generators, fp32 and fp16 pipelines, bit-exact."""
