@@ -1,7 +1,7 @@
 """Regenerate the tables in docs/ from the library itself.
 
-    python scripts/gen_docs.py          rewrite docs/schedule-comparison.md
-    python scripts/gen_docs.py --check  fail when the committed file differs (tests run this)
+python scripts/gen_docs.py          rewrite docs/schedule-comparison.md
+python scripts/gen_docs.py --check  fail when the committed file differs (tests run this)
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 import sigmaserve
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schedule-comparison.md"

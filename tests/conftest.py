@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from sigmaserve import Client
 from sigmaserve.server import RunningServer, ServerConfig, server_in_thread
 

@@ -11,11 +11,10 @@ import sys
 
 import numpy as np
 import pytest
+import sigmaserve
 import torch
 from conftest import SD15_SCHEDULER_CONFIG
 from diffusers import DDIMScheduler, EulerDiscreteScheduler, LMSDiscreteScheduler
-
-import sigmaserve
 from sigmaserve.cli import main
 
 
@@ -54,8 +53,17 @@ def test_schedule_csv_equals_diffusers(capsys):
 
 def test_schedule_json_and_overrides(capsys):
     out = run_cli(
-        capsys, "schedule", "EulerDiscreteScheduler", "--steps", "10", "--format", "json",
-        "--set", "use_karras_sigmas=true", "--set", "timestep_spacing=trailing",
+        capsys,
+        "schedule",
+        "EulerDiscreteScheduler",
+        "--steps",
+        "10",
+        "--format",
+        "json",
+        "--set",
+        "use_karras_sigmas=true",
+        "--set",
+        "timestep_spacing=trailing",
     )
     data = json.loads(out)
     local = sigmaserve.get_schedule(
@@ -75,8 +83,16 @@ def test_schedule_table_names_init_noise_sigma(capsys):
 def test_schedule_plot_and_compare(tmp_path, capsys):
     png = tmp_path / "s.png"
     run_cli(
-        capsys, "schedule", "EulerDiscreteScheduler", "--steps", "12", "--plot", str(png),
-        "--compare", "DDIMScheduler", "LMSDiscreteScheduler",
+        capsys,
+        "schedule",
+        "EulerDiscreteScheduler",
+        "--steps",
+        "12",
+        "--plot",
+        str(png),
+        "--compare",
+        "DDIMScheduler",
+        "LMSDiscreteScheduler",
     )
     assert png_size(png) == (1200, 360)
     assert png.stat().st_size > 10_000
@@ -104,8 +120,20 @@ def test_explain_walks_the_real_numbers(tmp_path, capsys):
 
 def test_sample_shards_resume_and_match_the_library(tmp_path, capsys):
     out = tmp_path / "lat.safetensors"
-    args = ["sample", "--seeds", "0-4,9", "--width", "64", "--height", "64", "--shard-size", "4",
-            "--out", str(out), "--no-progress"]
+    args = [
+        "sample",
+        "--seeds",
+        "0-4,9",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--shard-size",
+        "4",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert "2 shard(s) written, 0 already" in run_cli(capsys, *args)
     first = tmp_path / "lat-00000-of-00002.safetensors"
     second = tmp_path / "lat-00001-of-00002.safetensors"
@@ -124,8 +152,18 @@ def test_sample_shards_resume_and_match_the_library(tmp_path, capsys):
 
 def test_sample_refuses_to_mix_arguments(tmp_path, capsys):
     out = tmp_path / "lat.npy"
-    base = ["sample", "--seeds", "0-1", "--width", "64", "--height", "64", "--out", str(out),
-            "--no-progress"]
+    base = [
+        "sample",
+        "--seeds",
+        "0-1",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     run_cli(capsys, *base)
     assert np.load(out).shape == (2, 4, 8, 8)
     with pytest.raises(SystemExit):

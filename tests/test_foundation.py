@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sigmaserve
 import torch
 from conftest import SD15_SCHEDULER_CONFIG
 from diffusers import EulerDiscreteScheduler, LMSDiscreteScheduler
 from diffusers.utils.torch_utils import randn_tensor
-
-import sigmaserve
 
 
 def diffusers_scheduler(cls, **overrides):
@@ -73,7 +72,11 @@ def test_per_item_seeds_match_a_list_of_generators(client):
     seeds = [0, 7, 2**32 + 5]
     expected, _ = reference_latents((3, 4, 32, 40), seeds)
     kwargs = dict(
-        width=320, height=256, batch_size=3, seeds=seeds, scheduler="LMSDiscreteScheduler",
+        width=320,
+        height=256,
+        batch_size=3,
+        seeds=seeds,
+        scheduler="LMSDiscreteScheduler",
         num_inference_steps=50,
     )
     assert sigmaserve.sample_init_latents(**kwargs).array.tobytes() == expected.tobytes()
@@ -91,9 +94,7 @@ def test_unscaled_noise_and_explicit_sigma(client):
 
 def test_large_tensor_goes_through_the_stream(client, server):
     # 2 x 4 x 256 x 256 float32 = 2 MiB; the client streams above its threshold.
-    small_threshold = sigmaserve.Client(
-        f"127.0.0.1:{server.port}", stream_threshold_bytes=1 << 20
-    )
+    small_threshold = sigmaserve.Client(f"127.0.0.1:{server.port}", stream_threshold_bytes=1 << 20)
     with small_threshold as c:
         got = c.sample_init_latents(shape=(2, 4, 256, 256), seeds=[1, 2])
     expected = sigmaserve.sample_init_latents(shape=(2, 4, 256, 256), seeds=[1, 2])
@@ -103,7 +104,9 @@ def test_large_tensor_goes_through_the_stream(client, server):
 async def _async_roundtrip(target):
     async with sigmaserve.AsyncClient(target) as c:
         schedule = await c.get_schedule("LMSDiscreteScheduler", 20)
-        latents = await c.sample_init_latents(shape=(1, 4, 16, 16), seeds=5, sigma=schedule.init_noise_sigma)
+        latents = await c.sample_init_latents(
+            shape=(1, 4, 16, 16), seeds=5, sigma=schedule.init_noise_sigma
+        )
     return schedule, latents
 
 
@@ -113,5 +116,7 @@ def test_async_client_equals_local(target):
     schedule, latents = asyncio.run(_async_roundtrip(target))
     local = sigmaserve.get_schedule("LMSDiscreteScheduler", 20)
     np.testing.assert_array_equal(schedule.sigmas, local.sigmas)
-    expected = sigmaserve.sample_init_latents(shape=(1, 4, 16, 16), seeds=5, sigma=local.init_noise_sigma)
+    expected = sigmaserve.sample_init_latents(
+        shape=(1, 4, 16, 16), seeds=5, sigma=local.init_noise_sigma
+    )
     assert latents.array.tobytes() == expected.array.tobytes()

@@ -6,10 +6,9 @@ import math
 
 import grpc
 import pytest
+import sigmaserve
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-
-import sigmaserve
 from sigmaserve.errors import InvalidArgumentError, TooLargeError
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc

@@ -160,11 +160,13 @@ def test_limits_from_environment_and_flags():
 
 
 def test_element_limit_from_config():
-    with server_in_thread(ServerConfig(port=0, max_elements=1000)) as running:
-        with sigmaserve.Client(f"127.0.0.1:{running.port}") as c:
-            with pytest.raises(TooLargeError):
-                c.sample_init_latents(shape=(1, 4, 16, 16), seeds=1)
-            assert c.sample_init_latents(shape=(1, 4, 8, 8), seeds=1).shape == (1, 4, 8, 8)
+    with (
+        server_in_thread(ServerConfig(port=0, max_elements=1000)) as running,
+        sigmaserve.Client(f"127.0.0.1:{running.port}") as c,
+    ):
+        with pytest.raises(TooLargeError):
+            c.sample_init_latents(shape=(1, 4, 16, 16), seeds=1)
+        assert c.sample_init_latents(shape=(1, 4, 8, 8), seeds=1).shape == (1, 4, 8, 8)
 
 
 def test_endpoint_lists_become_round_robin_targets():
@@ -279,9 +281,11 @@ def test_tls(certs):
         target = f"127.0.0.1:{running.port}"
         with sigmaserve.Client(target, root_certificates=str(certs / "ca.pem")) as c:
             assert c.sample_init_latents(shape=(1, 4, 8, 8), seeds=1).shape == (1, 4, 8, 8)
-        with sigmaserve.Client(target, timeout=5) as plain:
-            with pytest.raises(sigmaserve.RemoteError) as info:
-                plain.get_schedule("EulerDiscreteScheduler", 5)
+        with (
+            sigmaserve.Client(target, timeout=5) as plain,
+            pytest.raises(sigmaserve.RemoteError) as info,
+        ):
+            plain.get_schedule("EulerDiscreteScheduler", 5)
         assert info.value.code == grpc.StatusCode.UNAVAILABLE
 
 
@@ -301,9 +305,11 @@ def test_mutual_tls(certs):
             certificate_chain=str(certs / "client.pem"),
         ) as c:
             assert c.sample_init_latents(shape=(1, 4, 8, 8), seeds=1).shape == (1, 4, 8, 8)
-        with sigmaserve.Client(target, root_certificates=str(certs / "ca.pem"), timeout=5) as c:
-            with pytest.raises(sigmaserve.RemoteError) as info:
-                c.get_schedule("EulerDiscreteScheduler", 5)
+        with (
+            sigmaserve.Client(target, root_certificates=str(certs / "ca.pem"), timeout=5) as c,
+            pytest.raises(sigmaserve.RemoteError) as info,
+        ):
+            c.get_schedule("EulerDiscreteScheduler", 5)
         assert info.value.code == grpc.StatusCode.UNAVAILABLE
 
 

@@ -26,8 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(serve)
     serve.set_defaults(func=_serve)
     from sigmaserve.commands import explain, sample, schedule
+    from sigmaserve.worker import cli as worker_cli
 
-    for command in (schedule, explain, sample):
+    for command in (schedule, explain, sample, worker_cli):
         command.register(commands)
     return parser
 

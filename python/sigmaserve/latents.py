@@ -63,6 +63,8 @@ class Latents:
     init_noise_sigma: float
     seeds: tuple[int, ...]
     dtype: str = "float32"
+    # Each generator's state after the initial draw (torch get_state() layout), when asked for.
+    generator_states: tuple[bytes, ...] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -96,7 +98,9 @@ def resolve_shape(
         raise invalid("preset", "width/height need a preset to know the latent channels")
     fmt = LATENT_FORMATS.get(preset)
     if fmt is None:
-        raise invalid("preset", f"unknown preset {preset!r}; expected one of {list(LATENT_FORMATS)}")
+        raise invalid(
+            "preset", f"unknown preset {preset!r}; expected one of {list(LATENT_FORMATS)}"
+        )
     for name, value in (("width", width), ("height", height)):
         if _positive_int(value, name) % fmt.vae_scale_factor:
             raise invalid(name, f"must be a multiple of {fmt.vae_scale_factor}, got {value}")
@@ -159,12 +163,15 @@ def sample_init_latents(
     seed_mode: str = "per_item",
     noise_options: Mapping[str, Any] | None = None,
     max_elements: int | None = None,
+    return_generator_states: bool = False,
     **scheduler_overrides: Any,
 ) -> Latents:
     """Seeded initial latents exactly as a diffusers pipeline (or ComfyUI, A1111) draws them.
 
     ``noise_options`` passes generator options through (``cpu_kernel``, ``gpu``, variation
     seeds...); ``max_elements`` bounds the tensor before anything is allocated.
+    ``return_generator_states`` adds each generator's state after the draw, so a pipeline's
+    ancestral steps can continue the same stream.
     """
     dims = resolve_shape(shape, width, height, batch_size, preset)
     seed_list = _seed_list(seeds)
@@ -178,12 +185,44 @@ def sample_init_latents(
         max_elements=max_elements,
         **dict(noise_options or {}),
     )
+    states = None
+    if return_generator_states:
+        states = generator_states_after_draw(
+            dims, seed_list, seed_mode, source, dtype, noise_options or {}
+        )
     return Latents(
         array=scale_noise(array, dtype, factor),
         init_noise_sigma=factor,
         seeds=tuple(seed_list),
         dtype=dtype,
+        generator_states=states,
     )
+
+
+def generator_states_after_draw(
+    dims: Sequence[int],
+    seeds: Sequence[int],
+    seed_mode: str,
+    source: str,
+    dtype: str,
+    noise_options: Mapping[str, Any],
+) -> tuple[bytes, ...]:
+    """The state of each generator once the initial latents are drawn (a replay that only
+    advances the streams, so it costs a fraction of the draw)."""
+    generator_options = {k: noise_options[k] for k in ("cpu_kernel", "gpu") if k in noise_options}
+    if seed_mode not in ("per_item", "batch") or set(noise_options) - set(generator_options):
+        raise invalid(
+            "return_generator_states",
+            "generator states are defined for per_item and batch seed modes without "
+            "batch_index or variation seeds",
+        )
+    per_draw = (1, *dims[1:]) if seed_mode == "per_item" else tuple(dims)
+    states = []
+    for seed in seeds:
+        generator = noise.Generator(seed, source=source, **generator_options)
+        generator.skip(per_draw, dtype)
+        states.append(generator.get_state())
+    return tuple(states)
 
 
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:

@@ -71,7 +71,9 @@ def plot_noise_statistics(scales: dict[str, float], noise: np.ndarray, path: str
     names = list(scales)
     for name in names:
         values = flat * scales[name]
-        ax_hist.hist(values, bins=120, histtype="step", density=True, label=f"{name}: x{scales[name]:.4g}")
+        ax_hist.hist(
+            values, bins=120, histtype="step", density=True, label=f"{name}: x{scales[name]:.4g}"
+        )
     ax_hist.set(title="initial latent values", xlabel="value", ylabel="density", yscale="log")
     ax_hist.legend(fontsize="small")
     stds = [float(np.std(flat * scales[n])) for n in names]

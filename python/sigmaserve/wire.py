@@ -212,6 +212,7 @@ def latents_request(
     num_inference_steps: int | None = None,
     seed_mode: str = "per_item",
     noise_options: Mapping[str, Any] | None = None,
+    return_generator_states: bool = False,
     **scheduler_overrides: Any,
 ) -> pb.SampleInitLatentsRequest:
     """The request for the arguments of ``sample_init_latents``."""
@@ -234,6 +235,7 @@ def latents_request(
         scheduler=scheduler or "",
         scheduler_overrides=dict_to_struct(scheduler_overrides, "scheduler_overrides"),
         noise_options=dict_to_struct(noise_options, "noise_options"),
+        return_generator_states=return_generator_states,
     )
     if sigma is not None:
         request.sigma = sigma
@@ -261,6 +263,7 @@ def latents_kwargs(request: pb.SampleInitLatentsRequest) -> dict[str, Any]:
         "scheduler": request.scheduler or None,
         "num_inference_steps": positive_or_none(request, "num_inference_steps"),
         "noise_options": struct_to_dict(request.noise_options),
+        "return_generator_states": request.return_generator_states,
         **struct_to_dict(request.scheduler_overrides),
     }
 
@@ -295,15 +298,23 @@ _CHUNK_DATA_TAG = b"\x12"  # LatentsChunk.data = 2, wire type 2
 
 
 def latents_reply_prefix(
-    init_noise_sigma: float, seeds: Sequence[int], dtype: str, shape: Sequence[int], nbytes: int
+    init_noise_sigma: float,
+    seeds: Sequence[int],
+    dtype: str,
+    shape: Sequence[int],
+    nbytes: int,
+    generator_states: Sequence[bytes] = (),
 ) -> bytes:
     """Everything of a serialized SampleInitLatentsResponse that precedes the tensor bytes.
 
     ``prefix + data`` is byte-identical to ``SerializeToString()`` of the same message (fields in
     number order, the payload last), but the payload is copied once instead of three times.
+    Generator states (field 4), when present, go before the payload: parsers accept any order.
     """
     head = pb.SampleInitLatentsResponse(
-        init_noise_sigma=init_noise_sigma, seeds=seeds_to_wire(list(seeds))
+        init_noise_sigma=init_noise_sigma,
+        seeds=seeds_to_wire(list(seeds)),
+        generator_states=list(generator_states),
     ).SerializeToString()
     tensor_head = pb.Tensor(dtype=tensors.dtype_to_enum(dtype), shape=list(shape))
     inner = tensor_head.SerializeToString() + _LATENTS_TAG + varint(nbytes)
@@ -311,11 +322,17 @@ def latents_reply_prefix(
 
 
 def encode_latents_reply(
-    array: np.ndarray, dtype: str, init_noise_sigma: float, seeds: Sequence[int]
+    array: np.ndarray,
+    dtype: str,
+    init_noise_sigma: float,
+    seeds: Sequence[int],
+    generator_states: Sequence[bytes] = (),
 ) -> bytes:
     """A serialized SampleInitLatentsResponse for ``array`` with one copy of its bytes."""
     data = np.ascontiguousarray(array, dtype=tensors.storage_dtype(dtype))
-    prefix = latents_reply_prefix(init_noise_sigma, seeds, dtype, data.shape, data.nbytes)
+    prefix = latents_reply_prefix(
+        init_noise_sigma, seeds, dtype, data.shape, data.nbytes, generator_states
+    )
     return b"".join((prefix, memoryview(data).cast("B")))
 
 

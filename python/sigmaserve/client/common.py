@@ -157,7 +157,8 @@ def latents_from_reply(reply: pb.SampleInitLatentsResponse, seeds: Sequence[int]
     """Latents of a unary reply: the payload is read once and copied once (writable array)."""
     dtype = tensors.enum_to_dtype(reply.latents.dtype)
     array = tensors.from_proto(reply.latents, field="latents").copy()
-    return Latents(array, reply.init_noise_sigma, tuple(seeds), dtype)
+    states = tuple(reply.generator_states) or None
+    return Latents(array, reply.init_noise_sigma, tuple(seeds), dtype, states)
 
 
 def latents_from_chunks(
@@ -174,7 +175,8 @@ def latents_from_chunks(
             f"stream ended after {offset} of {header.total_bytes} bytes", grpc.StatusCode.DATA_LOSS
         )
     array = buffer.view(tensors.storage_dtype(dtype)).reshape(tuple(header.shape))
-    return Latents(array, header.init_noise_sigma, tuple(seeds), dtype)
+    states = tuple(header.generator_states) or None
+    return Latents(array, header.init_noise_sigma, tuple(seeds), dtype, states)
 
 
 def expected_reply_bytes(request: pb.SampleInitLatentsRequest) -> int | None:

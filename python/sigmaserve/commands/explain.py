@@ -56,7 +56,9 @@ def explain(preset: str, steps: int, seed: int) -> tuple[str, dict[str, float], 
     sigmas = training_sigmas(acp)
     n = len(betas)
     kind = str(config.get("beta_schedule"))
-    leading = get_schedule("EulerDiscreteScheduler", steps, preset=preset, timestep_spacing="leading")
+    leading = get_schedule(
+        "EulerDiscreteScheduler", steps, preset=preset, timestep_spacing="leading"
+    )
     ddim = get_schedule("DDIMScheduler", steps, preset=preset)
     out = [
         f"Preset {preset}: {n} training steps, beta_schedule={kind}, "
@@ -73,10 +75,11 @@ def explain(preset: str, steps: int, seed: int) -> tuple[str, dict[str, float], 
         "5. init_noise_sigma, the factor unit Gaussian noise is scaled by before the first step:",
         f"   - linspace or trailing spacing: the largest sigma itself. "
         f"LMSDiscreteScheduler, {steps} steps: {lms.init_noise_sigma:.6g}",
-        f"   - leading spacing: sqrt(max_sigma^2 + 1), max_sigma being the sigma at the first spaced "
-        f"timestep ({int(np.asarray(leading.timesteps)[0])}). "
+        "   - leading spacing: sqrt(max_sigma^2 + 1), max_sigma being the sigma at the first "
+        f"spaced timestep ({int(np.asarray(leading.timesteps)[0])}). "
         f"EulerDiscreteScheduler(leading), {steps} steps: {leading.init_noise_sigma:.6g}",
-        f"   - DDIM family (alpha space, x_T ~ N(0, 1)): DDIMScheduler: {ddim.init_noise_sigma:.6g}",
+        "   - DDIM family (alpha space, x_T ~ N(0, 1)): "
+        f"DDIMScheduler: {ddim.init_noise_sigma:.6g}",
     ]
     unit = sample_init_latents(shape=(1, 4, 64, 64), seeds=seed, preset=None).array
     scales = {
@@ -85,8 +88,10 @@ def explain(preset: str, steps: int, seed: int) -> tuple[str, dict[str, float], 
         "sqrt(max^2+1)": float(np.sqrt(lms.init_noise_sigma**2 + 1)),
     }
     out += [
-        "6. What another initial scale does: the sampler treats its input as x_0 + sigma_max * noise.",
-        "   Scaled by 1.0 the latent is far too quiet for sigma_max, so the first steps remove noise",
+        "6. What another initial scale does: the sampler treats its input as "
+        "x_0 + sigma_max * noise.",
+        "   Scaled by 1.0 the latent is far too quiet for sigma_max, so the first steps remove "
+        "noise",
         "   that is not there and images come out flat and washed out; scaled by more, residual",
         "   noise survives to the end. Measured on the seed's noise:",
     ]

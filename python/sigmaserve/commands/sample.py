@@ -74,9 +74,16 @@ def run(args: argparse.Namespace) -> int:
         print("sigmaserve sample: --shard-size must be positive", file=sys.stderr)
         return 2
     job = SampleJob(
-        seeds=args.seeds, width=args.width, height=args.height, preset=args.preset,
-        source=args.source, dtype=args.dtype, scheduler=args.scheduler, steps=args.steps,
-        overrides=dict(args.overrides), shard_size=args.shard_size,
+        seeds=args.seeds,
+        width=args.width,
+        height=args.height,
+        preset=args.preset,
+        source=args.source,
+        dtype=args.dtype,
+        scheduler=args.scheduler,
+        steps=args.steps,
+        overrides=dict(args.overrides),
+        shard_size=args.shard_size,
     )
     written, skipped = write_shards(job, out, progress=not args.no_progress)
     print(f"{written} shard(s) written, {skipped} already complete, manifest {manifest_path(out)}")
@@ -110,7 +117,10 @@ def write_shards(job: SampleJob, out: Path, *, progress: bool = False) -> tuple[
 
 def _check_manifest(job: SampleJob, out: Path, shards: int) -> None:
     path = manifest_path(out)
-    record = {"job": asdict(job), "shards": [shard_path(out, i, shards).name for i in range(shards)]}
+    record = {
+        "job": asdict(job),
+        "shards": [shard_path(out, i, shards).name for i in range(shards)],
+    }
     if path.exists():
         previous = json.loads(path.read_text())
         if previous != record:
@@ -127,9 +137,16 @@ def _latents_for(job: SampleJob, seeds: list[int]) -> np.ndarray:
     from sigmaserve.latents import sample_init_latents
 
     latents = sample_init_latents(
-        width=job.width, height=job.height, batch_size=len(seeds), preset=job.preset,
-        seeds=seeds, source=job.source, dtype=job.dtype, scheduler=job.scheduler,
-        num_inference_steps=job.steps if job.scheduler else None, **job.overrides,
+        width=job.width,
+        height=job.height,
+        batch_size=len(seeds),
+        preset=job.preset,
+        seeds=seeds,
+        source=job.source,
+        dtype=job.dtype,
+        scheduler=job.scheduler,
+        num_inference_steps=job.steps if job.scheduler else None,
+        **job.overrides,
     )
     return latents.array
 

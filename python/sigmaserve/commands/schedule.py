@@ -94,7 +94,9 @@ def render(schedule: Any, fmt: str) -> str:
 
 def summary_line(schedule: Any) -> str:
     sigmas = schedule.sigmas
-    span = "" if sigmas is None else f", sigma {float(np.max(sigmas)):.6g} -> {float(sigmas[-1]):.6g}"
+    span = (
+        "" if sigmas is None else f", sigma {float(np.max(sigmas)):.6g} -> {float(sigmas[-1]):.6g}"
+    )
     return (
         f"{schedule.scheduler}: {len(schedule.timesteps)} timesteps{span}, "
         f"init_noise_sigma {schedule.init_noise_sigma:.6g}\n"

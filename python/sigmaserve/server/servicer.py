@@ -177,6 +177,7 @@ class NoiseServicer:
             init_noise_sigma=plan.init_noise_sigma,
             seeds=wire.seeds_to_wire(plan.seeds),
             total_bytes=plan.total_bytes,
+            generator_states=list(plan.generator_states),
         )
         yield pb.LatentsChunk(header=header).SerializeToString()
         step = self.config.stream_chunk_bytes
@@ -201,13 +202,27 @@ class NoiseServicer:
         check_size(kwargs, self.config.max_elements, self.config.max_unary_reply_bytes)
         result = latents.sample_init_latents(**kwargs, max_elements=self.config.max_elements)
         return wire.encode_latents_reply(
-            result.array, kwargs["dtype"], result.init_noise_sigma, result.seeds
+            result.array,
+            kwargs["dtype"],
+            result.init_noise_sigma,
+            result.seeds,
+            result.generator_states or (),
         )
 
     def _stream_plan(self, request: pb.SampleInitLatentsRequest) -> StreamPlan:
         kwargs = wire.latents_kwargs(request)
         dims = check_size(kwargs, self.config.max_elements, None)
-        return StreamPlan.build(kwargs, dims, self.config)
+        plan = StreamPlan.build(kwargs, dims, self.config)
+        if kwargs["return_generator_states"]:
+            plan.generator_states = latents.generator_states_after_draw(
+                dims,
+                plan.seeds,
+                kwargs["seed_mode"],
+                kwargs["source"],
+                plan.dtype,
+                kwargs["noise_options"],
+            )
+        return plan
 
 
 class StreamPlan:
@@ -229,7 +244,8 @@ class StreamPlan:
         whole: np.ndarray | None,
         max_elements: int,
     ) -> None:
-        self.kwargs = kwargs
+        self.kwargs = {**kwargs, "return_generator_states": False}
+        self.generator_states: tuple[bytes, ...] = ()
         self.shape = shape
         self.init_noise_sigma = init_noise_sigma
         self.seeds = seeds
@@ -251,7 +267,9 @@ class StreamPlan:
             and len(seeds) == dims[0]
         )
         if not itemwise:
-            result = latents.sample_init_latents(**kwargs, max_elements=config.max_elements)
+            result = latents.sample_init_latents(
+                **{**kwargs, "return_generator_states": False}, max_elements=config.max_elements
+            )
             return cls(
                 kwargs,
                 dims,
@@ -309,6 +327,7 @@ _LATENTS_ARGS = frozenset(
         "scheduler",
         "num_inference_steps",
         "noise_options",
+        "return_generator_states",
     }
 )
 

@@ -92,7 +92,7 @@ class GetScheduleResponse(_message.Message):
     def __init__(self, scheduler: _Optional[str] = ..., init_noise_sigma: _Optional[float] = ..., config_json: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., extras_json: _Optional[str] = ..., timesteps: _Optional[_Union[Tensor, _Mapping]] = ..., sigmas: _Optional[_Union[Tensor, _Mapping]] = ..., betas: _Optional[_Union[Tensor, _Mapping]] = ..., alphas_cumprod: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class SampleInitLatentsRequest(_message.Message):
-    __slots__ = ("shape", "width", "height", "batch_size", "preset", "seeds", "seed_mode", "source", "dtype", "sigma", "scheduler", "num_inference_steps", "scheduler_overrides", "noise_options")
+    __slots__ = ("shape", "width", "height", "batch_size", "preset", "seeds", "seed_mode", "source", "dtype", "sigma", "scheduler", "num_inference_steps", "scheduler_overrides", "noise_options", "return_generator_states")
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,7 @@ class SampleInitLatentsRequest(_message.Message):
     NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     NOISE_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    RETURN_GENERATOR_STATES_FIELD_NUMBER: _ClassVar[int]
     shape: _containers.RepeatedScalarFieldContainer[int]
     width: int
     height: int
@@ -121,17 +122,20 @@ class SampleInitLatentsRequest(_message.Message):
     num_inference_steps: int
     scheduler_overrides: _struct_pb2.Struct
     noise_options: _struct_pb2.Struct
-    def __init__(self, shape: _Optional[_Iterable[int]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., batch_size: _Optional[int] = ..., preset: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., seed_mode: _Optional[_Union[SeedMode, str]] = ..., source: _Optional[_Union[NoiseSource, str]] = ..., dtype: _Optional[_Union[DataType, str]] = ..., sigma: _Optional[float] = ..., scheduler: _Optional[str] = ..., num_inference_steps: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., noise_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    return_generator_states: bool
+    def __init__(self, shape: _Optional[_Iterable[int]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., batch_size: _Optional[int] = ..., preset: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., seed_mode: _Optional[_Union[SeedMode, str]] = ..., source: _Optional[_Union[NoiseSource, str]] = ..., dtype: _Optional[_Union[DataType, str]] = ..., sigma: _Optional[float] = ..., scheduler: _Optional[str] = ..., num_inference_steps: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., noise_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., return_generator_states: _Optional[bool] = ...) -> None: ...
 
 class SampleInitLatentsResponse(_message.Message):
-    __slots__ = ("init_noise_sigma", "seeds", "latents")
+    __slots__ = ("init_noise_sigma", "seeds", "latents", "generator_states")
     INIT_NOISE_SIGMA_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     LATENTS_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_STATES_FIELD_NUMBER: _ClassVar[int]
     init_noise_sigma: float
     seeds: _containers.RepeatedScalarFieldContainer[int]
     latents: Tensor
-    def __init__(self, init_noise_sigma: _Optional[float] = ..., seeds: _Optional[_Iterable[int]] = ..., latents: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    generator_states: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, init_noise_sigma: _Optional[float] = ..., seeds: _Optional[_Iterable[int]] = ..., latents: _Optional[_Union[Tensor, _Mapping]] = ..., generator_states: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class LatentsChunk(_message.Message):
     __slots__ = ("header", "data")
@@ -142,18 +146,20 @@ class LatentsChunk(_message.Message):
     def __init__(self, header: _Optional[_Union[LatentsHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class LatentsHeader(_message.Message):
-    __slots__ = ("dtype", "shape", "init_noise_sigma", "seeds", "total_bytes")
+    __slots__ = ("dtype", "shape", "init_noise_sigma", "seeds", "total_bytes", "generator_states")
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     INIT_NOISE_SIGMA_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_STATES_FIELD_NUMBER: _ClassVar[int]
     dtype: DataType
     shape: _containers.RepeatedScalarFieldContainer[int]
     init_noise_sigma: float
     seeds: _containers.RepeatedScalarFieldContainer[int]
     total_bytes: int
-    def __init__(self, dtype: _Optional[_Union[DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., init_noise_sigma: _Optional[float] = ..., seeds: _Optional[_Iterable[int]] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+    generator_states: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, dtype: _Optional[_Union[DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., init_noise_sigma: _Optional[float] = ..., seeds: _Optional[_Iterable[int]] = ..., total_bytes: _Optional[int] = ..., generator_states: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()
