@@ -92,7 +92,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream-chunk-bytes", type=int, help="StreamInitLatents chunk size")
     parser.add_argument("--grace-seconds", type=float, help="shutdown grace period")
     parser.add_argument(
-        "--no-reflection", dest="reflection", action="store_const", const=False, default=None
+        "--no-reflection",
+        dest="reflection",
+        action="store_const",
+        const=False,
+        default=None,
+        help="do not serve gRPC server reflection (grpcurl then needs the .proto files)",
     )
     parser.add_argument(
         "--drain-seconds", type=float, help="NOT_SERVING before refusing calls on shutdown"
