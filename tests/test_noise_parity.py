@@ -59,7 +59,11 @@ def describe_mismatch(got: np.ndarray, want: torch.Tensor, dtype: str) -> str:
     g = noise.to_torch(got, dtype).double().reshape(-1)
     w = want.double().reshape(-1)
     bad = (g != w).nonzero().reshape(-1)
-    return f"{bad.numel()} of {w.numel()} differ; first at {bad[:5].tolist()}: {g[bad[:5]].tolist()} vs {w[bad[:5]].tolist()}"
+    first = bad[:5]
+    return (
+        f"{bad.numel()} of {w.numel()} differ; first at {first.tolist()}: "
+        f"{g[first].tolist()} vs {w[first].tolist()}"
+    )
 
 
 def assert_same(got: np.ndarray, want: torch.Tensor, dtype: str) -> None:
@@ -78,7 +82,12 @@ def random_shape(rng: random.Random) -> tuple[int, ...]:
     if kind < 0.25:
         return (rng.randrange(1, 40),)
     if kind < 0.5:
-        return (rng.randrange(1, 3), rng.randrange(1, 9), rng.randrange(1, 70), rng.randrange(1, 70))
+        return (
+            rng.randrange(1, 3),
+            rng.randrange(1, 9),
+            rng.randrange(1, 70),
+            rng.randrange(1, 70),
+        )
     ndim = rng.randrange(1, 5)
     dims = [rng.randrange(1, 20) for _ in range(ndim)]
     return tuple(dims)
@@ -108,7 +117,8 @@ def test_random_cases_bit_identical():
         want = torch_randn(shape, s, dtype)
         if ours_bits(got) != torch_bits(want):
             pytest.fail(
-                f"case seed {seed}: shape {shape} seed {s} {dtype}: {describe_mismatch(got, want, dtype)}"
+                f"case seed {seed}: shape {shape} seed {s} {dtype}: "
+                f"{describe_mismatch(got, want, dtype)}"
             )
         cases += 1
     assert cases >= 200
@@ -118,11 +128,17 @@ def test_random_cases_bit_identical():
 @pytest.mark.parametrize("seed", EDGE_SEEDS)
 def test_edge_sizes_and_seeds(dtype, seed):
     for shape in EDGE_SHAPES:
-        assert_same(sigmaserve.randn(shape, seed, dtype=dtype), torch_randn(shape, seed, dtype), dtype)
+        assert_same(
+            sigmaserve.randn(shape, seed, dtype=dtype), torch_randn(shape, seed, dtype), dtype
+        )
 
 
 def test_latent_sizes():
-    for shape, seed in (((1, 4, 64, 64), 42), ((2, 4, 128, 128), 2**32 + 5), ((1, 16, 128, 128), 7)):
+    for shape, seed in (
+        ((1, 4, 64, 64), 42),
+        ((2, 4, 128, 128), 2**32 + 5),
+        ((1, 16, 128, 128), 7),
+    ):
         assert_same(sigmaserve.randn(shape, seed), torch_randn(shape, seed), "float32")
 
 
@@ -141,11 +157,15 @@ def test_mixed_call_streams_and_state_bytes():
         theirs = torch.Generator("cpu").manual_seed(s)
         assert ours.get_state() == bytes(theirs.get_state().numpy().tobytes())
         for call in range(rng.randrange(4, 12)):
-            shape = rng.choice([(1,), (2,), (3,), (5,), (15,), (16,), (17,), (40,), (2, 3), (1, 4, 9, 9), (33,)])
+            shape = rng.choice(
+                [(1,), (2,), (3,), (5,), (15,), (16,), (17,), (40,), (2, 3), (1, 4, 9, 9), (33,)]
+            )
             dtype = rng.choice(DTYPES)
             got = ours.randn(shape, dtype)
             want = torch.randn(shape, generator=theirs, dtype=TORCH_DTYPES[dtype])
-            assert ours_bits(got) == torch_bits(want), f"stream {stream} call {call} {shape} {dtype}"
+            assert ours_bits(got) == torch_bits(want), (
+                f"stream {stream} call {call} {shape} {dtype}"
+            )
             assert ours.get_state() == bytes(theirs.get_state().numpy().tobytes())
 
 
@@ -169,7 +189,12 @@ def test_set_state_from_torch_and_back():
 
 
 def test_skip_matches_a_discarded_draw():
-    for shape, dtype in (((3,), "float32"), ((17,), "float32"), ((33,), "float64"), ((4, 5, 5), "float16")):
+    for shape, dtype in (
+        ((3,), "float32"),
+        ((17,), "float32"),
+        ((33,), "float64"),
+        ((4, 5, 5), "float16"),
+    ):
         a = sigmaserve.Generator(5)
         a.skip(shape, dtype)
         b = torch.Generator().manual_seed(5)
@@ -183,7 +208,11 @@ def test_portable_fallback_is_identical():
         assert noise.simd_isa() == "portable"
         for shape, seed in (((1, 4, 64, 64), 42), ((33,), 9), ((4, 65, 65), 2**64 - 1)):
             for dtype in DTYPES:
-                assert_same(sigmaserve.randn(shape, seed, dtype=dtype), torch_randn(shape, seed, dtype), dtype)
+                assert_same(
+                    sigmaserve.randn(shape, seed, dtype=dtype),
+                    torch_randn(shape, seed, dtype),
+                    dtype,
+                )
     finally:
         noise.set_simd_enabled(True)
 
@@ -194,7 +223,8 @@ DEFAULT_KERNEL_SCRIPT = textwrap.dedent(
     cases = json.loads(sys.argv[1])
     out = []
     for shape, seed, dtype in cases:
-        t = torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed), dtype=getattr(torch, dtype))
+        g = torch.Generator().manual_seed(seed)
+        t = torch.randn(tuple(shape), generator=g, dtype=getattr(torch, dtype))
         if t.dtype == torch.bfloat16:
             t = t.view(torch.int16)
         out.append(hashlib.sha256(t.numpy().tobytes()).hexdigest())
@@ -213,11 +243,15 @@ def test_default_kernel_matches_torch_without_avx2():
     env = dict(os.environ, ATEN_CPU_CAPABILITY="default")
     proc = subprocess.run(
         [sys.executable, "-c", DEFAULT_KERNEL_SCRIPT, json.dumps(cases)],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     capability, digests = json.loads(proc.stdout.strip().splitlines()[-1])
     assert capability == "DEFAULT"
-    for (shape, seed, dtype), digest in zip(cases, digests):
+    for (shape, seed, dtype), digest in zip(cases, digests, strict=True):
         got = sigmaserve.randn(shape, seed, dtype=dtype, cpu_kernel="default")
         assert hashlib.sha256(ours_bits(got)).hexdigest() == digest, (shape, seed, dtype)
 
@@ -231,7 +265,9 @@ THREADS_SCRIPT = textwrap.dedent(
         for dtype in ("float32", "float64", "float16", "bfloat16"):
             a = sigmaserve.randn((3, 4, 129, 127), 77, source=source, dtype=dtype, gpu=gpu)
             parts.append(hashlib.sha256(a.tobytes()).hexdigest())
-    b = noise.sample_noise((3, 4, 96, 96), [1, 2, 3], seed_mode="a1111", subseeds=[9], subseed_strength=0.3)
+    b = noise.sample_noise(
+        (3, 4, 96, 96), [1, 2, 3], seed_mode="a1111", subseeds=[9], subseed_strength=0.3
+    )
     parts.append(hashlib.sha256(b.tobytes()).hexdigest())
     print(",".join(parts))
     """
@@ -243,20 +279,28 @@ def test_results_do_not_depend_on_thread_count():
     for threads in ("1", "2", "3"):
         env = dict(os.environ, RAYON_NUM_THREADS=threads)
         proc = subprocess.run(
-            [sys.executable, "-c", THREADS_SCRIPT], env=env, capture_output=True, text=True,
-            timeout=120, check=True,
+            [sys.executable, "-c", THREADS_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
         )
         outs.add(proc.stdout.strip())
     assert len(outs) == 1
 
 
-# ---------------------------------------------------------------- seed policies (vs diffusers, ComfyUI)
+# ------------------------------------------------- seed policies (vs diffusers, ComfyUI)
 
 
 def test_per_item_equals_diffusers_list_of_generators():
     from diffusers.utils.torch_utils import randn_tensor
 
-    for shape, dtype in (((3, 4, 16, 16), "float32"), ((2, 4, 13, 13), "float16"), ((2, 4, 9, 7), "bfloat16")):
+    for shape, dtype in (
+        ((3, 4, 16, 16), "float32"),
+        ((2, 4, 13, 13), "float16"),
+        ((2, 4, 9, 7), "bfloat16"),
+    ):
         seeds = [0, 2**32 + 5, -1][: shape[0]]
         gens = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         want = randn_tensor(shape, generator=gens, dtype=TORCH_DTYPES[dtype])
@@ -267,8 +311,14 @@ def test_per_item_equals_diffusers_list_of_generators():
 def test_batch_equals_diffusers_single_generator():
     from diffusers.utils.torch_utils import randn_tensor
 
-    for shape, dtype in (((3, 4, 16, 16), "float32"), ((2, 4, 65, 65), "float32"), ((2, 3, 5), "float64")):
-        want = randn_tensor(shape, generator=torch.Generator("cpu").manual_seed(9), dtype=TORCH_DTYPES[dtype])
+    for shape, dtype in (
+        ((3, 4, 16, 16), "float32"),
+        ((2, 4, 65, 65), "float32"),
+        ((2, 3, 5), "float64"),
+    ):
+        want = randn_tensor(
+            shape, generator=torch.Generator("cpu").manual_seed(9), dtype=TORCH_DTYPES[dtype]
+        )
         got = noise.sample_noise(shape, 9, seed_mode="batch", dtype=dtype)
         assert_same(got, want, dtype)
 
@@ -281,7 +331,7 @@ def comfy_prepare_noise(shape, seed, batch_index, dtype=torch.float32):
     unique = sorted(set(batch_index))
     draws = {}
     for i in range(unique[-1] + 1):
-        n = torch.randn([1] + list(shape[1:]), dtype=dtype, generator=g)
+        n = torch.randn([1, *shape[1:]], dtype=dtype, generator=g)
         if i in unique:
             draws[i] = n
     return torch.cat([draws[i] for i in batch_index], dim=0)
@@ -296,11 +346,13 @@ def test_batch_index_equals_comfyui():
 
 def test_a1111_seed_plus_i():
     shape = (3, 4, 12, 10)
-    want = torch.cat([torch_randn((1,) + shape[1:], 2**64 - 2 + i if i < 2 else 0) for i in range(3)])
+    want = torch.cat(
+        [torch_randn((1, *shape[1:]), 2**64 - 2 + i if i < 2 else 0) for i in range(3)]
+    )
     got = noise.sample_noise(shape, 2**64 - 2, seed_mode="a1111")  # seed + i wraps mod 2**64
     assert_same(got, want, "float32")
     got = noise.sample_noise(shape, [5, 6, 7], seed_mode="a1111")
-    want = torch.cat([torch_randn((1,) + shape[1:], s) for s in (5, 6, 7)])
+    want = torch.cat([torch_randn((1, *shape[1:]), s) for s in (5, 6, 7)])
     assert_same(got, want, "float32")
 
 
@@ -313,12 +365,14 @@ def a1111_slerp(val, low, high):
         return low * val + high * (1 - val)
     omega = torch.acos(dot)
     so = torch.sin(omega)
-    return (torch.sin((1.0 - val) * omega) / so).unsqueeze(1) * low + (torch.sin(val * omega) / so).unsqueeze(1) * high
+    return (torch.sin((1.0 - val) * omega) / so).unsqueeze(1) * low + (
+        torch.sin(val * omega) / so
+    ).unsqueeze(1) * high
 
 
 def a1111_first(shape_chw, seeds, subseeds, strength, resize_hw=None):
     """A1111 ImageRNG.first for the CPU source, restated."""
-    c, h, w = shape_chw
+    c = shape_chw[0]
     noise_shape = (c, resize_hw[0], resize_hw[1]) if resize_hw else shape_chw
     xs = []
     for i, seed in enumerate(seeds):
@@ -347,7 +401,9 @@ def a1111_first(shape_chw, seeds, subseeds, strength, resize_hw=None):
 def test_a1111_variation_seeds_close_to_a1111_slerp():
     shape = (2, 4, 16, 12)
     for strength in (0.1, 0.5, 0.93):
-        got = noise.sample_noise(shape, 100, seed_mode="a1111", subseeds=7, subseed_strength=strength)
+        got = noise.sample_noise(
+            shape, 100, seed_mode="a1111", subseeds=7, subseed_strength=strength
+        )
         # One seed with a strength: every image shares the seed; subseeds increment.
         want = a1111_first(shape[1:], [100, 100], [7, 8], strength)
         np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=2e-6)
@@ -355,7 +411,9 @@ def test_a1111_variation_seeds_close_to_a1111_slerp():
     got = noise.sample_noise(shape, 100, seed_mode="a1111", subseeds=7, subseed_strength=0.0)
     assert_same(got, a1111_first(shape[1:], [100, 101], None, 0.0), "float32")
     # the identical-noise fallback (seed == subseed) keeps A1111's weights
-    got = noise.sample_noise(shape, [3, 4], seed_mode="a1111", subseeds=[3, 4], subseed_strength=0.4)
+    got = noise.sample_noise(
+        shape, [3, 4], seed_mode="a1111", subseeds=[3, 4], subseed_strength=0.4
+    )
     np.testing.assert_allclose(got, a1111_first(shape[1:], [3, 4], [3, 4], 0.4).numpy(), atol=2e-6)
 
 
@@ -365,12 +423,19 @@ def test_a1111_seed_resize_bit_exact():
         got = noise.sample_noise(shape, [42, 43], seed_mode="a1111", seed_resize_from=resize_wh)
         want = a1111_first(shape[1:], [42, 43], None, 0, resize_hw=(resize_wh[1], resize_wh[0]))
         assert_same(got, want, "float32")
-    got = noise.sample_noise(shape, [42, 43], seed_mode="per_item", seed_resize_from=(8, 8), subseeds=[1, 2], subseed_strength=0.25)
+    got = noise.sample_noise(
+        shape,
+        [42, 43],
+        seed_mode="per_item",
+        seed_resize_from=(8, 8),
+        subseeds=[1, 2],
+        subseed_strength=0.25,
+    )
     want = a1111_first(shape[1:], [42, 43], [1, 2], 0.25, resize_hw=(8, 8))
     np.testing.assert_allclose(got, want.numpy(), atol=2e-6)
 
 
-# ---------------------------------------------------------------- Philox sources (vs numpy reference)
+# ------------------------------------------------- Philox sources (vs numpy reference)
 
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 
@@ -384,7 +449,12 @@ def np_philox(c0, c1, c2, c3, k0, k1):
     for r in range(10):
         p0 = np.uint64(M0) * c[0]
         p1 = np.uint64(M1) * c[2]
-        c = [((p1 >> np.uint64(32)) ^ c[1] ^ k0) & mask, p1 & mask, ((p0 >> np.uint64(32)) ^ c[3] ^ k1) & mask, p0 & mask]
+        c = [
+            ((p1 >> np.uint64(32)) ^ c[1] ^ k0) & mask,
+            p1 & mask,
+            ((p0 >> np.uint64(32)) ^ c[3] ^ k1) & mask,
+            p0 & mask,
+        ]
         if r < 9:
             k0 = (k0 + np.uint64(W0)) & mask
             k1 = (k1 + np.uint64(W1)) & mask
@@ -392,10 +462,17 @@ def np_philox(c0, c1, c2, c3, k0, k1):
 
 
 def np_nv_randn(seed, n, offset=0):
-    """AUTOMATIC1111 modules/rng_philox.py Generator.randn, restated (float64 numpy, then float32)."""
+    """A1111 modules/rng_philox.py Generator.randn, restated (float64 numpy, float32 out)."""
     seed &= 2**64 - 1
     idx = np.arange(n, dtype=np.uint32)
-    x, y, _, _ = np_philox(np.full(n, offset, np.uint32), np.zeros(n, np.uint32), idx, np.zeros(n, np.uint32), seed & 0xFFFFFFFF, seed >> 32)
+    x, y, _, _ = np_philox(
+        np.full(n, offset, np.uint32),
+        np.zeros(n, np.uint32),
+        idx,
+        np.zeros(n, np.uint32),
+        seed & 0xFFFFFFFF,
+        seed >> 32,
+    )
     two_pow32_inv = np.array([2.3283064e-10], dtype=np.float32)
     two_pow32_inv_2pi = np.array([2.3283064e-10 * 6.2831855], dtype=np.float32)
     u = x * two_pow32_inv + two_pow32_inv / 2
@@ -422,13 +499,23 @@ def np_cuda_model(seed, n, offset, t, unroll=4):
     ii = (e % (unroll * t)) // t
     idx = e % t
     ctr = offset // 4 + q
-    x, y, z, w = np_philox((ctr & 0xFFFFFFFF).astype(np.uint32), (ctr >> 32).astype(np.uint32), (idx & 0xFFFFFFFF).astype(np.uint32), (idx >> 32).astype(np.uint32), seed & 0xFFFFFFFF, seed >> 32)
+    x, y, z, w = np_philox(
+        (ctr & 0xFFFFFFFF).astype(np.uint32),
+        (ctr >> 32).astype(np.uint32),
+        (idx & 0xFFFFFFFF).astype(np.uint32),
+        (idx >> 32).astype(np.uint32),
+        seed & 0xFFFFFFFF,
+        seed >> 32,
+    )
     f32 = np.float32
     inv = 2.0**-32
 
     def bm(a, b):
-        u = (a.astype(f32).astype(np.float64) * inv + 2.0**-33)
-        v = (b.astype(f32).astype(np.float64) * float(f32(2.3283064e-10) * f32(6.2831855)) + float(f32(2.3283064e-10) * f32(6.2831855)) / 2)
+        u = a.astype(f32).astype(np.float64) * inv + 2.0**-33
+        v = (
+            b.astype(f32).astype(np.float64) * float(f32(2.3283064e-10) * f32(6.2831855))
+            + float(f32(2.3283064e-10) * f32(6.2831855)) / 2
+        )
         s = np.sqrt(-2.0 * np.log(u))
         return s * np.sin(v), s * np.cos(v)
 
@@ -437,7 +524,9 @@ def np_cuda_model(seed, n, offset, t, unroll=4):
     return np.choose(ii, [s1, c1, s2, c2])
 
 
-@pytest.mark.parametrize("gpu,t", [(None, None), ("t4", 40960), ("rtx3060", 43008), ((2, 1024), 2048)])
+@pytest.mark.parametrize(
+    "gpu,t", [(None, None), ("t4", 40960), ("rtx3060", 43008), ((2, 1024), 2048)]
+)
 def test_cuda_source_mapping_and_offsets(gpu, t):
     g = sigmaserve.Generator(2**32 + 5, source="cuda", gpu=gpu)
     offset = 0

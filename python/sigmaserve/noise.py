@@ -2,14 +2,14 @@
 
 ``source="cpu"`` reproduces ``torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed),
 dtype=...)`` bit for bit (x86-64 wheels' AVX2 kernel by default, ``cpu_kernel="default"`` for torch
-without AVX2); ``source="cuda"`` the Philox stream of ``torch.Generator("cuda")`` computed on the CPU
-(exact stream and offsets, values within about 1e-6 of a GPU); ``source="a1111_nv"`` AUTOMATIC1111's
-"NV" formula, bit-identical.
+without AVX2); ``source="cuda"`` the Philox stream of ``torch.Generator("cuda")`` computed on the
+CPU (exact stream and offsets, values within about 1e-6 of a GPU); ``source="a1111_nv"``
+AUTOMATIC1111's "NV" formula, bit-identical.
 
 Seeds are ints in [-2**63, 2**64); negative seeds wrap like torch's ``manual_seed``. The CPU source
 uses only the low 32 bits of the seed (as torch does: seeds ``s`` and ``s + 2**32`` give the same
-noise); the CUDA and NV sources use all 64. bfloat16 comes back as ``uint16`` bit patterns (numpy has
-no bfloat16); :func:`to_torch` turns any result into a torch tensor of the right dtype.
+noise); the CUDA and NV sources use all 64. bfloat16 comes back as ``uint16`` bit patterns (numpy
+has no bfloat16); :func:`to_torch` turns any result into a torch tensor of the right dtype.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from sigmaserve.errors import invalid
 if TYPE_CHECKING:
     import torch
 
-Shape = Union[int, Sequence[int]]
-GpuSpec = Union[str, tuple[int, int], None]
+Shape = Union[int, Sequence[int]]  # noqa: UP007 (runtime alias, Python 3.10)
+GpuSpec = Union[str, tuple[int, int], None]  # noqa: UP007
 
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 SOURCES = ("cpu", "cuda", "a1111_nv")
@@ -95,7 +95,9 @@ def _dtype(dtype: Any) -> str:
 
 def _source(source: Any) -> str:
     if not isinstance(source, str) or source not in SOURCES:
-        raise invalid("source", f"unknown noise source {source!r}; expected one of {', '.join(SOURCES)}")
+        raise invalid(
+            "source", f"unknown noise source {source!r}; expected one of {', '.join(SOURCES)}"
+        )
     return source
 
 
@@ -118,9 +120,7 @@ def _gpu(gpu: Any) -> str | None:
         and all(_is_int(v) and int(v) >= 0 for v in gpu)
     ):
         return f"{int(gpu[0])}x{int(gpu[1])}"
-    raise invalid(
-        "gpu", f"must be a preset name or (sm_count, max_threads_per_sm), got {gpu!r}"
-    )
+    raise invalid("gpu", f"must be a preset name or (sm_count, max_threads_per_sm), got {gpu!r}")
 
 
 def _max_elements(value: Any) -> int | None:
@@ -189,7 +189,9 @@ class Generator:
         gpu = self._inner.gpu
         return None if gpu is None else f"{gpu[0]}x{gpu[1]}"
 
-    def randn(self, shape: Shape, dtype: Any = "float32", *, max_elements: int | None = None) -> np.ndarray:
+    def randn(
+        self, shape: Shape, dtype: Any = "float32", *, max_elements: int | None = None
+    ) -> np.ndarray:
         """One ``torch.randn(shape, generator=self, dtype=dtype)`` call."""
         return self._inner.randn(_shape(shape), _dtype(dtype), _max_elements(max_elements))
 
@@ -294,11 +296,17 @@ def sample_noise(
     ``max_elements`` bounds the work before anything is allocated (``TooLargeError``).
     """
     if seed_mode not in SEED_MODES:
-        raise invalid("seed_mode", f"unknown seed mode {seed_mode!r}; expected one of {', '.join(SEED_MODES)}")
-    if isinstance(subseed_strength, bool) or not isinstance(subseed_strength, (int, float, np.floating, np.integer)):
+        raise invalid(
+            "seed_mode", f"unknown seed mode {seed_mode!r}; expected one of {', '.join(SEED_MODES)}"
+        )
+    if isinstance(subseed_strength, bool) or not isinstance(
+        subseed_strength, (int, float, np.floating, np.integer)
+    ):
         raise invalid("subseed_strength", f"must be a number in [0, 1], got {subseed_strength!r}")
     if batch_index is not None:
-        if isinstance(batch_index, (str, bytes)) or not isinstance(batch_index, (Sequence, np.ndarray)):
+        if isinstance(batch_index, (str, bytes)) or not isinstance(
+            batch_index, (Sequence, np.ndarray)
+        ):
             raise invalid("batch_index", f"must be a sequence of ints, got {batch_index!r}")
         if not all(_is_int(i) and int(i) >= 0 for i in batch_index):
             raise invalid("batch_index", f"indices must be non-negative ints, got {batch_index!r}")
@@ -347,7 +355,7 @@ def set_simd_enabled(enabled: bool) -> None:
 
 
 def to_torch(array: np.ndarray, dtype: Any = None) -> torch.Tensor:
-    """A torch tensor from a result of this module; ``dtype="bfloat16"`` reinterprets uint16 bits."""
+    """A torch tensor from a result of this module (bfloat16: the uint16 bits reinterpreted)."""
     import torch
 
     name = None if dtype is None else _dtype(dtype)

@@ -12,9 +12,13 @@
 //! The DEFAULT (non-AVX2) kernel of `normal_fill_16<float>` uses libm `logf`/`sinf`/`cosf`
 //! and an angle computed in double; see [`normal_block16_default`].
 
+// The constants are the upstream decimal strings verbatim (each rounded to float32 once, as
+// the C compiler does); the tests check the bit patterns that matter.
+#![allow(clippy::excessive_precision, clippy::approx_constant)]
+
 /// float32(2π) = 6.2831855 (0x40C90FDB).
-pub const TWO_PI: f32 = f32::from_bits(0x40C9_0FDB);
-const MIN_NORM_POS: f32 = f32::from_bits(0x0080_0000);
+pub const TWO_PI: f32 = 6.283_185_5;
+const MIN_NORM_POS: f32 = f32::MIN_POSITIVE;
 const SQRTHF: f32 = 0.707_106_781_186_547_524;
 const LOG_P0: f32 = 7.037_683_629_2e-2;
 const LOG_P1: f32 = -1.151_461_031_0e-1;

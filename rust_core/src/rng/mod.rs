@@ -38,7 +38,7 @@ use torch_cpu::CpuGenerator;
 /// (negative values wrap to two's complement, so −1 ≡ 2^64 − 1). Other values are an error
 /// on `field`.
 pub fn wrap_seed(seed: i128, field: &str) -> Result<u64> {
-    if seed < -(1i128 << 63) || seed >= (1i128 << 64) {
+    if !(-(1i128 << 63)..(1i128 << 64)).contains(&seed) {
         return Err(CoreError::invalid(
             field,
             format!("seed {seed} is outside torch's range [-2**63, 2**64)"),
@@ -267,7 +267,7 @@ impl Source {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Inner {
-    Cpu(CpuGenerator),
+    Cpu(Box<CpuGenerator>),
     Cuda(CudaGenerator),
     Nv(NvGenerator),
 }
@@ -286,7 +286,7 @@ impl Generator {
     /// already wrapped, see [`wrap_seed`]).
     pub fn new(seed: u64, source: Source) -> Generator {
         let inner = match source {
-            Source::Cpu(k) => Inner::Cpu(CpuGenerator::new(seed, k)),
+            Source::Cpu(k) => Inner::Cpu(Box::new(CpuGenerator::new(seed, k))),
             Source::Cuda(g) => Inner::Cuda(CudaGenerator::new(seed, g)),
             Source::A1111Nv => Inner::Nv(NvGenerator::new(seed)),
         };

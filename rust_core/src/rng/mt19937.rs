@@ -75,7 +75,7 @@ fn twist_body(s: &mut [u32; N]) {
         s[i] = s[i + M] ^ mix(s[i], s[i + 1]);
         i += 1;
     }
-    while i + 8 <= N - 1 {
+    while i + 8 < N {
         let mut out = [0u32; 8];
         for (k, o) in out.iter_mut().enumerate() {
             *o = s[i + k + M - N] ^ mix(s[i + k], s[i + k + 1]);

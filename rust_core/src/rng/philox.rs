@@ -64,9 +64,9 @@ pub fn key_of(seed: u64) -> [u32; 2] {
 }
 
 /// 2^-32 as the float32 literal `2.3283064e-10f` (curand `CURAND_2POW32_INV`).
-const INV32: f32 = f32::from_bits(0x2F80_0000);
+const INV32: f32 = 2.328_306_4e-10;
 /// `CURAND_2POW32_INV_2PI` = 2.3283064e-10f · 6.2831855f.
-const INV32_2PI: f32 = f32::from_bits(0x30C9_0FDB);
+const INV32_2PI: f32 = 1.462_918_1e-9;
 
 /// `_curand_box_muller(x, y)` → `(s·sin v, s·cos v)` (float32 model of the GPU arithmetic).
 #[inline(always)]
@@ -75,7 +75,8 @@ pub fn box_muller_f32(x: u32, y: u32) -> (f32, f32) {
     let v = (y as f32).mul_add(INV32_2PI, INV32_2PI / 2.0);
     let s = (-2.0 * cephes::log_f32(u)).sqrt();
     let (sn, cs) = cephes::sincos_f32(v);
-    (s * sn, s * cs)
+    // torch's `rand * std + mean` with std 1, mean 0: the +0 turns −0 into +0.
+    (s * sn + 0.0, s * cs + 0.0)
 }
 
 /// `_curand_box_muller_double(x, y, z, w)` → `(s·sin πv, s·cos πv)`.
@@ -169,7 +170,7 @@ fn ctr(counter: u64, idx: u64) -> [u32; 4] {
     ]
 }
 
-fn fill_rows_f32<T: Copy>(item: &mut Rows<'_, T>, key: [u32; 2], conv: fn(f32) -> T) {
+fn fill_rows_f32<T: Copy, C: Fn(f32) -> T + Copy>(item: &mut Rows<'_, T>, key: [u32; 2], conv: C) {
     let need_second = item.rows.len() > 2;
     let len = item.rows[0].len();
     #[cfg(target_arch = "x86_64")]
@@ -254,7 +255,7 @@ impl CudaGenerator {
         self.geometry
     }
 
-    fn fill4<T: Copy + Send>(&mut self, out: &mut [T], conv: fn(f32) -> T) {
+    fn fill4<T: Copy + Send, C: Fn(f32) -> T + Copy + Sync>(&mut self, out: &mut [T], conv: C) {
         let n = out.len();
         if n == 0 {
             return;
@@ -271,7 +272,7 @@ impl CudaGenerator {
 
     /// `randn` float32 into `out`.
     pub fn fill_f32(&mut self, out: &mut [f32]) {
-        self.fill4(out, |v| v + 0.0)
+        self.fill4(out, |v| v)
     }
 
     /// `randn` float16 into `out` (the float32 values rounded to nearest even).
@@ -378,12 +379,30 @@ impl NvGenerator {
 
     /// One `randn` call into float32 values, converted by `conv`. The element index is
     /// A1111's uint32 counter word (so it wraps at 2^32, as theirs does).
-    pub fn fill_with<T: Copy + Send>(&mut self, out: &mut [T], conv: fn(f32) -> T) {
+    pub fn fill_with<T: Copy + Send, C: Fn(f32) -> T + Copy + Sync>(
+        &mut self,
+        out: &mut [T],
+        conv: C,
+    ) {
         let key = key_of(self.seed);
         let c0 = self.offset as u32;
         let c1 = (self.offset >> 32) as u32;
         self.offset = self.offset.wrapping_add(1);
+        let avx2 = super::simd::avx2_fma();
         let work = |start: usize, chunk: &mut [T]| {
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                for (b, block) in chunk.chunks_mut(8).enumerate() {
+                    let first = (start + 8 * b) as u32;
+                    // SAFETY: AVX2 and FMA support was checked at run time.
+                    let (x, y) = unsafe { simd::nv_words8(c0, c1, first, key) };
+                    for (k, v) in block.iter_mut().enumerate() {
+                        *v = conv(nv_value(x[k], y[k]));
+                    }
+                }
+                return;
+            }
+            let _ = avx2;
             for (i, v) in chunk.iter_mut().enumerate() {
                 let w = philox4x32_10([c0, c1, (start + i) as u32, 0], key);
                 *v = conv(nv_value(w[0], w[1]));
@@ -422,54 +441,266 @@ impl NvGenerator {
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
+    //! Eight Philox streams per AVX2 register; the Box–Muller uses the same Cephes code as
+    //! the CPU source, so every lane matches the portable code bit for bit.
     use super::*;
+    use crate::rng::cephes::avx2::{log256, sincos256};
+    use std::arch::x86_64::*;
 
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    pub(super) unsafe fn fill_rows_f32<T: Copy>(
-        item: &mut Rows<'_, T>,
-        key: [u32; 2],
-        conv: fn(f32) -> T,
-        need_second: bool,
-        len: usize,
-    ) {
-        // SAFETY: only called after the run-time AVX2 + FMA check.
-        unsafe { inner(item, key, conv, need_second, len) }
+    const ODD: i32 = 0b1010_1010;
+
+    /// (hi, lo) 32-bit halves of the eight 32×32→64 products `a · m`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn mulhilo(a: __m256i, m: __m256i) -> (__m256i, __m256i) {
+        let even = _mm256_mul_epu32(a, m);
+        let odd = _mm256_mul_epu32(_mm256_srli_epi64::<32>(a), m);
+        let lo = _mm256_blend_epi32::<ODD>(even, _mm256_slli_epi64::<32>(odd));
+        let hi = _mm256_blend_epi32::<ODD>(_mm256_srli_epi64::<32>(even), odd);
+        (hi, lo)
     }
 
+    /// The ten round keys, broadcast.
+    #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn inner<T: Copy>(
-        item: &mut Rows<'_, T>,
-        key: [u32; 2],
-        conv: fn(f32) -> T,
-        need_second: bool,
-        len: usize,
-    ) {
-        for i in 0..len {
-            let w = philox4x32_10(ctr(item.counter, item.idx0 + i as u64), key);
-            let (a, b) = box_muller_f32(w[0], w[1]);
-            item.rows[0][i] = conv(a);
-            if let Some(r) = item.rows.get_mut(1) {
-                if i < r.len() {
-                    r[i] = conv(b);
-                }
+    pub(super) fn round_keys(key: [u32; 2]) -> [[__m256i; 2]; 10] {
+        let (mut k0, mut k1) = (key[0], key[1]);
+        let mut out = [[_mm256_setzero_si256(); 2]; 10];
+        for rk in out.iter_mut() {
+            *rk = [_mm256_set1_epi32(k0 as i32), _mm256_set1_epi32(k1 as i32)];
+            k0 = k0.wrapping_add(W0);
+            k1 = k1.wrapping_add(W1);
+        }
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn round(c: [__m256i; 4], rk: &[__m256i; 2]) -> [__m256i; 4] {
+        let (hi0, lo0) = mulhilo(c[0], _mm256_set1_epi32(M0 as i32));
+        let (hi1, lo1) = mulhilo(c[2], _mm256_set1_epi32(M1 as i32));
+        [
+            _mm256_xor_si256(_mm256_xor_si256(hi1, c[1]), rk[0]),
+            lo1,
+            _mm256_xor_si256(_mm256_xor_si256(hi0, c[3]), rk[1]),
+            lo0,
+        ]
+    }
+
+    /// Philox4x32-10 on eight counters at once.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn philox8(mut c: [__m256i; 4], rks: &[[__m256i; 2]; 10]) -> [__m256i; 4] {
+        for rk in rks {
+            c = round(c, rk);
+        }
+        c
+    }
+
+    /// Two independent groups of eight counters, interleaved so that one group's
+    /// multiplications overlap the other's latency.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn philox8x2(
+        mut a: [__m256i; 4],
+        mut b: [__m256i; 4],
+        rks: &[[__m256i; 2]; 10],
+    ) -> ([__m256i; 4], [__m256i; 4]) {
+        for rk in rks {
+            a = round(a, rk);
+            b = round(b, rk);
+        }
+        (a, b)
+    }
+
+    /// Exact round-to-nearest u32 → f32: both 16-bit halves convert exactly and the one
+    /// addition rounds once, like `x as f32`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn u32_to_f32(x: __m256i) -> __m256 {
+        let hi = _mm256_cvtepi32_ps(_mm256_srli_epi32::<16>(x));
+        let lo = _mm256_cvtepi32_ps(_mm256_and_si256(x, _mm256_set1_epi32(0xFFFF)));
+        _mm256_add_ps(_mm256_mul_ps(hi, _mm256_set1_ps(65536.0)), lo)
+    }
+
+    /// `_curand_box_muller` on eight (x, y) pairs → (s·sin v, s·cos v).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn box_muller8(x: __m256i, y: __m256i) -> (__m256, __m256) {
+        let u = _mm256_add_ps(
+            _mm256_mul_ps(u32_to_f32(x), _mm256_set1_ps(INV32)),
+            _mm256_set1_ps(INV32 / 2.0),
+        );
+        let v = _mm256_fmadd_ps(
+            u32_to_f32(y),
+            _mm256_set1_ps(INV32_2PI),
+            _mm256_set1_ps(INV32_2PI / 2.0),
+        );
+        let s = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0), log256(u)));
+        let (sn, cs) = sincos256(v);
+        let zero = _mm256_setzero_ps();
+        (
+            _mm256_add_ps(_mm256_mul_ps(s, sn), zero),
+            _mm256_add_ps(_mm256_mul_ps(s, cs), zero),
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn counters(counter: u64, idx: u64) -> [__m256i; 4] {
+        let (c2, c3) = if (idx as u32) <= u32::MAX - 7 {
+            (
+                _mm256_add_epi32(
+                    _mm256_set1_epi32(idx as u32 as i32),
+                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                ),
+                _mm256_set1_epi32((idx >> 32) as u32 as i32),
+            )
+        } else {
+            // The low word wraps inside this group: build the lanes one by one.
+            let mut lo = [0i32; 8];
+            let mut hi = [0i32; 8];
+            for k in 0..8 {
+                let i = idx.wrapping_add(k as u64);
+                lo[k] = i as u32 as i32;
+                hi[k] = (i >> 32) as u32 as i32;
             }
-            if need_second && i < item.rows[2].len() {
-                let (c, d) = box_muller_f32(w[2], w[3]);
-                item.rows[2][i] = conv(c);
-                if let Some(r) = item.rows.get_mut(3) {
-                    if i < r.len() {
-                        r[i] = conv(d);
-                    }
+            // SAFETY: both arrays hold 8 i32.
+            unsafe {
+                (
+                    _mm256_loadu_si256(lo.as_ptr().cast()),
+                    _mm256_loadu_si256(hi.as_ptr().cast()),
+                )
+            }
+        };
+        [
+            _mm256_set1_epi32(counter as u32 as i32),
+            _mm256_set1_epi32((counter >> 32) as u32 as i32),
+            c2,
+            c3,
+        ]
+    }
+
+    #[inline]
+    fn put<T: Copy, C: Fn(f32) -> T>(
+        row: Option<&mut &mut [T]>,
+        i: usize,
+        vals: &[f32; 8],
+        conv: C,
+    ) {
+        if let Some(row) = row {
+            if i + 8 <= row.len() {
+                let dst: &mut [T; 8] = match (&mut row[i..i + 8]).try_into() {
+                    Ok(d) => d,
+                    Err(_) => return,
+                };
+                for k in 0..8 {
+                    dst[k] = conv(vals[k]);
+                }
+            } else if i < row.len() {
+                for (d, &v) in row[i..].iter_mut().zip(vals) {
+                    *d = conv(v);
                 }
             }
         }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn store(v: __m256) -> [f32; 8] {
+        let mut a = [0f32; 8];
+        // SAFETY: `a` holds 8 f32.
+        unsafe { _mm256_storeu_ps(a.as_mut_ptr(), v) };
+        a
+    }
+
+    /// Box–Muller of one group of eight threads into the work item's rows.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn emit<T: Copy, C: Fn(f32) -> T + Copy>(
+        item: &mut Rows<'_, T>,
+        i: usize,
+        w: [__m256i; 4],
+        conv: C,
+        need_second: bool,
+    ) {
+        let (a, b) = box_muller8(w[0], w[1]);
+        put(item.rows.get_mut(0), i, &store(a), conv);
+        if item.rows.len() > 1 {
+            put(item.rows.get_mut(1), i, &store(b), conv);
+        }
+        if need_second && i < item.rows[2].len() {
+            let (c, d) = box_muller8(w[2], w[3]);
+            put(item.rows.get_mut(2), i, &store(c), conv);
+            put(item.rows.get_mut(3), i, &store(d), conv);
+        }
+    }
+
+    /// The CUDA float rows of one work item, eight threads at a time.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn fill_rows_f32<T: Copy, C: Fn(f32) -> T + Copy>(
+        item: &mut Rows<'_, T>,
+        key: [u32; 2],
+        conv: C,
+        need_second: bool,
+        len: usize,
+    ) {
+        let rks = round_keys(key);
+        let mut i = 0;
+        while i + 16 <= len {
+            let (wa, wb) = philox8x2(
+                counters(item.counter, item.idx0 + i as u64),
+                counters(item.counter, item.idx0 + i as u64 + 8),
+                &rks,
+            );
+            emit(item, i, wa, conv, need_second);
+            emit(item, i + 8, wb, conv, need_second);
+            i += 16;
+        }
+        while i < len {
+            let w = philox8(counters(item.counter, item.idx0 + i as u64), &rks);
+            emit(item, i, w, conv, need_second);
+            i += 8;
+        }
+    }
+
+    /// The first two Philox words of counters (c0, c1, start + k, 0), k = 0..8 (NV source).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn nv_words8(c0: u32, c1: u32, start: u32, key: [u32; 2]) -> ([u32; 8], [u32; 8]) {
+        let c2 = _mm256_add_epi32(
+            _mm256_set1_epi32(start as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        );
+        let w = philox8(
+            [
+                _mm256_set1_epi32(c0 as i32),
+                _mm256_set1_epi32(c1 as i32),
+                c2,
+                _mm256_setzero_si256(),
+            ],
+            &round_keys(key),
+        );
+        let mut x = [0u32; 8];
+        let mut y = [0u32; 8];
+        // SAFETY: both arrays hold 8 u32.
+        unsafe {
+            _mm256_storeu_si256(x.as_mut_ptr().cast(), w[0]);
+            _mm256_storeu_si256(y.as_mut_ptr().cast(), w[1]);
+        }
+        (x, y)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn curand_constants_bits() {
+        assert_eq!(INV32.to_bits(), 0x2F80_0000);
+        assert_eq!(INV32_2PI.to_bits(), 0x30C9_0FDB);
+        assert_eq!((INV32 * cephes::TWO_PI).to_bits(), INV32_2PI.to_bits());
+    }
 
     #[test]
     fn random123_known_answers() {
@@ -488,5 +719,93 @@ mod tests {
             ),
             [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]
         );
+    }
+
+    /// The AVX2 path (eight Philox lanes, vector Box–Muller) equals the portable path.
+    #[test]
+    fn simd_rows_equal_portable() {
+        let geos = [
+            GpuGeometry::UNLIMITED,
+            GpuGeometry {
+                sm_count: 1,
+                max_threads_per_sm: 512,
+            },
+        ];
+        for geo in geos {
+            for n in [1usize, 7, 8, 9, 1000, 4096 + 13, 70_001] {
+                let run = |simd: bool| {
+                    crate::rng::simd::set_simd_enabled(simd);
+                    let mut g = CudaGenerator::new(0xDEAD_BEEF_0000_0001, geo);
+                    let mut a = vec![0f32; n];
+                    g.fill_f32(&mut a);
+                    let mut nv = NvGenerator::new(77);
+                    let mut b = vec![0f32; n];
+                    nv.fill_with(&mut b, |v| v);
+                    crate::rng::simd::set_simd_enabled(true);
+                    (a, b)
+                };
+                let (fast, fast_nv) = run(true);
+                let (slow, slow_nv) = run(false);
+                assert!(
+                    fast.iter()
+                        .zip(&slow)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "n={n}"
+                );
+                assert!(fast_nv
+                    .iter()
+                    .zip(&slow_nv)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()));
+            }
+        }
+    }
+
+    /// Random words through the vector and scalar Box–Muller: identical bits.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    #[allow(clippy::needless_range_loop)]
+    fn simd_box_muller_equals_scalar() {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            return;
+        }
+        let mut state = 0x1234_5678_9ABC_DEF0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u32
+        };
+        let key = [7, 9];
+        for block in 0..(1u64 << 16) {
+            // Counter words of 8 lanes; special words in the first blocks.
+            let base = if block < 4 {
+                [0u32, u32::MAX, 1 << 24, (1 << 24) + 1][block as usize]
+            } else {
+                next()
+            };
+            let idx0 = u64::from(next());
+            let mut r = [[0f32; 8]; 4];
+            {
+                let [r0, r1, r2, r3] = &mut r;
+                let mut item = Rows {
+                    counter: u64::from(base),
+                    idx0,
+                    rows: vec![&mut r0[..], &mut r1[..], &mut r2[..], &mut r3[..]],
+                };
+                // SAFETY: feature support checked above.
+                unsafe { simd::fill_rows_f32(&mut item, key, |v| v, true, 8) };
+            }
+            for k in 0..8 {
+                let w = philox4x32_10(ctr(u64::from(base), idx0 + k as u64), key);
+                let (a, b) = box_muller_f32(w[0], w[1]);
+                let (c, d) = box_muller_f32(w[2], w[3]);
+                assert_eq!(
+                    [a, b, c, d].map(f32::to_bits),
+                    [r[0][k], r[1][k], r[2][k], r[3][k]].map(f32::to_bits)
+                );
+            }
+        }
     }
 }
