@@ -8,7 +8,7 @@ from sigmaserve.errors import InvalidArgumentError, invalid
 from sigmaserve.v1 import noise_service_pb2 as pb
 
 # dtype name -> (wire enum, numpy storage dtype). bfloat16 travels as its uint16 bit patterns.
-_DTYPES: dict[str, tuple[int, np.dtype]] = {
+_DTYPES: dict[str, tuple[pb.DataType, np.dtype]] = {
     "float32": (pb.DATA_TYPE_FP32, np.dtype("<f4")),
     "float64": (pb.DATA_TYPE_FP64, np.dtype("<f8")),
     "float16": (pb.DATA_TYPE_FP16, np.dtype("<f2")),
@@ -19,7 +19,7 @@ _BY_ENUM = {enum: name for name, (enum, _) in _DTYPES.items()}
 NOISE_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
-def dtype_to_enum(name: str) -> int:
+def dtype_to_enum(name: str) -> pb.DataType:
     """Wire enum of a dtype name (``"float32"``...)."""
     try:
         return _DTYPES[name][0]
