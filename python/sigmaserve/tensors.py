@@ -15,7 +15,7 @@ _DTYPES: dict[str, tuple[pb.DataType, np.dtype]] = {
     "bfloat16": (pb.DATA_TYPE_BF16, np.dtype("<u2")),
     "int64": (pb.DATA_TYPE_INT64, np.dtype("<i8")),
 }
-_BY_ENUM = {enum: name for name, (enum, _) in _DTYPES.items()}
+_BY_ENUM: dict[int, str] = {int(enum): name for name, (enum, _) in _DTYPES.items()}
 NOISE_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
