@@ -7,6 +7,13 @@ use std::time::Instant;
 use sigmaserve_core::rng::{mt19937::Mt19937, CpuKernel, Generator, GpuGeometry, Source};
 
 fn best<F: FnMut()>(mut f: F) -> f64 {
+    if let Ok(only) = std::env::var("RNG_TIMING_ONCE") {
+        // One run only (for `perf stat` cycle counts).
+        let _ = only;
+        let t = Instant::now();
+        f();
+        return t.elapsed().as_secs_f64() * 1e3;
+    }
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();
@@ -14,6 +21,11 @@ fn best<F: FnMut()>(mut f: F) -> f64 {
         best = best.min(t.elapsed().as_secs_f64() * 1e3);
     }
     best
+}
+
+/// `RNG_TIMING_CASE=cuda_h100_1` etc. selects one case; unset runs all.
+fn wanted(case: &str) -> bool {
+    std::env::var("RNG_TIMING_CASE").map_or(true, |c| c == case)
 }
 
 #[test]
@@ -51,6 +63,9 @@ fn timing_16mi() {
             "cuda {name:9}      {:8.2} ms",
             best(|| Generator::new(1, src).fill_f32(&mut buf))
         );
+    }
+    if !wanted("alloc") {
+        return;
     }
     println!(
         "alloc+fill cpu   {:8.2} ms",

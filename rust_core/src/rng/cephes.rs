@@ -167,84 +167,120 @@ pub mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub fn log256(x: __m256) -> __m256 {
-        let one = _mm256_set1_ps(1.0);
-        let x = _mm256_max_ps(x, _mm256_set1_ps(MIN_NORM_POS));
-        let mut imm0 = _mm256_srli_epi32::<23>(_mm256_castps_si256(x));
-        let mut m = _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(!0x7F80_0000)));
-        m = _mm256_or_ps(m, _mm256_set1_ps(0.5));
-        imm0 = _mm256_sub_epi32(imm0, _mm256_set1_epi32(0x7F));
-        let mut e = _mm256_cvtepi32_ps(imm0);
-        e = _mm256_add_ps(e, one);
-        let mask = _mm256_cmp_ps::<_CMP_LT_OS>(m, _mm256_set1_ps(SQRTHF));
-        let tmp = _mm256_and_ps(m, mask);
-        m = _mm256_sub_ps(m, one);
-        e = _mm256_sub_ps(e, _mm256_and_ps(one, mask));
-        m = _mm256_add_ps(m, tmp);
-        let z = _mm256_mul_ps(m, m);
-        let mut y = _mm256_fmadd_ps(_mm256_set1_ps(LOG_P0), m, _mm256_set1_ps(LOG_P1));
-        y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P2));
-        y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P3));
-        y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P4));
-        y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P5));
-        y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P6));
-        y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P7));
-        y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P8));
-        y = _mm256_mul_ps(y, m);
-        let t = _mm256_mul_ps(e, _mm256_set1_ps(LOG_Q1));
-        y = _mm256_fmadd_ps(y, z, t);
-        y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5), y);
-        m = _mm256_add_ps(m, y);
-        _mm256_fmadd_ps(e, _mm256_set1_ps(LOG_Q2), m)
+        log256x([x])[0]
     }
 
     /// `sincos256_ps` with GCC's FMA pattern; returns `(sin, cos)`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub fn sincos256(x: __m256) -> (__m256, __m256) {
+        let (s, c) = sincos256x([x]);
+        (s[0], c[0])
+    }
+
+    /// [`log256`] on `K` independent registers, step by step across the registers so the
+    /// dependency chains interleave (same operations per lane, so the same bits).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn log256x<const K: usize>(x: [__m256; K]) -> [__m256; K] {
+        let one = _mm256_set1_ps(1.0);
+        let mut m = [one; K];
+        let mut e = [one; K];
+        for k in 0..K {
+            let xk = _mm256_max_ps(x[k], _mm256_set1_ps(MIN_NORM_POS));
+            let imm0 = _mm256_sub_epi32(
+                _mm256_srli_epi32::<23>(_mm256_castps_si256(xk)),
+                _mm256_set1_epi32(0x7F),
+            );
+            let mk = _mm256_and_ps(xk, _mm256_castsi256_ps(_mm256_set1_epi32(!0x7F80_0000)));
+            let mk = _mm256_or_ps(mk, _mm256_set1_ps(0.5));
+            let ek = _mm256_add_ps(_mm256_cvtepi32_ps(imm0), one);
+            let mask = _mm256_cmp_ps::<_CMP_LT_OS>(mk, _mm256_set1_ps(SQRTHF));
+            let tmp = _mm256_and_ps(mk, mask);
+            e[k] = _mm256_sub_ps(ek, _mm256_and_ps(one, mask));
+            m[k] = _mm256_add_ps(_mm256_sub_ps(mk, one), tmp);
+        }
+        let mut z = [one; K];
+        let mut y = [one; K];
+        for k in 0..K {
+            z[k] = _mm256_mul_ps(m[k], m[k]);
+            y[k] = _mm256_fmadd_ps(_mm256_set1_ps(LOG_P0), m[k], _mm256_set1_ps(LOG_P1));
+        }
+        for p in [LOG_P2, LOG_P3, LOG_P4, LOG_P5, LOG_P6, LOG_P7, LOG_P8] {
+            for k in 0..K {
+                y[k] = _mm256_fmadd_ps(y[k], m[k], _mm256_set1_ps(p));
+            }
+        }
+        let mut out = [one; K];
+        for k in 0..K {
+            let yk = _mm256_mul_ps(y[k], m[k]);
+            let t = _mm256_mul_ps(e[k], _mm256_set1_ps(LOG_Q1));
+            let yk = _mm256_fmadd_ps(yk, z[k], t);
+            let yk = _mm256_fnmadd_ps(z[k], _mm256_set1_ps(0.5), yk);
+            let mk = _mm256_add_ps(m[k], yk);
+            out[k] = _mm256_fmadd_ps(e[k], _mm256_set1_ps(LOG_Q2), mk);
+        }
+        out
+    }
+
+    /// [`sincos256`] on `K` independent registers, interleaved like [`log256x`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn sincos256x<const K: usize>(x: [__m256; K]) -> ([__m256; K], [__m256; K]) {
+        let zero = _mm256_setzero_ps();
         let sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(SIGN as i32));
-        let sign_in = _mm256_and_ps(x, sign_mask);
-        let a = _mm256_andnot_ps(sign_mask, x);
-        let mut j = _mm256_cvttps_epi32(_mm256_mul_ps(a, _mm256_set1_ps(FOPI)));
-        j = _mm256_add_epi32(j, _mm256_set1_epi32(1));
-        j = _mm256_and_si256(j, _mm256_set1_epi32(!1));
-        let y = _mm256_cvtepi32_ps(j);
-        let swap_sin = _mm256_castsi256_ps(_mm256_slli_epi32::<29>(_mm256_and_si256(
-            j,
-            _mm256_set1_epi32(4),
-        )));
-        let poly_mask = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
-            _mm256_and_si256(j, _mm256_set1_epi32(2)),
-            _mm256_setzero_si256(),
-        ));
-        let mut xr = _mm256_fmadd_ps(y, _mm256_set1_ps(DP1), a);
-        xr = _mm256_fmadd_ps(_mm256_set1_ps(DP2), y, xr);
-        xr = _mm256_fmadd_ps(y, _mm256_set1_ps(DP3), xr);
-        let sign_cos = _mm256_castsi256_ps(_mm256_slli_epi32::<29>(_mm256_andnot_si256(
-            _mm256_sub_epi32(j, _mm256_set1_epi32(2)),
-            _mm256_set1_epi32(4),
-        )));
-        let sign_sin = _mm256_xor_ps(sign_in, swap_sin);
-        let z = _mm256_mul_ps(xr, xr);
-        let h = _mm256_mul_ps(z, _mm256_set1_ps(0.5));
-        let mut c = _mm256_fmadd_ps(_mm256_set1_ps(COS_P0), z, _mm256_set1_ps(COS_P1));
-        c = _mm256_fmadd_ps(c, z, _mm256_set1_ps(COS_P2));
-        c = _mm256_mul_ps(z, c);
-        c = _mm256_fmsub_ps(z, c, h);
-        c = _mm256_add_ps(c, _mm256_set1_ps(1.0));
-        let mut s = _mm256_fmadd_ps(_mm256_set1_ps(SIN_P0), z, _mm256_set1_ps(SIN_P1));
-        s = _mm256_fmadd_ps(s, z, _mm256_set1_ps(SIN_P2));
-        s = _mm256_mul_ps(z, s);
-        s = _mm256_fmadd_ps(xr, s, xr);
-        let ysin2 = _mm256_and_ps(poly_mask, s);
-        let ysin1 = _mm256_andnot_ps(poly_mask, c);
-        let s_rest = _mm256_sub_ps(s, ysin2);
-        let c_rest = _mm256_sub_ps(c, ysin1);
-        let sin_r = _mm256_add_ps(ysin1, ysin2);
-        let cos_r = _mm256_add_ps(c_rest, s_rest);
-        (
-            _mm256_xor_ps(sin_r, sign_sin),
-            _mm256_xor_ps(cos_r, sign_cos),
-        )
+        let mut xr = [zero; K];
+        let mut sign_sin = [zero; K];
+        let mut sign_cos = [zero; K];
+        let mut poly_mask = [zero; K];
+        for k in 0..K {
+            let sign_in = _mm256_and_ps(x[k], sign_mask);
+            let a = _mm256_andnot_ps(sign_mask, x[k]);
+            let mut j = _mm256_cvttps_epi32(_mm256_mul_ps(a, _mm256_set1_ps(FOPI)));
+            j = _mm256_add_epi32(j, _mm256_set1_epi32(1));
+            j = _mm256_and_si256(j, _mm256_set1_epi32(!1));
+            let y = _mm256_cvtepi32_ps(j);
+            let swap_sin = _mm256_castsi256_ps(_mm256_slli_epi32::<29>(_mm256_and_si256(
+                j,
+                _mm256_set1_epi32(4),
+            )));
+            poly_mask[k] = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
+                _mm256_and_si256(j, _mm256_set1_epi32(2)),
+                _mm256_setzero_si256(),
+            ));
+            let mut r = _mm256_fmadd_ps(y, _mm256_set1_ps(DP1), a);
+            r = _mm256_fmadd_ps(_mm256_set1_ps(DP2), y, r);
+            xr[k] = _mm256_fmadd_ps(y, _mm256_set1_ps(DP3), r);
+            sign_cos[k] = _mm256_castsi256_ps(_mm256_slli_epi32::<29>(_mm256_andnot_si256(
+                _mm256_sub_epi32(j, _mm256_set1_epi32(2)),
+                _mm256_set1_epi32(4),
+            )));
+            sign_sin[k] = _mm256_xor_ps(sign_in, swap_sin);
+        }
+        let mut sin_out = [zero; K];
+        let mut cos_out = [zero; K];
+        for k in 0..K {
+            let z = _mm256_mul_ps(xr[k], xr[k]);
+            let h = _mm256_mul_ps(z, _mm256_set1_ps(0.5));
+            let mut c = _mm256_fmadd_ps(_mm256_set1_ps(COS_P0), z, _mm256_set1_ps(COS_P1));
+            let mut s = _mm256_fmadd_ps(_mm256_set1_ps(SIN_P0), z, _mm256_set1_ps(SIN_P1));
+            c = _mm256_fmadd_ps(c, z, _mm256_set1_ps(COS_P2));
+            s = _mm256_fmadd_ps(s, z, _mm256_set1_ps(SIN_P2));
+            c = _mm256_mul_ps(z, c);
+            s = _mm256_mul_ps(z, s);
+            c = _mm256_fmsub_ps(z, c, h);
+            s = _mm256_fmadd_ps(xr[k], s, xr[k]);
+            c = _mm256_add_ps(c, _mm256_set1_ps(1.0));
+            let ysin2 = _mm256_and_ps(poly_mask[k], s);
+            let ysin1 = _mm256_andnot_ps(poly_mask[k], c);
+            let s_rest = _mm256_sub_ps(s, ysin2);
+            let c_rest = _mm256_sub_ps(c, ysin1);
+            let sin_r = _mm256_add_ps(ysin1, ysin2);
+            let cos_r = _mm256_add_ps(c_rest, s_rest);
+            sin_out[k] = _mm256_xor_ps(sin_r, sign_sin[k]);
+            cos_out[k] = _mm256_xor_ps(cos_r, sign_cos[k]);
+        }
+        (sin_out, cos_out)
     }
 
     /// `normal_fill_16_AVX2` on one block of 16 values.
@@ -272,10 +308,47 @@ pub mod avx2 {
         }
     }
 
+    /// Two blocks of 16 at once (32 values), interleaved for instruction-level parallelism.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn normal_block32(d: &mut [f32; 32]) {
+        let p = d.as_mut_ptr();
+        // SAFETY: `d` holds 32 contiguous f32; the four unaligned loads read 8 each.
+        let (a_lo, a_hi, b_lo, b_hi) = unsafe {
+            (
+                _mm256_loadu_ps(p),
+                _mm256_loadu_ps(p.add(8)),
+                _mm256_loadu_ps(p.add(16)),
+                _mm256_loadu_ps(p.add(24)),
+            )
+        };
+        let one = _mm256_set1_ps(1.0);
+        let logs = log256x([_mm256_sub_ps(one, a_lo), _mm256_sub_ps(one, b_lo)]);
+        let two_pi = _mm256_set1_ps(TWO_PI);
+        let (s, c) = sincos256x([_mm256_mul_ps(two_pi, a_hi), _mm256_mul_ps(two_pi, b_hi)]);
+        let minus_two = _mm256_set1_ps(-2.0);
+        let zero = _mm256_setzero_ps();
+        let r0 = _mm256_sqrt_ps(_mm256_mul_ps(minus_two, logs[0]));
+        let r1 = _mm256_sqrt_ps(_mm256_mul_ps(minus_two, logs[1]));
+        // SAFETY: the same 32 values as loaded above.
+        unsafe {
+            _mm256_storeu_ps(p, _mm256_add_ps(_mm256_mul_ps(r0, c[0]), zero));
+            _mm256_storeu_ps(p.add(8), _mm256_add_ps(_mm256_mul_ps(r0, s[0]), zero));
+            _mm256_storeu_ps(p.add(16), _mm256_add_ps(_mm256_mul_ps(r1, c[1]), zero));
+            _mm256_storeu_ps(p.add(24), _mm256_add_ps(_mm256_mul_ps(r1, s[1]), zero));
+        }
+    }
+
     /// Transforms every 16-value block of `data` (`data.len()` a multiple of 16).
     #[target_feature(enable = "avx2,fma")]
     pub fn normal_blocks(data: &mut [f32]) {
-        for block in data.chunks_exact_mut(16) {
+        let mut pairs = data.chunks_exact_mut(32);
+        for pair in pairs.by_ref() {
+            if let Ok(b) = <&mut [f32; 32]>::try_from(pair) {
+                normal_block32(b);
+            }
+        }
+        for block in pairs.into_remainder().chunks_exact_mut(16) {
             if let Ok(b) = <&mut [f32; 16]>::try_from(block) {
                 normal_block16(b);
             }

@@ -444,7 +444,7 @@ mod simd {
     //! Eight Philox streams per AVX2 register; the Box–Muller uses the same Cephes code as
     //! the CPU source, so every lane matches the portable code bit for bit.
     use super::*;
-    use crate::rng::cephes::avx2::{log256, sincos256};
+    use crate::rng::cephes::avx2::{log256, log256x, sincos256, sincos256x};
     use std::arch::x86_64::*;
 
     const ODD: i32 = 0b1010_1010;
@@ -521,6 +521,39 @@ mod simd {
         let hi = _mm256_cvtepi32_ps(_mm256_srli_epi32::<16>(x));
         let lo = _mm256_cvtepi32_ps(_mm256_and_si256(x, _mm256_set1_epi32(0xFFFF)));
         _mm256_add_ps(_mm256_mul_ps(hi, _mm256_set1_ps(65536.0)), lo)
+    }
+
+    /// `_curand_box_muller` on `K` groups of eight (x, y) pairs, interleaved.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn box_muller8x<const K: usize>(
+        x: [__m256i; K],
+        y: [__m256i; K],
+    ) -> ([__m256; K], [__m256; K]) {
+        let zero = _mm256_setzero_ps();
+        let mut u = [zero; K];
+        let mut v = [zero; K];
+        for k in 0..K {
+            u[k] = _mm256_add_ps(
+                _mm256_mul_ps(u32_to_f32(x[k]), _mm256_set1_ps(INV32)),
+                _mm256_set1_ps(INV32 / 2.0),
+            );
+            v[k] = _mm256_fmadd_ps(
+                u32_to_f32(y[k]),
+                _mm256_set1_ps(INV32_2PI),
+                _mm256_set1_ps(INV32_2PI / 2.0),
+            );
+        }
+        let logs = log256x(u);
+        let (sn, cs) = sincos256x(v);
+        let mut a = [zero; K];
+        let mut b = [zero; K];
+        for k in 0..K {
+            let s = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0), logs[k]));
+            a[k] = _mm256_add_ps(_mm256_mul_ps(s, sn[k]), zero);
+            b[k] = _mm256_add_ps(_mm256_mul_ps(s, cs[k]), zero);
+        }
+        (a, b)
     }
 
     /// `_curand_box_muller` on eight (x, y) pairs → (s·sin v, s·cos v).
@@ -624,15 +657,38 @@ mod simd {
         conv: C,
         need_second: bool,
     ) {
+        if need_second && i < item.rows[2].len() {
+            let (s, c) = box_muller8x([w[0], w[2]], [w[1], w[3]]);
+            put(item.rows.get_mut(0), i, &store(s[0]), conv);
+            put(item.rows.get_mut(1), i, &store(c[0]), conv);
+            put(item.rows.get_mut(2), i, &store(s[1]), conv);
+            put(item.rows.get_mut(3), i, &store(c[1]), conv);
+            return;
+        }
         let (a, b) = box_muller8(w[0], w[1]);
         put(item.rows.get_mut(0), i, &store(a), conv);
         if item.rows.len() > 1 {
             put(item.rows.get_mut(1), i, &store(b), conv);
         }
-        if need_second && i < item.rows[2].len() {
-            let (c, d) = box_muller8(w[2], w[3]);
-            put(item.rows.get_mut(2), i, &store(c), conv);
-            put(item.rows.get_mut(3), i, &store(d), conv);
+    }
+
+    /// Box–Muller of two groups of eight threads when only the first pair is used (every
+    /// element its own thread: n ≤ T).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn emit_first_x2<T: Copy, C: Fn(f32) -> T + Copy>(
+        item: &mut Rows<'_, T>,
+        i: usize,
+        wa: [__m256i; 4],
+        wb: [__m256i; 4],
+        conv: C,
+    ) {
+        let (s, c) = box_muller8x([wa[0], wb[0]], [wa[1], wb[1]]);
+        put(item.rows.get_mut(0), i, &store(s[0]), conv);
+        put(item.rows.get_mut(0), i + 8, &store(s[1]), conv);
+        if item.rows.len() > 1 {
+            put(item.rows.get_mut(1), i, &store(c[0]), conv);
+            put(item.rows.get_mut(1), i + 8, &store(c[1]), conv);
         }
     }
 
@@ -653,8 +709,12 @@ mod simd {
                 counters(item.counter, item.idx0 + i as u64 + 8),
                 &rks,
             );
-            emit(item, i, wa, conv, need_second);
-            emit(item, i + 8, wb, conv, need_second);
+            if need_second {
+                emit(item, i, wa, conv, need_second);
+                emit(item, i + 8, wb, conv, need_second);
+            } else {
+                emit_first_x2(item, i, wa, wb, conv);
+            }
             i += 16;
         }
         while i < len {
