@@ -333,10 +333,60 @@ def encode_latents_reply(
     prefix = latents_reply_prefix(
         init_noise_sigma, seeds, dtype, data.shape, data.nbytes, generator_states
     )
-    return b"".join((prefix, memoryview(data).cast("B")))
+    return b"".join((prefix, data.data.cast("B")))
 
 
 def encode_chunk(data: Any) -> bytes:
     """A serialized ``LatentsChunk{data}`` from any bytes-like object (one copy)."""
     view = memoryview(data).cast("B")
     return b"".join((_CHUNK_DATA_TAG, varint(len(view)), view))
+
+
+# ---- the Rust-filled replies (the hottest path) ---------------------------------------------
+
+# noise_options the Rust-filled reply takes (generator options); anything else (variation
+# seeds, batch_index, seed resize, unknown keys) goes through the reference path.
+FAST_NOISE_OPTIONS = frozenset({"cpu_kernel", "gpu"})
+
+
+def fast_latents_reply(
+    *,
+    dims: Sequence[int],
+    seeds: Sequence[int],
+    seed_mode: str,
+    source: str,
+    dtype: str,
+    init_noise_sigma: float,
+    noise_options: Mapping[str, Any],
+    generator_states: Sequence[bytes] = (),
+    max_elements: int | None = None,
+) -> bytes:
+    """A serialized SampleInitLatentsResponse whose payload the core writes in place.
+
+    Byte-identical to :func:`encode_latents_reply` of ``sample_init_latents(...)`` for the same
+    arguments: the prefix is built here, then ``_core.wire_latents_reply`` allocates the final
+    ``bytes``, draws the noise into it with the GIL released and scales it by
+    ``init_noise_sigma`` with torch's arithmetic (``latents.scale_noise``). ``noise_options``
+    may only hold :data:`FAST_NOISE_OPTIONS` (validated like ``noise.sample_noise`` does).
+    """
+    from sigmaserve import _core, noise
+
+    if not seeds:
+        raise invalid("seeds", "at least one seed is required")
+    cpu_kernel = noise._cpu_kernel(noise_options.get("cpu_kernel"))
+    gpu = noise._gpu(noise_options.get("gpu"))
+    nbytes = math.prod(dims) * tensors.storage_dtype(dtype).itemsize
+    prefix = latents_reply_prefix(init_noise_sigma, seeds, dtype, dims, nbytes, generator_states)
+    reply: bytes = _core.wire_latents_reply(
+        prefix,
+        init_noise_sigma,
+        list(dims),
+        list(seeds),
+        seed_mode=seed_mode,
+        source=source,
+        dtype=dtype,
+        cpu_kernel=cpu_kernel,
+        gpu=gpu,
+        max_elements=max_elements,
+    )
+    return reply

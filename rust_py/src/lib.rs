@@ -9,6 +9,7 @@ mod ecosystem;
 mod errors;
 mod noise;
 mod schedule;
+mod wire;
 
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -16,5 +17,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ecosystem::register(m)?;
     noise::register(m)?;
     schedule::register(m)?;
+    wire::register(m)?;
     Ok(())
 }

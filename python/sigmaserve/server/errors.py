@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -31,7 +32,7 @@ def status_for(exc: BaseException) -> grpc.Status:
     return _status(code_pb2.INTERNAL, "internal error (logged on the server)", None)
 
 
-def _status(code: int, message: str, detail: object | None) -> grpc.Status:
+def _status(code: int, message: str, detail: Message | None) -> grpc.Status:
     status = status_pb2.Status(code=code, message=message)
     if detail is not None:
         packed = any_pb2.Any()

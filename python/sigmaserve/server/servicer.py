@@ -8,8 +8,10 @@ which any protobuf client parses as the declared message.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
@@ -37,6 +39,7 @@ class NoiseServicer:
         self.config = config
         self.metrics = metrics or Metrics()
         self._zeros = b""
+        self._sigmas = SigmaCache()
 
     # ---- registration -------------------------------------------------------------------
 
@@ -180,26 +183,53 @@ class NoiseServicer:
             generator_states=list(plan.generator_states),
         )
         yield pb.LatentsChunk(header=header).SerializeToString()
-        step = self.config.stream_chunk_bytes
-        pieces = plan.pieces()
+        messages = plan.messages(self.config.stream_chunk_bytes)
         while True:
             _check_deadline(context)
             try:
-                piece = await asyncio.to_thread(next, pieces, None)
+                batch = await asyncio.to_thread(next, messages, None)
             except Exception as exc:
                 await context.abort_with_status(status_for(exc))
                 raise
-            if piece is None:
+            if batch is None:
                 return
-            flat = memoryview(piece).cast("B")
-            for offset in range(0, len(flat), step):
-                yield wire.encode_chunk(flat[offset : offset + step])
+            for message in batch:
+                yield message
 
     # ---- work (runs in worker threads) --------------------------------------------------
 
     def _unary_latents(self, request: pb.SampleInitLatentsRequest) -> bytes:
         kwargs = wire.latents_kwargs(request)
-        check_size(kwargs, self.config.max_elements, self.config.max_unary_reply_bytes)
+        dims = check_size(kwargs, self.config.max_elements, self.config.max_unary_reply_bytes)
+        if _fast_path(kwargs):
+            # The core writes the scaled noise straight into the reply's bytes.
+            factor = self._sigmas.resolve(kwargs)
+            seeds = [int(s) for s in kwargs["seeds"]]
+            states: tuple[bytes, ...] = ()
+            if kwargs["return_generator_states"]:
+                states = latents.generator_states_after_draw(
+                    dims,
+                    seeds,
+                    kwargs["seed_mode"],
+                    kwargs["source"],
+                    kwargs["dtype"],
+                    kwargs["noise_options"],
+                )
+            return wire.fast_latents_reply(
+                dims=dims,
+                seeds=seeds,
+                seed_mode=kwargs["seed_mode"],
+                source=kwargs["source"],
+                dtype=kwargs["dtype"],
+                init_noise_sigma=factor,
+                noise_options=kwargs["noise_options"],
+                generator_states=states,
+                max_elements=self.config.max_elements,
+            )
+        return self._reference_latents(kwargs)
+
+    def _reference_latents(self, kwargs: dict[str, Any]) -> bytes:
+        """The reference path: the local API's array, then one copy into the reply."""
         result = latents.sample_init_latents(**kwargs, max_elements=self.config.max_elements)
         return wire.encode_latents_reply(
             result.array,
@@ -212,7 +242,7 @@ class NoiseServicer:
     def _stream_plan(self, request: pb.SampleInitLatentsRequest) -> StreamPlan:
         kwargs = wire.latents_kwargs(request)
         dims = check_size(kwargs, self.config.max_elements, None)
-        plan = StreamPlan.build(kwargs, dims, self.config)
+        plan = StreamPlan.build(kwargs, dims, self.config, self._sigmas)
         if kwargs["return_generator_states"]:
             plan.generator_states = latents.generator_states_after_draw(
                 dims,
@@ -226,12 +256,16 @@ class NoiseServicer:
 
 
 class StreamPlan:
-    """How StreamInitLatents produces a tensor: in groups of batch items, or whole.
+    """How StreamInitLatents produces a tensor: in groups of batch items, chunk by chunk of one
+    draw, or whole.
 
     With one generator per item (``seed_mode="per_item"``, one seed per item, no extra noise
     options) item ``i`` is ``sample_init_latents`` of shape ``(1, C, H, W)`` and seed ``i``, so
     groups of items are drawn one after another and memory stays bounded by a group (about one
-    chunk, or one item when an item is larger). Other modes draw the whole tensor first.
+    chunk, or one item when an item is larger). With one CPU generator for the whole tensor
+    (``seed_mode="batch"``, one seed, no batch_index or variation seeds) the core continues one
+    logical draw chunk by chunk (``_core.BatchStream``), so memory stays bounded by a chunk.
+    Other modes draw the whole tensor first.
     """
 
     def __init__(
@@ -254,12 +288,33 @@ class StreamPlan:
         self.whole = whole
         self.max_elements = max_elements
         self.total_bytes = math.prod(shape) * tensors.storage_dtype(self.dtype).itemsize
+        self.batch_stream: Any = None  # a _core.BatchStream for one-draw batch mode
 
     @classmethod
     def build(
-        cls, kwargs: dict[str, Any], dims: tuple[int, ...], config: ServerConfig
+        cls,
+        kwargs: dict[str, Any],
+        dims: tuple[int, ...],
+        config: ServerConfig,
+        sigmas: SigmaCache | None = None,
     ) -> StreamPlan:
         seeds = [int(s) for s in kwargs["seeds"]]
+        sigmas = sigmas or SigmaCache()
+        if (
+            kwargs["seed_mode"] == "batch"
+            and kwargs["source"] == "cpu"
+            and set(kwargs["noise_options"]) <= {"cpu_kernel"}
+            and len(seeds) == 1
+        ):
+            from sigmaserve import _core, noise
+
+            factor = sigmas.resolve(kwargs)
+            kernel = noise._cpu_kernel(kwargs["noise_options"].get("cpu_kernel"))
+            plan = cls(kwargs, dims, factor, seeds, 0, None, config.max_elements)
+            plan.batch_stream = _core.BatchStream(
+                seeds[0], math.prod(dims), plan.dtype, factor, kernel
+            )
+            return plan
         itemwise = (
             kwargs["seed_mode"] == "per_item"
             and not kwargs["noise_options"]
@@ -279,17 +334,21 @@ class StreamPlan:
                 np.ascontiguousarray(result.array),
                 config.max_elements,
             )
-        overrides = {k: v for k, v in kwargs.items() if k not in _LATENTS_ARGS}
-        factor = latents.resolve_sigma(
-            kwargs["sigma"],
-            kwargs["scheduler"],
-            kwargs["num_inference_steps"],
-            kwargs["preset"],
-            overrides,
-        )
+        factor = sigmas.resolve(kwargs)
         item_bytes = math.prod(dims[1:]) * tensors.storage_dtype(kwargs["dtype"]).itemsize
         group = max(1, config.stream_chunk_bytes // max(item_bytes, 1))
         return cls(kwargs, dims, factor, seeds, group, None, config.max_elements)
+
+    def messages(self, step: int) -> Iterator[list[bytes]]:
+        """Serialized LatentsChunk messages of at most ``step`` payload bytes, a few at a time
+        (call ``next`` from a worker thread: each call does the work for its messages)."""
+        if self.batch_stream is not None:
+            while (message := self.batch_stream.next_chunk(step)) is not None:
+                yield [message]
+            return
+        for piece in self.pieces():
+            flat = piece.data.cast("B")
+            yield [wire.encode_chunk(flat[o : o + step]) for o in range(0, len(flat), step)]
 
     def pieces(self) -> Iterator[np.ndarray]:
         """The tensor in C order, as consecutive arrays (call ``next`` from a worker thread)."""
@@ -330,6 +389,51 @@ _LATENTS_ARGS = frozenset(
         "return_generator_states",
     }
 )
+
+
+def _fast_path(kwargs: dict[str, Any]) -> bool:
+    """Whether the Rust-filled reply covers the request (else the reference path answers)."""
+    options = kwargs["noise_options"]
+    if options and not set(options) <= wire.FAST_NOISE_OPTIONS:
+        return False
+    # generator states are refused for a1111 by the reference path, after the noise checks
+    return not (kwargs["return_generator_states"] and kwargs["seed_mode"] == "a1111")
+
+
+class SigmaCache:
+    """``latents.resolve_sigma`` with the schedule lookups of repeated identical scheduler
+    arguments cached (the init_noise_sigma of a schedule depends only on those arguments)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._values: dict[tuple[Any, ...], float] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, kwargs: dict[str, Any]) -> float:
+        overrides = {k: v for k, v in kwargs.items() if k not in _LATENTS_ARGS}
+        args = (
+            kwargs["sigma"],
+            kwargs["scheduler"],
+            kwargs["num_inference_steps"],
+            kwargs["preset"],
+            overrides,
+        )
+        if kwargs["sigma"] is not None or kwargs["scheduler"] is None:
+            return latents.resolve_sigma(*args)  # no schedule involved
+        try:
+            key = (*args[1:4], json.dumps(overrides, sort_keys=True))
+        except (TypeError, ValueError):
+            return latents.resolve_sigma(*args)
+        with self._lock:
+            hit = self._values.get(key)
+        if hit is not None:
+            return hit
+        value = latents.resolve_sigma(*args)
+        with self._lock:
+            if len(self._values) >= self._size:
+                self._values.pop(next(iter(self._values)))
+            self._values[key] = value
+        return value
 
 
 def compute_schedule(request: pb.GetScheduleRequest) -> pb.GetScheduleResponse:

@@ -1,0 +1,624 @@
+//! The gRPC hot path: serialized replies built as one Python `bytes` that the core fills.
+//!
+//! - `wire_latents_reply` allocates the final `bytes` of a serialized `SampleInitLatentsResponse`
+//!   (the small protobuf prefix is computed in Python and passed in), lets the core's seed
+//!   policy write the noise straight into the payload region with the GIL released, scales it
+//!   by `init_noise_sigma` with torch's arithmetic and copies the prefix in front. No
+//!   intermediate array, no copy of the payload.
+//! - `BatchStream` streams one logical CPU draw of a whole tensor (`seed_mode="batch"`) as
+//!   serialized `LatentsChunk{data}` messages with memory bounded by one chunk, byte-identical
+//!   to slicing the unary payload.
+//!
+//! Alignment: the payload starts at an arbitrary byte offset (CPython's `bytes` data sits 32
+//! bytes into a 16-aligned allocation, then the prefix). The noise is written at the aligned
+//! address just below the payload (inside the not-yet-written prefix) and moved up by the
+//! misalignment while it is scaled, block by block from the end, so there is still no
+//! second buffer.
+
+use std::ffi::{c_int, c_void};
+
+use pyo3::exceptions::{PyMemoryError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyInt};
+use sigmaserve_core::rng::dtype::{
+    bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_f16_bits,
+};
+use sigmaserve_core::rng::torch_cpu::CpuGenerator;
+use sigmaserve_core::rng::{
+    self, a1111::SeedResize, CpuKernel, Dtype, Noise, NoiseRequest, NoiseSliceMut, SeedMode,
+    Source, Variation,
+};
+use sigmaserve_core::CoreError;
+
+use crate::errors::{CoreResult, PyCoreError};
+
+fn invalid(field: &str, msg: impl Into<String>) -> PyCoreError {
+    PyCoreError(CoreError::invalid(field, msg))
+}
+
+/// An int in [-2**63, 2**64) (not a bool), wrapped to u64 like `manual_seed`.
+fn extract_seed(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<u64> {
+    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+        return Err(invalid(
+            field,
+            "a seed must be an int in [-2**63, 2**64)".to_string(),
+        ));
+    }
+    let v: i128 = obj
+        .extract()
+        .map_err(|_| invalid(field, "seed is outside torch's range [-2**63, 2**64)"))?;
+    Ok(rng::wrap_seed(v, field)?)
+}
+
+fn extract_seeds(seeds: &[Bound<'_, PyAny>], field: &str) -> CoreResult<Vec<u64>> {
+    seeds.iter().map(|s| extract_seed(s, field)).collect()
+}
+
+// ---- torch's scalar multiply, element by element ---------------------------------------------
+
+/// An element type of the payload: how torch multiplies it by a Python float, and its bytes.
+trait Elem: Copy + Default + Send + Sync {
+    const SIZE: usize;
+    /// `x * factor` in torch's opmath type, rounded back to the storage type.
+    fn scale(self, dtype: Dtype, factor: f64) -> Self;
+    /// Little-endian bytes of `self` written at `dst` (`SIZE` bytes).
+    fn put_le(self, dst: &mut [u8]);
+    /// Typed view of an aligned buffer as the core's output slice.
+    fn noise_slice(v: &mut [Self], dtype: Dtype) -> NoiseSliceMut<'_>;
+}
+
+impl Elem for f32 {
+    const SIZE: usize = 4;
+    #[inline]
+    fn scale(self, _: Dtype, factor: f64) -> f32 {
+        self * factor as f32
+    }
+    #[inline]
+    fn put_le(self, dst: &mut [u8]) {
+        dst.copy_from_slice(&self.to_le_bytes());
+    }
+    fn noise_slice(v: &mut [f32], _: Dtype) -> NoiseSliceMut<'_> {
+        NoiseSliceMut::F32(v)
+    }
+}
+
+impl Elem for f64 {
+    const SIZE: usize = 8;
+    #[inline]
+    fn scale(self, _: Dtype, factor: f64) -> f64 {
+        self * factor
+    }
+    #[inline]
+    fn put_le(self, dst: &mut [u8]) {
+        dst.copy_from_slice(&self.to_le_bytes());
+    }
+    fn noise_slice(v: &mut [f64], _: Dtype) -> NoiseSliceMut<'_> {
+        NoiseSliceMut::F64(v)
+    }
+}
+
+/// float16 or bfloat16 bits: widened to float32 (exact), multiplied by `float32(factor)`,
+/// rounded to nearest even (numpy's `astype(float16)`, `bf16.bfloat16_bits_from_float32`).
+impl Elem for u16 {
+    const SIZE: usize = 2;
+    #[inline]
+    fn scale(self, dtype: Dtype, factor: f64) -> u16 {
+        if dtype == Dtype::BFloat16 {
+            f32_to_bf16_bits(bf16_bits_to_f32(self) * factor as f32)
+        } else {
+            f32_to_f16_bits(f16_bits_to_f32(self) * factor as f32)
+        }
+    }
+    #[inline]
+    fn put_le(self, dst: &mut [u8]) {
+        dst.copy_from_slice(&self.to_le_bytes());
+    }
+    fn noise_slice(v: &mut [u16], dtype: Dtype) -> NoiseSliceMut<'_> {
+        if dtype == Dtype::BFloat16 {
+            NoiseSliceMut::BF16(v)
+        } else {
+            NoiseSliceMut::F16(v)
+        }
+    }
+}
+
+/// Scales `v` in place like `sigmaserve.latents.scale_noise` (nothing when `factor == 1`).
+fn scale_in_place<T: Elem>(v: &mut [T], dtype: Dtype, factor: f64) {
+    if factor == 1.0 {
+        return;
+    }
+    for x in v.iter_mut() {
+        *x = x.scale(dtype, factor);
+    }
+}
+
+/// Writes `src` (scaled) as little-endian bytes into `dst` (`src.len() * SIZE` bytes).
+fn put_scaled<T: Elem>(src: &mut [T], dst: &mut [u8], dtype: Dtype, factor: f64) {
+    scale_in_place(src, dtype, factor);
+    for (x, d) in src.iter().zip(dst.chunks_exact_mut(T::SIZE)) {
+        x.put_le(d);
+    }
+}
+
+// ---- filling a payload in place ----------------------------------------------------------------
+
+/// Elements per block of the scale-and-move pass (cache-resident scratch).
+const BLOCK: usize = 4096;
+
+/// Fills `buf[p..]` (exactly `numel * T::SIZE` bytes) with the request's noise, scaled and
+/// little-endian. `buf[..p]` is scratch on return (the caller writes the prefix after).
+fn fill_payload<T: Elem>(
+    buf: &mut [u8],
+    p: usize,
+    req: &NoiseRequest,
+    factor: f64,
+) -> Result<(), CoreError> {
+    let size = T::SIZE;
+    let nbytes = buf.len() - p;
+    let numel = nbytes / size;
+    let k = (buf.as_ptr() as usize + p) % std::mem::align_of::<T>();
+    if k > p || cfg!(target_endian = "big") {
+        // No room below the payload to realign (or a big-endian host): a separate buffer.
+        let mut v = vec![T::default(); numel];
+        rng::sample_noise_into(req, T::noise_slice(&mut v, req.dtype))?;
+        put_scaled(&mut v, &mut buf[p..], req.dtype, factor);
+        return Ok(());
+    }
+    let start = p - k;
+    {
+        let region = &mut buf[start..start + nbytes];
+        // SAFETY: f32, f64 and u16 are valid for every bit pattern; the region's start is
+        // aligned for T by construction, so the prefix and suffix of align_to_mut are empty
+        // (checked below).
+        let (head, typed, tail) = unsafe { region.align_to_mut::<T>() };
+        if !head.is_empty() || !tail.is_empty() || typed.len() != numel {
+            return Err(CoreError::invalid("out", "could not align the payload"));
+        }
+        rng::sample_noise_into(req, T::noise_slice(typed, req.dtype))?;
+        if k == 0 {
+            scale_in_place(typed, req.dtype, factor);
+            return Ok(());
+        }
+    }
+    // Move the values up by k bytes while scaling, last block first: a block's destination
+    // only overlaps its own source (already read into the scratch) and the next block's
+    // source (already moved).
+    let mut scratch = vec![T::default(); BLOCK.min(numel)];
+    let mut end = numel;
+    while end > 0 {
+        let begin = end.saturating_sub(BLOCK);
+        let count = end - begin;
+        let s = &mut scratch[..count];
+        let src = start + begin * size;
+        for (x, chunk) in s
+            .iter_mut()
+            .zip(buf[src..src + count * size].chunks_exact(size))
+        {
+            // SAFETY: `chunk` holds SIZE bytes of a T written by the core; an unaligned read
+            // of a plain-old-data value.
+            *x = unsafe { std::ptr::read_unaligned(chunk.as_ptr().cast::<T>()) };
+        }
+        let dst = p + begin * size;
+        put_scaled(s, &mut buf[dst..dst + count * size], req.dtype, factor);
+        end = begin;
+    }
+    Ok(())
+}
+
+fn fill_payload_dyn(
+    buf: &mut [u8],
+    p: usize,
+    req: &NoiseRequest,
+    factor: f64,
+) -> Result<(), CoreError> {
+    match req.dtype {
+        Dtype::Float32 => fill_payload::<f32>(buf, p, req, factor),
+        Dtype::Float64 => fill_payload::<f64>(buf, p, req, factor),
+        Dtype::Float16 | Dtype::BFloat16 => fill_payload::<u16>(buf, p, req, factor),
+    }
+}
+
+/// The same payload through a separate `Vec` (the fallback the in-place fill avoids; kept
+/// for measurement): generate, scale, then one copy into `buf[p..]`.
+fn fill_payload_via_vec(
+    buf: &mut [u8],
+    p: usize,
+    req: &NoiseRequest,
+    factor: f64,
+) -> Result<(), CoreError> {
+    let mut noise = rng::sample_noise(req)?;
+    match &mut noise {
+        Noise::F32(v) => scale_in_place(v, req.dtype, factor),
+        Noise::F64(v) => scale_in_place(v, req.dtype, factor),
+        Noise::F16(v) | Noise::BF16(v) => scale_in_place(v, req.dtype, factor),
+    }
+    let bytes = noise.to_le_bytes();
+    buf[p..].copy_from_slice(&bytes);
+    Ok(())
+}
+
+// ---- allocating the bytes object ---------------------------------------------------------------
+
+#[cfg(target_os = "linux")]
+extern "C" {
+    fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
+}
+
+/// Asks for transparent huge pages on a large fresh buffer (first-touch page faults are the
+/// dominant cost of a new 64 MiB buffer); a hint, failures are ignored.
+fn advise_huge(buf: &mut [u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        const MADV_HUGEPAGE: c_int = 14;
+        if buf.len() < 2 * HUGE {
+            return;
+        }
+        let addr = buf.as_mut_ptr() as usize;
+        let first = addr.div_ceil(HUGE) * HUGE;
+        let last = (addr + buf.len()) / HUGE * HUGE;
+        if last > first {
+            // SAFETY: [first, last) lies inside `buf`, which we own; madvise only changes the
+            // kernel's paging policy for it.
+            unsafe {
+                madvise(first as *mut c_void, last - first, MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
+/// A new, uninitialised `bytes` of `len` bytes and its buffer. The caller must write every
+/// byte before the object is visible to Python code.
+fn alloc_bytes(py: Python<'_>, len: usize) -> PyResult<(Bound<'_, PyBytes>, &mut [u8])> {
+    let ssize =
+        ffi::Py_ssize_t::try_from(len).map_err(|_| PyMemoryError::new_err("reply too large"))?;
+    // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new reference to a bytes object
+    // with n writable bytes (or NULL with an exception set); nothing else references it yet.
+    unsafe {
+        let ptr = ffi::PyBytes_FromStringAndSize(std::ptr::null(), ssize);
+        let obj = Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked::<PyBytes>();
+        let data = ffi::PyBytes_AsString(ptr).cast::<u8>();
+        if data.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        Ok((obj, std::slice::from_raw_parts_mut(data, len)))
+    }
+}
+
+// ---- SampleInitLatents ---------------------------------------------------------------------------
+
+/// The serialized `SampleInitLatentsResponse`: `prefix` (everything before the tensor bytes,
+/// from `sigmaserve.wire.latents_reply_prefix`) followed by the request's noise scaled by
+/// `factor`, written by the core into the reply's own buffer with the GIL released.
+/// Arguments as `noise_sample`; `strategy` is `"inplace"` (default), or for measurement
+/// `"new_with"` (PyO3's zero-initialised `PyBytes::new_with`) and `"vec"` (a separate buffer
+/// and one copy).
+#[pyfunction]
+#[pyo3(signature = (prefix, factor, shape, seeds, seed_mode = "per_item", source = "cpu", dtype = "float32", cpu_kernel = None, gpu = None, batch_index = None, subseeds = None, subseed_strength = 0.0, seed_resize_from = None, max_elements = None, strategy = "inplace"))]
+#[allow(clippy::too_many_arguments)]
+fn wire_latents_reply<'py>(
+    py: Python<'py>,
+    prefix: &[u8],
+    factor: f64,
+    shape: Vec<usize>,
+    seeds: Vec<Bound<'py, PyAny>>,
+    seed_mode: &str,
+    source: &str,
+    dtype: &str,
+    cpu_kernel: Option<&str>,
+    gpu: Option<&str>,
+    batch_index: Option<Vec<usize>>,
+    subseeds: Option<Vec<Bound<'py, PyAny>>>,
+    subseed_strength: f64,
+    seed_resize_from: Option<(usize, usize)>,
+    max_elements: Option<u64>,
+    strategy: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    if !factor.is_finite() || factor < 0.0 {
+        return Err(invalid(
+            "sigma",
+            format!("must be finite and non-negative, got {factor}"),
+        )
+        .into());
+    }
+    let seeds = extract_seeds(&seeds, "seeds")?;
+    let subseeds = subseeds
+        .map(|v| extract_seeds(&v, "subseeds"))
+        .transpose()?;
+    if subseeds.is_none() && subseed_strength != 0.0 {
+        return Err(invalid("subseeds", "subseed_strength needs subseeds").into());
+    }
+    let req = NoiseRequest {
+        shape,
+        seeds,
+        seed_mode: SeedMode::parse(seed_mode).map_err(PyCoreError::from)?,
+        source: Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?,
+        dtype: Dtype::parse(dtype).map_err(PyCoreError::from)?,
+        batch_index,
+        variation: subseeds.map(|subseeds| Variation {
+            subseeds,
+            strength: subseed_strength,
+        }),
+        seed_resize_from: seed_resize_from.map(|(width, height)| SeedResize { width, height }),
+        max_elements,
+    };
+    // Validate everything (sizes against max_elements included) before allocating.
+    let plan = req.plan().map_err(PyCoreError::from)?;
+    let p = prefix.len();
+    let len = plan
+        .numel
+        .checked_mul(req.dtype.itemsize())
+        .and_then(|n| n.checked_add(p))
+        .ok_or_else(|| PyCoreError(CoreError::too_large("shape", "the reply overflows")))?;
+    // Tiny replies: the detach/attach round trip costs more than the work.
+    let small = len <= 1 << 18;
+    let fill = |buf: &mut [u8]| -> Result<(), CoreError> {
+        match strategy {
+            "vec" => fill_payload_via_vec(buf, p, &req, factor)?,
+            _ => {
+                advise_huge(buf);
+                fill_payload_dyn(buf, p, &req, factor)?
+            }
+        }
+        buf[..p].copy_from_slice(prefix);
+        Ok(())
+    };
+    match strategy {
+        "inplace" | "vec" => {
+            let (obj, buf) = alloc_bytes(py, len)?;
+            let done = if small {
+                fill(buf)
+            } else {
+                py.detach(|| fill(buf))
+            };
+            done.map_err(PyCoreError::from)?;
+            Ok(obj)
+        }
+        "new_with" => PyBytes::new_with(py, len, |buf| {
+            // The object is not visible to any other code yet, so the GIL can go.
+            py.detach(|| fill(buf)).map_err(|e| PyCoreError(e).into())
+        }),
+        other => Err(PyValueError::new_err(format!(
+            "strategy must be \"inplace\", \"new_with\" or \"vec\", got {other:?}"
+        ))),
+    }
+}
+
+// ---- StreamInitLatents, seed_mode="batch" --------------------------------------------------------
+
+const CHUNK_DATA_TAG: u8 = 0x12; // LatentsChunk.data = 2, wire type 2
+
+fn varint(mut value: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7F) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// One CPU `randn` of the whole tensor, produced piece by piece.
+///
+/// torch's CPU normal fill (16 values or more) turns mt19937 uniforms into normals in
+/// independent blocks of 16; a size that is not a multiple of 16 then skips the uniforms of
+/// its last partial block and recomputes the last 16 values from 16 fresh uniforms. A fill of
+/// a multiple of 16 values is exactly "uniforms, then blocks", so successive fills of 16-value
+/// multiples reproduce the full draw's prefix, and the tail block is drawn once the stream
+/// reaches it (it overwrites the last 16 values, so those are held back until then).
+struct BatchDraw {
+    gen: CpuGenerator,
+    dtype: Dtype,
+    numel: usize,
+    /// Values [base, frontier) are held in `values`; those below `ready` are final (the last
+    /// 16 are not until the tail block is drawn).
+    base: usize,
+    frontier: usize,
+    ready: usize,
+    values: Noise,
+}
+
+impl BatchDraw {
+    fn new(seed: u64, kernel: CpuKernel, dtype: Dtype, numel: usize) -> BatchDraw {
+        BatchDraw {
+            gen: CpuGenerator::new(seed, kernel),
+            dtype,
+            numel,
+            base: 0,
+            frontier: 0,
+            ready: 0,
+            values: Noise::zeros(dtype, 0),
+        }
+    }
+
+    /// Makes values [.., target) final (target <= numel).
+    fn advance(&mut self, target: usize) {
+        let n = self.numel;
+        if target <= self.ready {
+            return;
+        }
+        let full = n / 16 * 16;
+        let has_tail = n >= 16 && n != full;
+        let goal = if n < 16 || (has_tail && target > n - 16) {
+            n
+        } else {
+            target.div_ceil(16) * 16
+        };
+        let old = self.frontier - self.base;
+        let grow = goal.saturating_sub(self.frontier);
+        macro_rules! extend {
+            ($v:expr, $fill:ident, $t:ty, $words:expr) => {{
+                let v = $v;
+                v.resize(old + grow, <$t>::default());
+                if n < 16 {
+                    self.gen.$fill(&mut v[old..]);
+                } else {
+                    let upto = if goal == n { full } else { goal };
+                    if upto > self.frontier {
+                        self.gen.$fill(&mut v[old..old + upto - self.frontier]);
+                    }
+                    if goal == n && has_tail {
+                        // The partial block's uniforms are consumed, then the tail block.
+                        self.gen.engine_mut().discard($words * (n - full) as u64);
+                        let mut tail = [<$t>::default(); 16];
+                        self.gen.$fill(&mut tail);
+                        let at = n - 16 - self.base;
+                        v[at..].copy_from_slice(&tail);
+                    }
+                }
+            }};
+        }
+        match &mut self.values {
+            Noise::F32(v) => extend!(v, fill_f32, f32, 1),
+            Noise::F64(v) => extend!(v, fill_f64, f64, 2),
+            Noise::F16(v) => extend!(v, fill_f16, u16, 0),
+            Noise::BF16(v) => extend!(v, fill_bf16, u16, 0),
+        }
+        self.frontier = self.frontier.max(goal);
+        self.ready = if self.frontier == n || !has_tail {
+            self.frontier
+        } else {
+            self.frontier.min(n - 16)
+        };
+    }
+
+    /// Drops the values below `keep`.
+    fn release(&mut self, keep: usize) {
+        let drop = keep
+            .saturating_sub(self.base)
+            .min(self.frontier - self.base);
+        match &mut self.values {
+            Noise::F32(v) => drop_front(v, drop),
+            Noise::F64(v) => drop_front(v, drop),
+            Noise::F16(v) | Noise::BF16(v) => drop_front(v, drop),
+        }
+        self.base += drop;
+    }
+
+    /// Writes the bytes [start, start + out.len()) of the scaled little-endian payload.
+    fn write(&mut self, start: usize, out: &mut [u8], factor: f64) {
+        let size = self.dtype.itemsize();
+        let first = start / size;
+        let last = (start + out.len()).div_ceil(size);
+        self.advance(last);
+        let (lo, hi) = (first - self.base, last - self.base);
+        let skip = start - first * size;
+        macro_rules! emit {
+            ($v:expr) => {{
+                let mut part = $v[lo..hi].to_vec();
+                scale_in_place(&mut part, self.dtype, factor);
+                let mut bytes = Vec::with_capacity(part.len() * size);
+                for x in &part {
+                    bytes.extend_from_slice(&x.to_le_bytes());
+                }
+                let end = skip + out.len();
+                out.copy_from_slice(&bytes[skip..end]);
+            }};
+        }
+        match &self.values {
+            Noise::F32(v) => emit!(v),
+            Noise::F64(v) => emit!(v),
+            Noise::F16(v) | Noise::BF16(v) => emit!(v),
+        }
+        // Keep the element the next chunk starts in.
+        self.release((start + out.len()) / size);
+    }
+}
+
+fn drop_front<T>(v: &mut Vec<T>, n: usize) {
+    if n > 0 {
+        v.drain(..n);
+    }
+}
+
+/// `seed_mode="batch"` latents (CPU source, no batch_index or variation seeds) as serialized
+/// `LatentsChunk{data}` messages of `chunk_bytes` each (the last one shorter), concatenating to
+/// exactly the unary reply's payload, with memory bounded by about one chunk.
+#[pyclass(name = "BatchStream", module = "sigmaserve._core")]
+struct PyBatchStream {
+    draw: BatchDraw,
+    factor: f64,
+    offset: usize,
+    total: usize,
+}
+
+#[pymethods]
+impl PyBatchStream {
+    #[new]
+    #[pyo3(signature = (seed, numel, dtype = "float32", factor = 1.0, cpu_kernel = None))]
+    fn new(
+        seed: &Bound<'_, PyAny>,
+        numel: usize,
+        dtype: &str,
+        factor: f64,
+        cpu_kernel: Option<&str>,
+    ) -> PyResult<Self> {
+        let seed = extract_seed(seed, "seeds")?;
+        let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
+        let kernel = match cpu_kernel {
+            Some(k) => CpuKernel::parse(k).map_err(PyCoreError::from)?,
+            None => CpuKernel::default(),
+        };
+        if !factor.is_finite() || factor < 0.0 {
+            return Err(invalid("sigma", "must be finite and non-negative").into());
+        }
+        let total = numel
+            .checked_mul(dtype.itemsize())
+            .ok_or_else(|| PyCoreError(CoreError::too_large("shape", "the tensor overflows")))?;
+        Ok(PyBatchStream {
+            draw: BatchDraw::new(seed, kernel, dtype, numel),
+            factor,
+            offset: 0,
+            total,
+        })
+    }
+
+    /// The next serialized `LatentsChunk{data}` of at most `chunk_bytes` payload bytes, or
+    /// None at the end. Generation runs with the GIL released.
+    fn next_chunk<'py>(
+        &mut self,
+        py: Python<'py>,
+        chunk_bytes: usize,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        if chunk_bytes == 0 {
+            return Err(PyValueError::new_err("chunk_bytes must be positive"));
+        }
+        let count = chunk_bytes.min(self.total - self.offset);
+        if count == 0 {
+            return Ok(None);
+        }
+        let mut head = vec![CHUNK_DATA_TAG];
+        varint(count as u64, &mut head);
+        let (obj, buf) = alloc_bytes(py, head.len() + count)?;
+        let (h, payload) = buf.split_at_mut(head.len());
+        h.copy_from_slice(&head);
+        let (start, factor, draw) = (self.offset, self.factor, &mut self.draw);
+        py.detach(|| draw.write(start, payload, factor));
+        self.offset += count;
+        Ok(Some(obj))
+    }
+
+    /// Payload bytes in all.
+    #[getter]
+    fn total_bytes(&self) -> usize {
+        self.total
+    }
+
+    /// Payload bytes produced so far.
+    #[getter]
+    fn offset(&self) -> usize {
+        self.offset
+    }
+}
+
+/// Adds this module's functions and classes to `sigmaserve._core`.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(wire_latents_reply, m)?)?;
+    m.add_class::<PyBatchStream>()?;
+    Ok(())
+}
