@@ -10,6 +10,7 @@ ulp; errors must agree (both raise or neither). The number of configurations com
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import math
@@ -81,31 +82,88 @@ def _init_keys(cls: type) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters) - {"self"}
 
 
-def reference(case: Case) -> Reference:
-    """Build the diffusers scheduler for ``case`` and call set_timesteps."""
-    cls = getattr(diffusers, case.scheduler)
+def _merged_config(case: Case) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if case.preset is not None:
         merged.update(PRESETS[case.preset]["config"])
     merged.update(case.config)
     merged.update({k: v for k, v in case.overrides.items() if k not in SET_TIMESTEPS_EXTRAS})
-    scheduler = cls.from_config(merged)
+    return merged
+
+
+@contextlib.contextmanager
+def _short_init_set_timesteps(cls: type) -> Iterator[None]:
+    """LMS, Heun, KDPM2, KDPM2A and DPM-SDE call ``set_timesteps(num_train_timesteps)`` inside
+    ``__init__`` (2 s for KDPM2). Every array is recomputed by the ``set_timesteps`` call the test
+    makes next, so during construction that call runs with 2 steps instead."""
+    original = cls.set_timesteps
+
+    def short(self: Any, num_inference_steps: Any = None, *args: Any, **kwargs: Any) -> Any:
+        steps = 2 if isinstance(num_inference_steps, int) else num_inference_steps
+        return original(self, steps, *args, **kwargs)
+
+    cls.set_timesteps = short
+    try:
+        yield
+    finally:
+        cls.set_timesteps = original
+
+
+class SchedulerCache:
+    """One diffusers scheduler per (class, config): set_timesteps is called again for each step
+    count, as a pipeline reusing its scheduler would. The config comparison uses fresh instances
+    only, because DPMSolverSinglestep rewrites its config inside set_timesteps."""
+
+    def __init__(self) -> None:
+        self._instances: dict[str, Any] = {}
+
+    def get(self, case: Case) -> tuple[Any, bool]:
+        cls = getattr(diffusers, case.scheduler)
+        merged = _merged_config(case)
+        key = f"{case.scheduler}|{sorted(merged.items(), key=lambda kv: kv[0])!r}"
+        fresh = key not in self._instances
+        if fresh:
+            try:
+                with _short_init_set_timesteps(cls):
+                    self._instances[key] = cls.from_config(merged)
+            except Exception as exc:  # construction errors are cached too
+                self._instances[key] = exc
+        instance = self._instances[key]
+        if isinstance(instance, Exception):
+            raise instance
+        return instance, fresh
+
+
+CACHE = SchedulerCache()
+
+
+def reference(case: Case) -> tuple[Reference, bool]:
+    """Build (or reuse) the diffusers scheduler for ``case`` and call set_timesteps."""
+    scheduler, fresh = CACHE.get(case)
     kwargs: dict[str, Any] = {}
     for key in ("timesteps", "sigmas", "mu"):
         if case.overrides.get(key) is not None:
             kwargs[key] = case.overrides[key]
     if case.scheduler == "EDMEulerScheduler" and "sigmas" in kwargs:
         kwargs["sigmas"] = torch.tensor(kwargs["sigmas"], dtype=torch.float64)
+    if case.scheduler == "UniPCMultistepScheduler" and "sigmas" in kwargs:
+        kwargs["sigmas"] = np.asarray(kwargs["sigmas"])  # UniPC multiplies them by a float
+    if case.scheduler in ("LCMScheduler", "TCDScheduler") and "strength" in case.overrides:
+        kwargs["strength"] = case.overrides["strength"]
     scheduler.set_timesteps(case.steps, **kwargs)
     init = getattr(scheduler, "init_noise_sigma", 1.0)
-    return Reference(
-        timesteps=_numpy(scheduler.timesteps),
-        sigmas=_numpy(getattr(scheduler, "sigmas", None)),
-        init_noise_sigma=float(init),
-        betas=_numpy(getattr(scheduler, "betas", None)),
-        alphas_cumprod=_numpy(getattr(scheduler, "alphas_cumprod", None)),
-        config={k: v for k, v in scheduler.config.items() if k in _init_keys(cls)},
-        num_inference_steps=getattr(scheduler, "num_inference_steps", None),
+    cls = type(scheduler)
+    return (
+        Reference(
+            timesteps=_numpy(scheduler.timesteps),
+            sigmas=_numpy(getattr(scheduler, "sigmas", None)),
+            init_noise_sigma=float(init),
+            betas=_numpy(getattr(scheduler, "betas", None)),
+            alphas_cumprod=_numpy(getattr(scheduler, "alphas_cumprod", None)),
+            config={k: v for k, v in scheduler.config.items() if k in _init_keys(cls)},
+            num_inference_steps=getattr(scheduler, "num_inference_steps", None),
+        ),
+        fresh,
     )
 
 
@@ -143,17 +201,24 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
 
 
-def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
+def _close(a: np.ndarray, b: np.ndarray, rtol: Any, atol: Any) -> bool:
     if a.shape != b.shape:
         return False
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     both_nan = np.isnan(a64) & np.isnan(b64)
-    ok = np.isclose(a64, b64, rtol=rtol, atol=atol) | both_nan
+    undetermined = np.isinf(np.broadcast_to(atol, a64.shape))
+    ok = np.isclose(a64, b64, rtol=rtol, atol=np.where(undetermined, 0.0, atol)) | both_nan | undetermined
     return bool(ok.all())
 
 
 def _compare_array(
-    tally: Tally, name: str, mine: np.ndarray | None, theirs: np.ndarray | None, exact: bool, rtol: float
+    tally: Tally,
+    name: str,
+    mine: np.ndarray | None,
+    theirs: np.ndarray | None,
+    exact: bool,
+    rtol: float | np.ndarray,
+    atol: float | np.ndarray | None = None,
 ) -> str | None:
     if theirs is None or (theirs.size == 0 and (mine is None or mine.size == 0)):
         if mine is not None and mine.size and theirs is None:
@@ -168,12 +233,79 @@ def _compare_array(
         return None
     if exact or mine.shape != theirs.shape:
         return f"{name}: differs (ours {mine[:6]}... len {mine.size}, diffusers {theirs[:6]}... len {theirs.size})"
-    scale = float(np.nanmax(np.abs(theirs.astype(np.float64)))) if theirs.size else 0.0
-    if _close(mine, theirs, rtol, rtol * scale if np.isfinite(scale) else 0.0):
+    if atol is None:
+        scale = float(np.nanmax(np.abs(theirs.astype(np.float64)))) if theirs.size else 0.0
+        atol = TIMESTEP_RTOL * scale if np.isfinite(scale) else 0.0
+    if _close(mine, theirs, rtol, atol):
         tally.arrays_within_tolerance += 1
         return None
     worst = np.nanargmax(np.abs(mine.astype(np.float64) - theirs.astype(np.float64)))
     return f"{name}: beyond tolerance at [{worst}] ours {mine[worst]!r} diffusers {theirs[worst]!r}"
+
+
+ULP = 2.0**-24
+
+
+def zero_snr_tolerances(ref: Reference) -> dict[str, np.ndarray]:
+    """Tolerances for rescale_betas_zero_snr arrays (first-order error propagation).
+
+    The rescale takes torch float32 ``sqrt(alphas_cumprod)``, which is not correctly rounded on
+    x86 torch (1 ulp; schedules-diffusers.md §0), subtracts the terminal value and squares:
+
+    * ``alphas_bar_i`` carries a relative error of about ``2 ulp / (s_i - s_T)``, and
+      ``s_i - s_T`` is proportional to ``sqrt(alphas_cumprod_i)`` after the rescale;
+    * each ratio ``alphas_bar_i / alphas_bar_{i-1}`` may therefore differ by a few ulp, so
+      ``betas = 1 - ratio`` differs by that much in absolute terms, and ``cumprod`` of i such
+      ratios accumulates up to ``2 i`` ulp;
+    * ``sigma = sqrt((1 - acp) / acp)`` turns a relative error r of acp into
+      ``r (1 + sigma^2) / (2 sigma^2)``.
+
+    The bounds below are these terms with a factor 4 of margin.
+    """
+    acp = np.maximum(ref.alphas_cumprod.astype(np.float64), ULP)
+    index = np.arange(acp.size)
+    rel_bar = 8 * ULP / np.sqrt(acp)
+    rel_acp = SIGMA_RTOL + rel_bar + 8 * ULP * (index + 1)
+    beta_abs = 4 * (rel_bar + np.concatenate([[0.0], rel_bar[:-1]])) + 4 * ULP
+    out = {"alphas_cumprod": rel_acp, "betas": beta_abs}
+    if ref.sigmas is not None:
+        train = np.sqrt((1 - acp) / acp)
+        sig = np.maximum(ref.sigmas.astype(np.float64), 1e-12)
+        where = np.interp(sig, train, index)
+        r_acp = np.interp(where, index, rel_acp)
+        out["sigmas"] = SIGMA_RTOL + 2 * r_acp * (1 + sig * sig) / (sig * sig)
+    return out
+
+
+def kdpm2_ancestral_atol(ref: Reference, mine: sigmaserve.Schedule) -> np.ndarray | None:
+    """Tolerance of KDPM2Ancestral's interpolated timesteps.
+
+    They come from ``sigma_down = sqrt(s_next^2 - sigma_up^2)``, a difference of two nearly
+    equal float32 numbers whose relative error is about ``ulp * (s / s_next)^2``; a 1-ulp
+    difference in a training sigma (torch's float32 sqrt) is amplified by that factor, then
+    halved twice (lerp of logs) and mapped to a timestep by the local slope of log sigma.
+    """
+    if ref.sigmas is None or ref.timesteps.size < 3:
+        return None
+    s = ref.sigmas.astype(np.float64)[::2]  # s_0, s_1, ..., s_n (each once)
+    ls = np.log(np.maximum(((1 - ref.alphas_cumprod.astype(np.float64)) / ref.alphas_cumprod) ** 0.5, 1e-10))
+    slope = np.maximum(np.diff(ls), 1e-6)
+    atol = np.full(ref.timesteps.shape, TIMESTEP_RTOL * 1000.0)
+    for j in range(1, ref.timesteps.size, 2):
+        i = (j - 1) // 2
+        if i + 1 >= s.size or s[i + 1] <= 0:
+            continue
+        amp = (s[i] / s[i + 1]) ** 2
+        if amp * ULP > 1e-2:
+            atol[j] = np.inf  # the cancellation leaves no correct digit (NaN on one side is possible)
+            continue
+        dlog = 4 * ULP * amp + 4 * ULP
+        if not np.isfinite(ref.timesteps[j]):
+            atol[j] = np.inf
+            continue
+        k = int(np.clip(np.floor(ref.timesteps[j]), 0, slope.size - 1))
+        atol[j] += dlog / slope[k] * 4
+    return atol
 
 
 def _timesteps_exact(case: Case, theirs: np.ndarray) -> bool:
@@ -214,10 +346,12 @@ def _config_matches(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> str |
     return None
 
 
-def compare(case: Case, tally: Tally, check_config: bool = True) -> None:
+def compare(case: Case, tally: Tally) -> None:
     """Compare one case; record a failure string on mismatch."""
+    check_config = False
     try:
-        theirs: Reference | Exception = reference(case)
+        theirs: Reference | Exception
+        theirs, check_config = reference(case)
     except Exception as exc:  # diffusers signals bad input with many exception types
         theirs = exc
     try:
@@ -233,17 +367,22 @@ def compare(case: Case, tally: Tally, check_config: bool = True) -> None:
         what = f"diffusers raised {theirs!r}" if isinstance(theirs, Exception) else f"we raised {mine!r}"
         tally.failures.append(f"{case.label()}: {what}")
         return
+    merged = {**_merged_config(case)}
+    zero_snr = bool(merged.get("rescale_betas_zero_snr")) and theirs.alphas_cumprod is not None
+    tol = zero_snr_tolerances(theirs) if zero_snr else {}
+    t_atol = kdpm2_ancestral_atol(theirs, mine) if case.scheduler == "KDPM2AncestralDiscreteScheduler" else None
     problems = [
-        _compare_array(tally, "timesteps", mine.timesteps, theirs.timesteps, _timesteps_exact(case, theirs.timesteps), TIMESTEP_RTOL),
-        _compare_array(tally, "sigmas", mine.sigmas, theirs.sigmas, False, SIGMA_RTOL),
-        _compare_array(tally, "betas", mine.betas, theirs.betas, False, SIGMA_RTOL),
-        _compare_array(tally, "alphas_cumprod", mine.alphas_cumprod, theirs.alphas_cumprod, False, SIGMA_RTOL),
+        _compare_array(tally, "timesteps", mine.timesteps, theirs.timesteps, _timesteps_exact(case, theirs.timesteps), TIMESTEP_RTOL, t_atol),
+        _compare_array(tally, "sigmas", mine.sigmas, theirs.sigmas, False, tol.get("sigmas", SIGMA_RTOL), 0.0),
+        _compare_array(tally, "betas", mine.betas, theirs.betas, False, 0.0 if zero_snr else SIGMA_RTOL, tol.get("betas", 0.0)),
+        _compare_array(tally, "alphas_cumprod", mine.alphas_cumprod, theirs.alphas_cumprod, False, tol.get("alphas_cumprod", SIGMA_RTOL), 0.0),
     ]
-    if not math.isclose(mine.init_noise_sigma, theirs.init_noise_sigma, rel_tol=SIGMA_RTOL) and not (
+    init_rtol = float(np.max(tol["sigmas"])) if "sigmas" in tol else SIGMA_RTOL
+    if not math.isclose(mine.init_noise_sigma, theirs.init_noise_sigma, rel_tol=init_rtol) and not (
         math.isnan(mine.init_noise_sigma) and math.isnan(theirs.init_noise_sigma)
     ):
         problems.append(f"init_noise_sigma {mine.init_noise_sigma!r} != {theirs.init_noise_sigma!r}")
-    if theirs.num_inference_steps is not None and mine.num_inference_steps != theirs.num_inference_steps:
+    if check_config and theirs.num_inference_steps is not None and mine.num_inference_steps != theirs.num_inference_steps:
         problems.append(f"num_inference_steps {mine.num_inference_steps} != {theirs.num_inference_steps}")
     if check_config:
         problems.append(_config_matches(mine.config, theirs.config))
@@ -275,16 +414,27 @@ TOTAL = Tally()
 
 # ---- the grid -------------------------------------------------------------------------------
 
+ALL_CLASSES = sigmaserve.schedules.list_schedulers()
+VP_CLASSES = tuple(c for c in ALL_CLASSES if not c.startswith(("EDM", "FlowMatch")))
+FLOW_PRESETS = ("sd3", "sd35", "flux-dev", "flux-schnell")
 AWKWARD_STEPS = (1, 2, 3, 4, 5, 7, 10, 13, 20, 25, 28, 30, 49, 50, 61, 99, 100, 103, 121, 122, 150)
 FEW_STEPS = (1, 2, 7, 25, 61, 150)
-SPACINGS = ({"timestep_spacing": "linspace"}, {"timestep_spacing": "leading", "steps_offset": 1},
-            {"timestep_spacing": "leading"}, {"timestep_spacing": "trailing"})
+SPACINGS = (
+    {"timestep_spacing": "linspace"},
+    {"timestep_spacing": "leading", "steps_offset": 1},
+    {"timestep_spacing": "leading"},
+    {"timestep_spacing": "trailing"},
+)
 VP_BETAS = (
     {"beta_schedule": "linear"},
     {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012},
     {"beta_schedule": "squaredcos_cap_v2"},
 )
-SIGMA_SPACES = ({}, {"use_karras_sigmas": True}, {"use_exponential_sigmas": True}, {"use_beta_sigmas": True})
+TRAINED = ({"trained_betas": np.linspace(1e-4, 0.02, 1000).tolist()},)
+KEB = ({"use_karras_sigmas": True}, {"use_exponential_sigmas": True}, {"use_beta_sigmas": True})
+SIGMA_SPACES = ({}, *KEB)
+FINALS = ({"final_sigmas_type": "zero"}, {"final_sigmas_type": "sigma_min"})
+ZERO_SNR = ({}, {"rescale_betas_zero_snr": True})
 
 
 def grid(*axes: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -296,23 +446,239 @@ def grid(*axes: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
         yield merged
 
 
-def k_diffusion_cases() -> Iterator[Case]:
-    """LMS and Euler over betas x spacing x sigma space x steps (the foundation slice)."""
-    for scheduler in ("LMSDiscreteScheduler", "EulerDiscreteScheduler"):
-        for overrides in grid(VP_BETAS, SPACINGS, SIGMA_SPACES):
-            for steps in FEW_STEPS:
-                yield Case(scheduler, steps, overrides=overrides)
+def cases_for(scheduler: str, option_sets: Iterable[Mapping[str, Any]], steps: Iterable[int] = FEW_STEPS) -> Iterator[Case]:
+    steps = tuple(steps)
+    for overrides in option_sets:
+        for n in steps:
+            yield Case(scheduler, n, overrides=dict(overrides))
 
 
-def test_foundation_presets_every_step_count() -> None:
-    cases = (
-        Case(scheduler, steps, preset=preset)
-        for scheduler in ("LMSDiscreteScheduler", "EulerDiscreteScheduler")
-        for preset in ("sd15", "sdxl")
-        for steps in range(1, 151)
-    )
-    report("foundation presets", run(cases))
+def family_a_cases() -> Iterator[Case]:
+    for scheduler in ("LMSDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler", "DPMSolverSDEScheduler"):
+        yield from cases_for(scheduler, grid(VP_BETAS + TRAINED, SPACINGS, SIGMA_SPACES))
+    yield from cases_for("HeunDiscreteScheduler", grid(VP_BETAS + ({"beta_schedule": "exp"},), SPACINGS, SIGMA_SPACES))
+    yield from cases_for("EulerAncestralDiscreteScheduler", grid(VP_BETAS, SPACINGS, ZERO_SNR))
+    euler = "EulerDiscreteScheduler"
+    yield from cases_for(euler, grid(VP_BETAS + TRAINED, SPACINGS, SIGMA_SPACES, FINALS))
+    yield from cases_for(euler, grid(VP_BETAS[1:2], SPACINGS, ZERO_SNR, FINALS, ({"interpolation_type": "log_linear"}, {})))
+    yield from cases_for(euler, grid(SPACINGS, ({"timestep_type": "continuous", "prediction_type": "v_prediction"},), ({}, {"use_karras_sigmas": True})))
+    yield from cases_for(euler, grid(VP_BETAS[1:2], KEB, ({"sigma_min": 0.1, "sigma_max": 10.0}, {"sigma_max": 20.0})))
 
 
-def test_foundation_options() -> None:
-    report("foundation options", run(k_diffusion_cases()))
+def family_b_cases() -> Iterator[Case]:
+    flow = ({"use_flow_sigmas": True, "flow_shift": 3.0, "prediction_type": "flow_prediction"},)
+    dpm = "DPMSolverMultistepScheduler"
+    spaces = SIGMA_SPACES + ({"use_lu_lambdas": True},) + flow
+    yield from cases_for(dpm, grid(VP_BETAS, SPACINGS, spaces, FINALS))
+    yield from cases_for(dpm, grid(VP_BETAS[1:2], ZERO_SNR[1:], SPACINGS, FINALS))
+    yield from cases_for(dpm, grid(VP_BETAS[2:], ({"lambda_min_clipped": -5.1},), SPACINGS, ({}, {"use_karras_sigmas": True})))
+    yield from cases_for(dpm, grid(({"algorithm_type": a} for a in ("dpmsolver", "sde-dpmsolver", "sde-dpmsolver++", "deis")), FINALS, ({}, {"solver_type": "bh2"})), (1, 25))
+    yield from cases_for(dpm, grid(flow, ({"use_dynamic_shifting": True, "mu": 0.5}, {"use_dynamic_shifting": True, "mu": 1.15})), (1, 7, 28))
+    single = "DPMSolverSinglestepScheduler"
+    yield from cases_for(single, grid(VP_BETAS, SIGMA_SPACES + flow, FINALS))
+    yield from cases_for(single, grid(({"solver_order": o} for o in (1, 2, 3)), ({"lower_order_final": True}, {"lower_order_final": False}), FINALS), (1, 2, 3, 7, 24, 25))
+    yield from cases_for(single, grid(VP_BETAS[2:], ({"lambda_min_clipped": -5.1},)), (7, 25))
+    unipc = "UniPCMultistepScheduler"
+    yield from cases_for(unipc, grid(VP_BETAS, SPACINGS, SIGMA_SPACES, FINALS))
+    yield from cases_for(unipc, grid(VP_BETAS[1:2], ZERO_SNR[1:], SPACINGS))
+    yield from cases_for(unipc, grid(VP_BETAS[1:2], KEB, ({"sigma_min": 0.05, "sigma_max": 12.0},)))
+    uflow = ({"use_flow_sigmas": True, "prediction_type": "flow_prediction"},)
+    yield from cases_for(unipc, grid(uflow, ({"flow_shift": 1.0}, {"flow_shift": 3.0}, {"flow_shift": 5.0, "shift_terminal": 0.1}), FINALS, ({}, {"use_karras_sigmas": True})))
+    yield from cases_for(unipc, grid(uflow, ({"use_dynamic_shifting": True, "mu": 0.8}, {"use_dynamic_shifting": True, "mu": 1.15, "time_shift_type": "linear"})), (1, 7, 28, 50))
+    for name in ("DEISMultistepScheduler", "SASolverScheduler"):
+        yield from cases_for(name, grid(VP_BETAS, SPACINGS, SIGMA_SPACES + flow))
+    yield from cases_for("SASolverScheduler", grid(VP_BETAS[2:], ({"lambda_min_clipped": -5.1},), SPACINGS))
+    yield from cases_for("DEISMultistepScheduler", grid(flow, ({"use_dynamic_shifting": True, "mu": 0.7},)), (7, 25))
+
+
+def family_c_cases() -> Iterator[Case]:
+    yield from cases_for("DDIMScheduler", grid(VP_BETAS + TRAINED, SPACINGS, ZERO_SNR, ({}, {"set_alpha_to_one": False})))
+    ddpm_betas = (*VP_BETAS, {"beta_schedule": "sigmoid"}, {"beta_schedule": "laplace"})
+    yield from cases_for("DDPMScheduler", grid(ddpm_betas, SPACINGS, ZERO_SNR))
+    yield from cases_for("PNDMScheduler", grid(VP_BETAS, SPACINGS, ({"skip_prk_steps": True}, {"skip_prk_steps": False})))
+    lcm_steps = (1, 2, 4, 8, 25, 50, 61)
+    for name in ("LCMScheduler", "TCDScheduler"):
+        yield from cases_for(name, grid(VP_BETAS, ZERO_SNR, ({"original_inference_steps": o} for o in (50, 25, 100))), lcm_steps)
+        yield from cases_for(name, grid(({"strength": s} for s in (0.3, 0.5, 0.75)),), (1, 2, 4, 8))
+
+
+def edm_and_flow_cases() -> Iterator[Case]:
+    for name in ("EDMEulerScheduler", "EDMDPMSolverMultistepScheduler"):
+        yield from cases_for(name, grid(
+            ({"sigma_schedule": "karras"}, {"sigma_schedule": "exponential"}),
+            FINALS,
+            ({}, {"sigma_min": 0.002, "sigma_max": 700.0}, {"sigma_min": 0.03, "sigma_max": 14.6}),
+            ({}, {"rho": 5.0}),
+        ))
+    fm = "FlowMatchEulerDiscreteScheduler"
+    yield from cases_for(fm, grid(
+        ({"shift": 1.0}, {"shift": 3.0}, {"shift": 6.0}),
+        SIGMA_SPACES,
+        ({}, {"invert_sigmas": True}, {"shift_terminal": 0.02}),
+    ))
+    dyn = ({"use_dynamic_shifting": True, "mu": m, "time_shift_type": t} for m in (0.5, 1.15) for t in ("exponential", "linear"))
+    yield from cases_for(fm, grid(tuple(dyn), ({}, {"use_karras_sigmas": True}, {"shift_terminal": 0.1})), (1, 4, 28, 50))
+    for n in (1, 4, 20, 28, 50):
+        flux_sigmas = np.linspace(1.0, 1.0 / n, n).tolist()
+        for mu in (0.5, 1.15):
+            yield Case(fm, None, preset="flux-dev", overrides={"sigmas": flux_sigmas, "mu": mu})
+        yield Case(fm, None, preset="sd3", overrides={"sigmas": flux_sigmas})
+        yield Case(fm, None, preset="sd3", overrides={"timesteps": (np.asarray(flux_sigmas) * 1000).tolist()})
+    yield from cases_for("FlowMatchHeunDiscreteScheduler", ({"shift": s} for s in (1.0, 3.0, 6.0)))
+
+
+def custom_array_cases() -> Iterator[Case]:
+    desc = [999, 850, 700, 500, 300, 120, 20]
+    floats = [999.0, 900.5, 700.25, 450.0, 200.0, 50.5, 0.0]
+    sig = [14.6, 9.0, 4.0, 2.0, 0.9, 0.3, 0.05, 0.0]
+    for preset in ("sd15", "sdxl", None):
+        yield Case("DDPMScheduler", None, preset=preset, overrides={"timesteps": desc})
+        yield Case("DPMSolverMultistepScheduler", None, preset=preset, overrides={"timesteps": desc})
+        yield Case("DPMSolverSinglestepScheduler", None, preset=preset, overrides={"timesteps": desc})
+        yield Case("EulerDiscreteScheduler", None, preset=preset, overrides={"timesteps": floats})
+        yield Case("EulerDiscreteScheduler", None, preset=preset, overrides={"sigmas": sig})
+        yield Case("HeunDiscreteScheduler", None, preset=preset, overrides={"timesteps": floats})
+        yield Case("LCMScheduler", None, preset=preset, overrides={"timesteps": [999, 759, 499, 259]})
+        yield Case("EDMEulerScheduler", None, preset=preset, overrides={"sigmas": [0.0, 0.2, 0.5, 0.9, 1.0]})
+        yield Case("UniPCMultistepScheduler", None, preset=preset, overrides={"use_flow_sigmas": True, "sigmas": [1.0, 0.8, 0.5, 0.2, 0.05]})
+        yield Case("UniPCMultistepScheduler", None, preset=preset, overrides={"use_flow_sigmas": True, "use_karras_sigmas": True, "sigmas": [1.0, 0.8, 0.5, 0.2]})
+
+
+def error_cases() -> Iterator[Case]:
+    """Inputs diffusers refuses: both sides must raise."""
+    yield Case("DDIMScheduler", 1001)
+    yield Case("DDPMScheduler", 2000)
+    yield Case("LCMScheduler", 51)
+    yield Case("PNDMScheduler", 3, overrides={"skip_prk_steps": False})
+    yield Case("EulerDiscreteScheduler", 10, overrides={"use_karras_sigmas": True, "use_beta_sigmas": True})
+    yield Case("DPMSolverMultistepScheduler", 10, overrides={"algorithm_type": "dpmsolver", "final_sigmas_type": "zero"})
+    yield Case("FlowMatchEulerDiscreteScheduler", 10, preset="flux-dev")
+    yield Case("UniPCMultistepScheduler", 10, overrides={"shift_terminal": 0.1})
+    yield Case("EulerDiscreteScheduler", None, overrides={"timesteps": [900.0, 500.0], "use_karras_sigmas": True})
+    yield Case("DPMSolverMultistepScheduler", None, overrides={"timesteps": [900, 500], "use_lu_lambdas": True})
+    yield Case("DDPMScheduler", None, overrides={"timesteps": [10, 500]})
+    yield Case("DDPMScheduler", None, overrides={"timesteps": [1000, 500]})
+    yield Case("UniPCMultistepScheduler", None, overrides={"sigmas": [1.0, 0.5]})
+    yield Case("DEISMultistepScheduler", 10, overrides={"mu": 1.0})
+    yield Case("EDMDPMSolverMultistepScheduler", 10, overrides={"algorithm_type": "deis"})
+
+
+def preset_cases() -> Iterator[Case]:
+    for preset in PRESETS:
+        extras = {"mu": 1.15} if preset == "flux-dev" else {}
+        for scheduler in ALL_CLASSES:
+            for n in AWKWARD_STEPS:
+                yield Case(scheduler, n, preset=preset, overrides=dict(extras))
+
+
+def sweep_cases() -> Iterator[Case]:
+    for scheduler in ALL_CLASSES:
+        for n in range(1, 151):
+            yield Case(scheduler, n)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fast_scipy_ppf() -> Iterator[None]:
+    """Memoise scipy.stats.beta.ppf (a pure function diffusers calls once per scalar)."""
+    import functools
+
+    import scipy.stats
+
+    original = scipy.stats.beta.ppf
+    cached = functools.lru_cache(maxsize=None)(lambda q, a, b: original(q, a, b))
+    scipy.stats.beta.ppf = lambda q, a, b: cached(float(q), float(a), float(b))
+    yield
+    scipy.stats.beta.ppf = original
+
+
+def test_every_class_every_step_count() -> None:
+    """Class defaults, n = 1..150, every class."""
+    report("step sweep", run(sweep_cases()))
+
+
+def test_presets() -> None:
+    """Every preset with every class at the awkward step counts."""
+    report("presets", run(preset_cases()))
+
+
+def test_family_a_options() -> None:
+    report("k-diffusion family options", run(family_a_cases()))
+
+
+def test_family_b_options() -> None:
+    report("multistep family options", run(family_b_cases()))
+
+
+def test_family_c_options() -> None:
+    report("DDIM/DDPM/PNDM/LCM/TCD options", run(family_c_cases()))
+
+
+def test_edm_and_flow_options() -> None:
+    report("EDM and flow-matching options", run(edm_and_flow_cases()))
+
+
+def test_custom_arrays() -> None:
+    report("custom timesteps and sigmas", run(custom_array_cases()))
+
+
+def test_errors_agree() -> None:
+    tally = run(error_cases())
+    report("refused inputs", tally)
+    assert tally.errors_agreed == tally.configs
+
+
+def img2img_reference(case: Case, strength: float) -> tuple[np.ndarray, int]:
+    """The pipeline's own ``get_timesteps`` (SD img2img, or SD3 img2img for flow matching) run on
+    the diffusers scheduler: the truncated timesteps and the begin index it sets."""
+    from diffusers import StableDiffusion3Img2ImgPipeline, StableDiffusionImg2ImgPipeline
+
+    scheduler, _ = CACHE.get(case)
+    scheduler.set_timesteps(case.steps)
+    flow = case.scheduler.startswith("FlowMatch")
+    pipeline = StableDiffusion3Img2ImgPipeline if flow else StableDiffusionImg2ImgPipeline
+    holder = type("Holder", (), {})()
+    holder.scheduler = scheduler
+    timesteps, _ = pipeline.get_timesteps(holder, case.steps, strength, "cpu")
+    return _numpy(timesteps), getattr(scheduler, "begin_index", None)
+
+
+def test_img2img_strength() -> None:
+    """begin_index and the start timestep equal what the diffusers img2img pipelines compute."""
+    tally = Tally()
+    classes = [c for c in ALL_CLASSES if c not in ("LCMScheduler", "TCDScheduler")]
+    for scheduler, n, strength in itertools.product(classes, (1, 7, 25, 28, 50), (0.0, 0.3, 0.6, 0.75, 1.0)):
+        preset = "sd3" if scheduler.startswith("FlowMatch") else "sd15"
+        case = Case(scheduler, n, preset=preset, overrides={"strength": strength})
+        tally.configs += 1
+        tally.by_class[scheduler] += 1
+        try:
+            expected, begin = img2img_reference(case, strength)
+        except Exception as exc:
+            with pytest.raises(InvalidArgumentError):
+                ours(case)
+            tally.errors_agreed += 1
+            del exc
+            continue
+        got = ours(case)
+        info = got.img2img
+        assert info is not None
+        truncated = got.timesteps[info.begin_index :]
+        step = 2 if scheduler == "KDPM2AncestralDiscreteScheduler" else 1  # see kdpm2_ancestral_atol
+        same = truncated.shape == expected.shape and _close(
+            truncated[::step], expected[::step], TIMESTEP_RTOL, TIMESTEP_RTOL * 1000
+        )
+        if (begin is not None and info.begin_index != begin) or not same:
+            tally.failures.append(f"{case.label()}: begin {info.begin_index} vs {begin}, {truncated[:4]} vs {expected[:4]}")
+        start = float(expected[0]) if expected.size else None
+        if (start is None) != (info.start_timestep is None) or (
+            start is not None and not math.isclose(info.start_timestep, start, rel_tol=TIMESTEP_RTOL, abs_tol=2e-3)
+        ):
+            tally.failures.append(f"{case.label()}: start {info.start_timestep} vs {start}")
+    report("img2img strength", tally)
+
+
+def test_total_configurations() -> None:
+    """Runs last (file order): the total over this module."""
+    print(f"\n[schedule parity] TOTAL configurations compared with diffusers: {TOTAL.configs}")
+    print("per class:", dict(sorted(TOTAL.by_class.items())))
+    assert TOTAL.configs >= 5000 or TOTAL.configs == 0

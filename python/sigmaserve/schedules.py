@@ -39,7 +39,9 @@ class Img2Img:
     """What an img2img pipeline does with the schedule for a ``strength``.
 
     The pipeline iterates ``timesteps[begin_index:]`` (``num_timesteps`` of them), calls
-    ``scheduler.set_begin_index(begin_index)`` and noises the init image to ``start_timestep``.
+    ``scheduler.set_begin_index(begin_index)`` and noises the init image to ``start_timestep``
+    (``None`` when nothing is left to denoise). SD/SDXL pipelines floor ``n * strength``; the
+    SD3/Flux pipelines (flow matching) effectively take its ceiling.
     """
 
     strength: float

@@ -29,11 +29,13 @@ pub(crate) fn truncate(
         }
     };
     let total = built.timesteps.len();
-    let begin_index = (t_start * order).min(total);
+    // Unclamped, as the pipeline passes it to set_begin_index (it can exceed the length when
+    // strength is 0 for a second-order scheduler).
+    let begin_index = t_start * order;
     Img2Img {
         strength,
         begin_index,
-        num_timesteps: total - begin_index,
+        num_timesteps: total.saturating_sub(begin_index),
         start_timestep: built.timesteps.get_f64(begin_index),
     }
 }

@@ -364,7 +364,8 @@ fn assemble_kdpm2(vp: &Vp, space: SigmaSpace, path: &SigmaPath) -> Built {
         .iter()
         .map(|&x| sigma_to_t_f32(x, &vp.log_sigmas))
         .collect();
-    let pairs: Vec<(usize, usize)> = (1..n).map(|i| (i, i)).collect();
+    let m = path.timesteps.len();
+    let pairs: Vec<(usize, usize)> = (1..m).map(|i| (i, i)).collect();
     let timesteps = kdpm2_timesteps(space, &path.timesteps, &tau, &pairs);
     built(timesteps, kdpm2_repeat(&s), n)
 }
@@ -390,7 +391,8 @@ fn assemble_kdpm2_ancestral(vp: &Vp, space: SigmaSpace, path: &SigmaPath) -> Bui
         .iter()
         .map(|&x| sigma_to_t_f32(x, &vp.log_sigmas))
         .collect();
-    let pairs: Vec<(usize, usize)> = (1..n).map(|m| (m - 1, m)).collect();
+    let count = path.timesteps.len();
+    let pairs: Vec<(usize, usize)> = (1..count).map(|m| (m - 1, m)).collect();
     let timesteps = kdpm2_timesteps(space, &path.timesteps, &tau, &pairs);
     built(timesteps, kdpm2_repeat(&s), n)
 }

@@ -22,14 +22,25 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
     };
     reject_extras(class, req.extras, allowed)?;
     normalise_solver_config(class, req.cfg, warnings)?;
-    apply_mu(class, req.cfg, req.extras.mu, warnings)?;
+    let mu_shift = apply_mu(class, req.cfg, req.extras.mu, warnings)?;
     let vp = Vp::new(req.cfg, TerminalPatch::Fp16Tiny)?;
     let space = SigmaSpace::from_cfg(req.cfg)?;
     let cfg = &*req.cfg;
     let (n, spaced) = initial_timesteps(&req, &vp, warnings)?;
     let (timesteps, sigmas) = match class {
         C::UniPc => unipc_sigmas(&req, &vp, space, n, &spaced)?,
-        _ => vp_family_sigmas(class, cfg, &vp, space, n, &spaced, warnings)?,
+        _ => {
+            let plan = Plan {
+                class,
+                cfg,
+                vp: &vp,
+                space,
+                n,
+                spaced: &spaced,
+                flow_shift: mu_shift.unwrap_or(cfg.float("flow_shift")?),
+            };
+            vp_family_sigmas(&plan, warnings)?
+        }
     };
     if class == C::DpmSinglestep {
         singlestep_order_fixups(req.cfg, n, warnings)?;
@@ -127,14 +138,15 @@ fn normalise_solver_config(class: C, cfg: &mut Resolved, warnings: &mut Vec<Stri
     Ok(())
 }
 
-/// `set_timesteps(mu=...)`: DPM / singlestep / DEIS overwrite `config.flow_shift = exp(mu)`
-/// (a persistent side effect upstream); UniPC requires mu with dynamic shifting.
+/// `set_timesteps(mu=...)`: DPM / singlestep / DEIS set the attribute `config.flow_shift =
+/// exp(mu)` (the config dict keeps its value; the attribute persists upstream); UniPC requires
+/// mu with dynamic shifting. Returns the flow shift to use.
 fn apply_mu(
     class: C,
-    cfg: &mut Resolved,
+    cfg: &Resolved,
     mu: Option<f64>,
     warnings: &mut Vec<String>,
-) -> Result<()> {
+) -> Result<Option<f64>> {
     let dynamic = cfg.flag("use_dynamic_shifting")?;
     if class == C::UniPc {
         if dynamic && mu.is_none() {
@@ -143,10 +155,10 @@ fn apply_mu(
                 "is required when use_dynamic_shifting=True",
             ));
         }
-        return Ok(());
+        return Ok(None);
     }
     let Some(mu) = mu else {
-        return Ok(());
+        return Ok(None);
     };
     if !dynamic || cfg.text("time_shift_type")? != "exponential" {
         return Err(CoreError::invalid(
@@ -155,12 +167,12 @@ fn apply_mu(
         ));
     }
     let shift = mu.exp();
-    cfg.map.insert("flow_shift", ConfigValue::Float(shift));
     warnings.push(format!(
-        "set_timesteps(mu={mu}) overwrote config.flow_shift with exp(mu) = {shift} (diffusers keeps \
-         this change on the scheduler for later calls)"
+        "set_timesteps(mu={mu}) sets the attribute config.flow_shift = exp(mu) = {shift} (the config \
+         dict keeps {}); diffusers keeps the attribute for later calls",
+        cfg.float("flow_shift")?
     ));
-    Ok(())
+    Ok(Some(shift))
 }
 
 /// The step count and the spaced (or custom) timesteps, before any sigma conversion.
@@ -317,9 +329,8 @@ fn to_f32(values: &[f64]) -> Vec<f32> {
 /// Flow sigmas of DPM / singlestep / DEIS / SASolver: `1 - linspace(1, 1/N, n+1)`, shifted,
 /// reversed, last (0) dropped.
 // diffusers 0.42.1 schedulers/scheduling_dpmsolver_multistep.py: set_timesteps (use_flow_sigmas).
-fn vp_flow_sigmas(cfg: &Resolved, n: usize) -> Result<Vec<f64>> {
+fn vp_flow_sigmas(cfg: &Resolved, n: usize, shift: f64) -> Result<Vec<f64>> {
     let n_train = cfg.count("num_train_timesteps")? as f64;
-    let shift = cfg.float("flow_shift")?;
     let mut sigmas: Vec<f64> = np_linspace(1.0, 1.0 / n_train, n + 1)
         .into_iter()
         .map(|a| 1.0 - a)
@@ -331,15 +342,28 @@ fn vp_flow_sigmas(cfg: &Resolved, n: usize) -> Result<Vec<f64>> {
 }
 
 /// Sigmas and int timesteps of DPM multistep / singlestep / DEIS / SASolver.
-fn vp_family_sigmas(
+/// What the DPM / singlestep / DEIS / SASolver sigma paths read.
+struct Plan<'a> {
     class: C,
-    cfg: &Resolved,
-    vp: &Vp,
+    cfg: &'a Resolved,
+    vp: &'a Vp,
     space: SigmaSpace,
     n: usize,
-    spaced: &[f64],
-    warnings: &mut Vec<String>,
-) -> Result<(Vec<i64>, Vec<f32>)> {
+    spaced: &'a [f64],
+    /// `config.flow_shift`, or `exp(mu)` after `set_timesteps(mu=...)`.
+    flow_shift: f64,
+}
+
+fn vp_family_sigmas(plan: &Plan<'_>, warnings: &mut Vec<String>) -> Result<(Vec<i64>, Vec<f32>)> {
+    let Plan {
+        class,
+        cfg,
+        vp,
+        space,
+        n,
+        spaced,
+        flow_shift,
+    } = *plan;
     let lu = cfg.has("use_lu_lambdas") && cfg.flag("use_lu_lambdas")?;
     let flow = cfg.flag("use_flow_sigmas")?;
     let (lo, hi) = training_range(cfg, vp)?;
@@ -371,7 +395,7 @@ fn vp_family_sigmas(
             s,
         )
     } else if flow {
-        let s = vp_flow_sigmas(cfg, n)?;
+        let s = vp_flow_sigmas(cfg, n, flow_shift)?;
         let n_train = cfg.count("num_train_timesteps")? as f64;
         (s.iter().map(|&x| x * n_train).collect(), s)
     } else {
