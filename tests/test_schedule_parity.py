@@ -207,7 +207,11 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: Any, atol: Any) -> bool:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     both_nan = np.isnan(a64) & np.isnan(b64)
     undetermined = np.isinf(np.broadcast_to(atol, a64.shape))
-    ok = np.isclose(a64, b64, rtol=rtol, atol=np.where(undetermined, 0.0, atol)) | both_nan | undetermined
+    ok = (
+        np.isclose(a64, b64, rtol=rtol, atol=np.where(undetermined, 0.0, atol))
+        | both_nan
+        | undetermined
+    )
     return bool(ok.all())
 
 
@@ -232,7 +236,10 @@ def _compare_array(
         tally.arrays_bit_equal += 1
         return None
     if exact or mine.shape != theirs.shape:
-        return f"{name}: differs (ours {mine[:6]}... len {mine.size}, diffusers {theirs[:6]}... len {theirs.size})"
+        return (
+            f"{name}: differs (ours {mine[:6]}... len {mine.size}, "
+            f"diffusers {theirs[:6]}... len {theirs.size})"
+        )
     if atol is None:
         scale = float(np.nanmax(np.abs(theirs.astype(np.float64)))) if theirs.size else 0.0
         atol = TIMESTEP_RTOL * scale if np.isfinite(scale) else 0.0
@@ -288,7 +295,9 @@ def kdpm2_ancestral_atol(ref: Reference, mine: sigmaserve.Schedule) -> np.ndarra
     if ref.sigmas is None or ref.timesteps.size < 3:
         return None
     s = ref.sigmas.astype(np.float64)[::2]  # s_0, s_1, ..., s_n (each once)
-    ls = np.log(np.maximum(((1 - ref.alphas_cumprod.astype(np.float64)) / ref.alphas_cumprod) ** 0.5, 1e-10))
+    ls = np.log(
+        np.maximum(((1 - ref.alphas_cumprod.astype(np.float64)) / ref.alphas_cumprod) ** 0.5, 1e-10)
+    )
     slope = np.maximum(np.diff(ls), 1e-6)
     atol = np.full(ref.timesteps.shape, TIMESTEP_RTOL * 1000.0)
     for j in range(1, ref.timesteps.size, 2):
@@ -297,7 +306,9 @@ def kdpm2_ancestral_atol(ref: Reference, mine: sigmaserve.Schedule) -> np.ndarra
             continue
         amp = (s[i] / s[i + 1]) ** 2
         if amp * ULP > 1e-2:
-            atol[j] = np.inf  # the cancellation leaves no correct digit (NaN on one side is possible)
+            atol[j] = (
+                np.inf
+            )  # the cancellation leaves no correct digit (NaN on one side is possible)
             continue
         dlog = 4 * ULP * amp + 4 * ULP
         if not np.isfinite(ref.timesteps[j]):
@@ -313,7 +324,9 @@ def _timesteps_exact(case: Case, theirs: np.ndarray) -> bool:
     if theirs.dtype.kind in "iu":
         return True
     merged = {**case.config, **case.overrides}
-    derived = any(merged.get(k) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"))
+    derived = any(
+        merged.get(k) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
+    )
     derived |= merged.get("timestep_type") == "continuous" or "sigmas" in merged
     derived |= case.scheduler in {
         "KDPM2DiscreteScheduler",
@@ -364,26 +377,68 @@ def compare(case: Case, tally: Tally) -> None:
         if isinstance(theirs, Exception) and isinstance(mine, Exception):
             tally.errors_agreed += 1
             return
-        what = f"diffusers raised {theirs!r}" if isinstance(theirs, Exception) else f"we raised {mine!r}"
+        what = (
+            f"diffusers raised {theirs!r}"
+            if isinstance(theirs, Exception)
+            else f"we raised {mine!r}"
+        )
         tally.failures.append(f"{case.label()}: {what}")
         return
     merged = {**_merged_config(case)}
     zero_snr = bool(merged.get("rescale_betas_zero_snr")) and theirs.alphas_cumprod is not None
     tol = zero_snr_tolerances(theirs) if zero_snr else {}
-    t_atol = kdpm2_ancestral_atol(theirs, mine) if case.scheduler == "KDPM2AncestralDiscreteScheduler" else None
+    t_atol = (
+        kdpm2_ancestral_atol(theirs, mine)
+        if case.scheduler == "KDPM2AncestralDiscreteScheduler"
+        else None
+    )
     problems = [
-        _compare_array(tally, "timesteps", mine.timesteps, theirs.timesteps, _timesteps_exact(case, theirs.timesteps), TIMESTEP_RTOL, t_atol),
-        _compare_array(tally, "sigmas", mine.sigmas, theirs.sigmas, False, tol.get("sigmas", SIGMA_RTOL), 0.0),
-        _compare_array(tally, "betas", mine.betas, theirs.betas, False, 0.0 if zero_snr else SIGMA_RTOL, tol.get("betas", 0.0)),
-        _compare_array(tally, "alphas_cumprod", mine.alphas_cumprod, theirs.alphas_cumprod, False, tol.get("alphas_cumprod", SIGMA_RTOL), 0.0),
+        _compare_array(
+            tally,
+            "timesteps",
+            mine.timesteps,
+            theirs.timesteps,
+            _timesteps_exact(case, theirs.timesteps),
+            TIMESTEP_RTOL,
+            t_atol,
+        ),
+        _compare_array(
+            tally, "sigmas", mine.sigmas, theirs.sigmas, False, tol.get("sigmas", SIGMA_RTOL), 0.0
+        ),
+        _compare_array(
+            tally,
+            "betas",
+            mine.betas,
+            theirs.betas,
+            False,
+            0.0 if zero_snr else SIGMA_RTOL,
+            tol.get("betas", 0.0),
+        ),
+        _compare_array(
+            tally,
+            "alphas_cumprod",
+            mine.alphas_cumprod,
+            theirs.alphas_cumprod,
+            False,
+            tol.get("alphas_cumprod", SIGMA_RTOL),
+            0.0,
+        ),
     ]
     init_rtol = float(np.max(tol["sigmas"])) if "sigmas" in tol else SIGMA_RTOL
     if not math.isclose(mine.init_noise_sigma, theirs.init_noise_sigma, rel_tol=init_rtol) and not (
         math.isnan(mine.init_noise_sigma) and math.isnan(theirs.init_noise_sigma)
     ):
-        problems.append(f"init_noise_sigma {mine.init_noise_sigma!r} != {theirs.init_noise_sigma!r}")
-    if check_config and theirs.num_inference_steps is not None and mine.num_inference_steps != theirs.num_inference_steps:
-        problems.append(f"num_inference_steps {mine.num_inference_steps} != {theirs.num_inference_steps}")
+        problems.append(
+            f"init_noise_sigma {mine.init_noise_sigma!r} != {theirs.init_noise_sigma!r}"
+        )
+    if (
+        check_config
+        and theirs.num_inference_steps is not None
+        and mine.num_inference_steps != theirs.num_inference_steps
+    ):
+        problems.append(
+            f"num_inference_steps {mine.num_inference_steps} != {theirs.num_inference_steps}"
+        )
     if check_config:
         problems.append(_config_matches(mine.config, theirs.config))
     problems = [p for p in problems if p]
@@ -446,7 +501,9 @@ def grid(*axes: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
         yield merged
 
 
-def cases_for(scheduler: str, option_sets: Iterable[Mapping[str, Any]], steps: Iterable[int] = FEW_STEPS) -> Iterator[Case]:
+def cases_for(
+    scheduler: str, option_sets: Iterable[Mapping[str, Any]], steps: Iterable[int] = FEW_STEPS
+) -> Iterator[Case]:
     steps = tuple(steps)
     for overrides in option_sets:
         for n in steps:
@@ -454,76 +511,192 @@ def cases_for(scheduler: str, option_sets: Iterable[Mapping[str, Any]], steps: I
 
 
 def family_a_cases() -> Iterator[Case]:
-    for scheduler in ("LMSDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler", "DPMSolverSDEScheduler"):
+    for scheduler in (
+        "LMSDiscreteScheduler",
+        "KDPM2DiscreteScheduler",
+        "KDPM2AncestralDiscreteScheduler",
+        "DPMSolverSDEScheduler",
+    ):
         yield from cases_for(scheduler, grid(VP_BETAS + TRAINED, SPACINGS, SIGMA_SPACES))
-    yield from cases_for("HeunDiscreteScheduler", grid(VP_BETAS + ({"beta_schedule": "exp"},), SPACINGS, SIGMA_SPACES))
+    yield from cases_for(
+        "HeunDiscreteScheduler",
+        grid((*VP_BETAS, {"beta_schedule": "exp"}), SPACINGS, SIGMA_SPACES),
+    )
     yield from cases_for("EulerAncestralDiscreteScheduler", grid(VP_BETAS, SPACINGS, ZERO_SNR))
     euler = "EulerDiscreteScheduler"
     yield from cases_for(euler, grid(VP_BETAS + TRAINED, SPACINGS, SIGMA_SPACES, FINALS))
-    yield from cases_for(euler, grid(VP_BETAS[1:2], SPACINGS, ZERO_SNR, FINALS, ({"interpolation_type": "log_linear"}, {})))
-    yield from cases_for(euler, grid(SPACINGS, ({"timestep_type": "continuous", "prediction_type": "v_prediction"},), ({}, {"use_karras_sigmas": True})))
-    yield from cases_for(euler, grid(VP_BETAS[1:2], KEB, ({"sigma_min": 0.1, "sigma_max": 10.0}, {"sigma_max": 20.0})))
+    yield from cases_for(
+        euler,
+        grid(VP_BETAS[1:2], SPACINGS, ZERO_SNR, FINALS, ({"interpolation_type": "log_linear"}, {})),
+    )
+    yield from cases_for(
+        euler,
+        grid(
+            SPACINGS,
+            ({"timestep_type": "continuous", "prediction_type": "v_prediction"},),
+            ({}, {"use_karras_sigmas": True}),
+        ),
+    )
+    yield from cases_for(
+        euler,
+        grid(VP_BETAS[1:2], KEB, ({"sigma_min": 0.1, "sigma_max": 10.0}, {"sigma_max": 20.0})),
+    )
 
 
 def family_b_cases() -> Iterator[Case]:
     flow = ({"use_flow_sigmas": True, "flow_shift": 3.0, "prediction_type": "flow_prediction"},)
     dpm = "DPMSolverMultistepScheduler"
-    spaces = SIGMA_SPACES + ({"use_lu_lambdas": True},) + flow
+    spaces = (*SIGMA_SPACES, {"use_lu_lambdas": True}, *flow)
     yield from cases_for(dpm, grid(VP_BETAS, SPACINGS, spaces, FINALS))
     yield from cases_for(dpm, grid(VP_BETAS[1:2], ZERO_SNR[1:], SPACINGS, FINALS))
-    yield from cases_for(dpm, grid(VP_BETAS[2:], ({"lambda_min_clipped": -5.1},), SPACINGS, ({}, {"use_karras_sigmas": True})))
-    yield from cases_for(dpm, grid(({"algorithm_type": a} for a in ("dpmsolver", "sde-dpmsolver", "sde-dpmsolver++", "deis")), FINALS, ({}, {"solver_type": "bh2"})), (1, 25))
-    yield from cases_for(dpm, grid(flow, ({"use_dynamic_shifting": True, "mu": 0.5}, {"use_dynamic_shifting": True, "mu": 1.15})), (1, 7, 28))
+    yield from cases_for(
+        dpm,
+        grid(
+            VP_BETAS[2:],
+            ({"lambda_min_clipped": -5.1},),
+            SPACINGS,
+            ({}, {"use_karras_sigmas": True}),
+        ),
+    )
+    yield from cases_for(
+        dpm,
+        grid(
+            (
+                {"algorithm_type": a}
+                for a in ("dpmsolver", "sde-dpmsolver", "sde-dpmsolver++", "deis")
+            ),
+            FINALS,
+            ({}, {"solver_type": "bh2"}),
+        ),
+        (1, 25),
+    )
+    yield from cases_for(
+        dpm,
+        grid(
+            flow,
+            ({"use_dynamic_shifting": True, "mu": 0.5}, {"use_dynamic_shifting": True, "mu": 1.15}),
+        ),
+        (1, 7, 28),
+    )
     single = "DPMSolverSinglestepScheduler"
     yield from cases_for(single, grid(VP_BETAS, SIGMA_SPACES + flow, FINALS))
-    yield from cases_for(single, grid(({"solver_order": o} for o in (1, 2, 3)), ({"lower_order_final": True}, {"lower_order_final": False}), FINALS), (1, 2, 3, 7, 24, 25))
+    yield from cases_for(
+        single,
+        grid(
+            ({"solver_order": o} for o in (1, 2, 3)),
+            ({"lower_order_final": True}, {"lower_order_final": False}),
+            FINALS,
+        ),
+        (1, 2, 3, 7, 24, 25),
+    )
     yield from cases_for(single, grid(VP_BETAS[2:], ({"lambda_min_clipped": -5.1},)), (7, 25))
     unipc = "UniPCMultistepScheduler"
     yield from cases_for(unipc, grid(VP_BETAS, SPACINGS, SIGMA_SPACES, FINALS))
     yield from cases_for(unipc, grid(VP_BETAS[1:2], ZERO_SNR[1:], SPACINGS))
     yield from cases_for(unipc, grid(VP_BETAS[1:2], KEB, ({"sigma_min": 0.05, "sigma_max": 12.0},)))
     uflow = ({"use_flow_sigmas": True, "prediction_type": "flow_prediction"},)
-    yield from cases_for(unipc, grid(uflow, ({"flow_shift": 1.0}, {"flow_shift": 3.0}, {"flow_shift": 5.0, "shift_terminal": 0.1}), FINALS, ({}, {"use_karras_sigmas": True})))
-    yield from cases_for(unipc, grid(uflow, ({"use_dynamic_shifting": True, "mu": 0.8}, {"use_dynamic_shifting": True, "mu": 1.15, "time_shift_type": "linear"})), (1, 7, 28, 50))
+    yield from cases_for(
+        unipc,
+        grid(
+            uflow,
+            ({"flow_shift": 1.0}, {"flow_shift": 3.0}, {"flow_shift": 5.0, "shift_terminal": 0.1}),
+            FINALS,
+            ({}, {"use_karras_sigmas": True}),
+        ),
+    )
+    yield from cases_for(
+        unipc,
+        grid(
+            uflow,
+            (
+                {"use_dynamic_shifting": True, "mu": 0.8},
+                {"use_dynamic_shifting": True, "mu": 1.15, "time_shift_type": "linear"},
+            ),
+        ),
+        (1, 7, 28, 50),
+    )
     for name in ("DEISMultistepScheduler", "SASolverScheduler"):
         yield from cases_for(name, grid(VP_BETAS, SPACINGS, SIGMA_SPACES + flow))
-    yield from cases_for("SASolverScheduler", grid(VP_BETAS[2:], ({"lambda_min_clipped": -5.1},), SPACINGS))
-    yield from cases_for("DEISMultistepScheduler", grid(flow, ({"use_dynamic_shifting": True, "mu": 0.7},)), (7, 25))
+    yield from cases_for(
+        "SASolverScheduler", grid(VP_BETAS[2:], ({"lambda_min_clipped": -5.1},), SPACINGS)
+    )
+    yield from cases_for(
+        "DEISMultistepScheduler", grid(flow, ({"use_dynamic_shifting": True, "mu": 0.7},)), (7, 25)
+    )
 
 
 def family_c_cases() -> Iterator[Case]:
-    yield from cases_for("DDIMScheduler", grid(VP_BETAS + TRAINED, SPACINGS, ZERO_SNR, ({}, {"set_alpha_to_one": False})))
+    yield from cases_for(
+        "DDIMScheduler",
+        grid(VP_BETAS + TRAINED, SPACINGS, ZERO_SNR, ({}, {"set_alpha_to_one": False})),
+    )
     ddpm_betas = (*VP_BETAS, {"beta_schedule": "sigmoid"}, {"beta_schedule": "laplace"})
     yield from cases_for("DDPMScheduler", grid(ddpm_betas, SPACINGS, ZERO_SNR))
-    yield from cases_for("PNDMScheduler", grid(VP_BETAS, SPACINGS, ({"skip_prk_steps": True}, {"skip_prk_steps": False})))
+    yield from cases_for(
+        "PNDMScheduler",
+        grid(VP_BETAS, SPACINGS, ({"skip_prk_steps": True}, {"skip_prk_steps": False})),
+    )
     lcm_steps = (1, 2, 4, 8, 25, 50, 61)
     for name in ("LCMScheduler", "TCDScheduler"):
-        yield from cases_for(name, grid(VP_BETAS, ZERO_SNR, ({"original_inference_steps": o} for o in (50, 25, 100))), lcm_steps)
-        yield from cases_for(name, grid(({"strength": s} for s in (0.3, 0.5, 0.75)),), (1, 2, 4, 8))
+        yield from cases_for(
+            name,
+            grid(VP_BETAS, ZERO_SNR, ({"original_inference_steps": o} for o in (50, 25, 100))),
+            lcm_steps,
+        )
+        yield from cases_for(
+            name,
+            grid(
+                ({"strength": s} for s in (0.3, 0.5, 0.75)),
+            ),
+            (1, 2, 4, 8),
+        )
 
 
 def edm_and_flow_cases() -> Iterator[Case]:
     for name in ("EDMEulerScheduler", "EDMDPMSolverMultistepScheduler"):
-        yield from cases_for(name, grid(
-            ({"sigma_schedule": "karras"}, {"sigma_schedule": "exponential"}),
-            FINALS,
-            ({}, {"sigma_min": 0.002, "sigma_max": 700.0}, {"sigma_min": 0.03, "sigma_max": 14.6}),
-            ({}, {"rho": 5.0}),
-        ))
+        yield from cases_for(
+            name,
+            grid(
+                ({"sigma_schedule": "karras"}, {"sigma_schedule": "exponential"}),
+                FINALS,
+                (
+                    {},
+                    {"sigma_min": 0.002, "sigma_max": 700.0},
+                    {"sigma_min": 0.03, "sigma_max": 14.6},
+                ),
+                ({}, {"rho": 5.0}),
+            ),
+        )
     fm = "FlowMatchEulerDiscreteScheduler"
-    yield from cases_for(fm, grid(
-        ({"shift": 1.0}, {"shift": 3.0}, {"shift": 6.0}),
-        SIGMA_SPACES,
-        ({}, {"invert_sigmas": True}, {"shift_terminal": 0.02}),
-    ))
-    dyn = ({"use_dynamic_shifting": True, "mu": m, "time_shift_type": t} for m in (0.5, 1.15) for t in ("exponential", "linear"))
-    yield from cases_for(fm, grid(tuple(dyn), ({}, {"use_karras_sigmas": True}, {"shift_terminal": 0.1})), (1, 4, 28, 50))
+    yield from cases_for(
+        fm,
+        grid(
+            ({"shift": 1.0}, {"shift": 3.0}, {"shift": 6.0}),
+            SIGMA_SPACES,
+            ({}, {"invert_sigmas": True}, {"shift_terminal": 0.02}),
+        ),
+    )
+    dyn = (
+        {"use_dynamic_shifting": True, "mu": m, "time_shift_type": t}
+        for m in (0.5, 1.15)
+        for t in ("exponential", "linear")
+    )
+    yield from cases_for(
+        fm,
+        grid(tuple(dyn), ({}, {"use_karras_sigmas": True}, {"shift_terminal": 0.1})),
+        (1, 4, 28, 50),
+    )
     for n in (1, 4, 20, 28, 50):
         flux_sigmas = np.linspace(1.0, 1.0 / n, n).tolist()
         for mu in (0.5, 1.15):
             yield Case(fm, None, preset="flux-dev", overrides={"sigmas": flux_sigmas, "mu": mu})
         yield Case(fm, None, preset="sd3", overrides={"sigmas": flux_sigmas})
-        yield Case(fm, None, preset="sd3", overrides={"timesteps": (np.asarray(flux_sigmas) * 1000).tolist()})
+        yield Case(
+            fm,
+            None,
+            preset="sd3",
+            overrides={"timesteps": (np.asarray(flux_sigmas) * 1000).tolist()},
+        )
     yield from cases_for("FlowMatchHeunDiscreteScheduler", ({"shift": s} for s in (1.0, 3.0, 6.0)))
 
 
@@ -533,15 +706,40 @@ def custom_array_cases() -> Iterator[Case]:
     sig = [14.6, 9.0, 4.0, 2.0, 0.9, 0.3, 0.05, 0.0]
     for preset in ("sd15", "sdxl", None):
         yield Case("DDPMScheduler", None, preset=preset, overrides={"timesteps": desc})
-        yield Case("DPMSolverMultistepScheduler", None, preset=preset, overrides={"timesteps": desc})
-        yield Case("DPMSolverSinglestepScheduler", None, preset=preset, overrides={"timesteps": desc})
+        yield Case(
+            "DPMSolverMultistepScheduler", None, preset=preset, overrides={"timesteps": desc}
+        )
+        yield Case(
+            "DPMSolverSinglestepScheduler", None, preset=preset, overrides={"timesteps": desc}
+        )
         yield Case("EulerDiscreteScheduler", None, preset=preset, overrides={"timesteps": floats})
         yield Case("EulerDiscreteScheduler", None, preset=preset, overrides={"sigmas": sig})
         yield Case("HeunDiscreteScheduler", None, preset=preset, overrides={"timesteps": floats})
-        yield Case("LCMScheduler", None, preset=preset, overrides={"timesteps": [999, 759, 499, 259]})
-        yield Case("EDMEulerScheduler", None, preset=preset, overrides={"sigmas": [0.0, 0.2, 0.5, 0.9, 1.0]})
-        yield Case("UniPCMultistepScheduler", None, preset=preset, overrides={"use_flow_sigmas": True, "sigmas": [1.0, 0.8, 0.5, 0.2, 0.05]})
-        yield Case("UniPCMultistepScheduler", None, preset=preset, overrides={"use_flow_sigmas": True, "use_karras_sigmas": True, "sigmas": [1.0, 0.8, 0.5, 0.2]})
+        yield Case(
+            "LCMScheduler", None, preset=preset, overrides={"timesteps": [999, 759, 499, 259]}
+        )
+        yield Case(
+            "EDMEulerScheduler",
+            None,
+            preset=preset,
+            overrides={"sigmas": [0.0, 0.2, 0.5, 0.9, 1.0]},
+        )
+        yield Case(
+            "UniPCMultistepScheduler",
+            None,
+            preset=preset,
+            overrides={"use_flow_sigmas": True, "sigmas": [1.0, 0.8, 0.5, 0.2, 0.05]},
+        )
+        yield Case(
+            "UniPCMultistepScheduler",
+            None,
+            preset=preset,
+            overrides={
+                "use_flow_sigmas": True,
+                "use_karras_sigmas": True,
+                "sigmas": [1.0, 0.8, 0.5, 0.2],
+            },
+        )
 
 
 def error_cases() -> Iterator[Case]:
@@ -550,12 +748,26 @@ def error_cases() -> Iterator[Case]:
     yield Case("DDPMScheduler", 2000)
     yield Case("LCMScheduler", 51)
     yield Case("PNDMScheduler", 3, overrides={"skip_prk_steps": False})
-    yield Case("EulerDiscreteScheduler", 10, overrides={"use_karras_sigmas": True, "use_beta_sigmas": True})
-    yield Case("DPMSolverMultistepScheduler", 10, overrides={"algorithm_type": "dpmsolver", "final_sigmas_type": "zero"})
+    yield Case(
+        "EulerDiscreteScheduler", 10, overrides={"use_karras_sigmas": True, "use_beta_sigmas": True}
+    )
+    yield Case(
+        "DPMSolverMultistepScheduler",
+        10,
+        overrides={"algorithm_type": "dpmsolver", "final_sigmas_type": "zero"},
+    )
     yield Case("FlowMatchEulerDiscreteScheduler", 10, preset="flux-dev")
     yield Case("UniPCMultistepScheduler", 10, overrides={"shift_terminal": 0.1})
-    yield Case("EulerDiscreteScheduler", None, overrides={"timesteps": [900.0, 500.0], "use_karras_sigmas": True})
-    yield Case("DPMSolverMultistepScheduler", None, overrides={"timesteps": [900, 500], "use_lu_lambdas": True})
+    yield Case(
+        "EulerDiscreteScheduler",
+        None,
+        overrides={"timesteps": [900.0, 500.0], "use_karras_sigmas": True},
+    )
+    yield Case(
+        "DPMSolverMultistepScheduler",
+        None,
+        overrides={"timesteps": [900, 500], "use_lu_lambdas": True},
+    )
     yield Case("DDPMScheduler", None, overrides={"timesteps": [10, 500]})
     yield Case("DDPMScheduler", None, overrides={"timesteps": [1000, 500]})
     yield Case("UniPCMultistepScheduler", None, overrides={"sigmas": [1.0, 0.5]})
@@ -646,7 +858,9 @@ def test_img2img_strength() -> None:
     """begin_index and the start timestep equal what the diffusers img2img pipelines compute."""
     tally = Tally()
     classes = [c for c in ALL_CLASSES if c not in ("LCMScheduler", "TCDScheduler")]
-    for scheduler, n, strength in itertools.product(classes, (1, 7, 25, 28, 50), (0.0, 0.3, 0.6, 0.75, 1.0)):
+    for scheduler, n, strength in itertools.product(
+        classes, (1, 7, 25, 28, 50), (0.0, 0.3, 0.6, 0.75, 1.0)
+    ):
         preset = "sd3" if scheduler.startswith("FlowMatch") else "sd15"
         case = Case(scheduler, n, preset=preset, overrides={"strength": strength})
         tally.configs += 1
@@ -663,15 +877,21 @@ def test_img2img_strength() -> None:
         info = got.img2img
         assert info is not None
         truncated = got.timesteps[info.begin_index :]
-        step = 2 if scheduler == "KDPM2AncestralDiscreteScheduler" else 1  # see kdpm2_ancestral_atol
+        step = (
+            2 if scheduler == "KDPM2AncestralDiscreteScheduler" else 1
+        )  # see kdpm2_ancestral_atol
         same = truncated.shape == expected.shape and _close(
             truncated[::step], expected[::step], TIMESTEP_RTOL, TIMESTEP_RTOL * 1000
         )
         if (begin is not None and info.begin_index != begin) or not same:
-            tally.failures.append(f"{case.label()}: begin {info.begin_index} vs {begin}, {truncated[:4]} vs {expected[:4]}")
+            tally.failures.append(
+                f"{case.label()}: begin {info.begin_index} vs {begin}, "
+                f"{truncated[:4]} vs {expected[:4]}"
+            )
         start = float(expected[0]) if expected.size else None
         if (start is None) != (info.start_timestep is None) or (
-            start is not None and not math.isclose(info.start_timestep, start, rel_tol=TIMESTEP_RTOL, abs_tol=2e-3)
+            start is not None
+            and not math.isclose(info.start_timestep, start, rel_tol=TIMESTEP_RTOL, abs_tol=2e-3)
         ):
             tally.failures.append(f"{case.label()}: start {info.start_timestep} vs {start}")
     report("img2img strength", tally)

@@ -152,7 +152,9 @@ def _steps(value: Any, overrides: Mapping[str, Any]) -> int | None:
     try:
         steps = operator.index(value)
     except TypeError:
-        raise invalid("num_inference_steps", f"expected an int, got {type(value).__name__}") from None
+        raise invalid(
+            "num_inference_steps", f"expected an int, got {type(value).__name__}"
+        ) from None
     if steps < 1:
         raise invalid("num_inference_steps", f"must be at least 1, got {steps}")
     return steps
