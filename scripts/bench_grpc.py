@@ -6,7 +6,11 @@
    and a naive server (torch.randn + a protobuf bytes field).
 2. 64 MiB replies: SampleInitLatents (1x4x2048x2048 float32) against plain grpcio bytes of the
    same size (identity serializers, a prebuilt bytes object) and Ping with 64 MiB.
-3. Peak server memory (VmHWM) while streaming a 1 GiB tensor with StreamInitLatents.
+3. Peak server memory (VmHWM) while streaming a 1 GiB tensor with StreamInitLatents, per_item
+   (64 generators) and batch (one generator, one logical draw continued chunk by chunk).
+4. In-process cost of building one reply (no gRPC): the Rust in-place fill (aligned and
+   misaligned payload) vs PyO3's zero-initialised ``PyBytes::new_with`` vs a separate ``Vec``
+   and one copy vs the reference path (numpy array, ``scale_noise``, ``b"".join``).
 
     .venv/bin/python scripts/bench_grpc.py [--seconds 3] [--skip-stream]
 
@@ -183,7 +187,11 @@ async def bench(args: argparse.Namespace) -> None:
             grpc.aio.insecure_channel(f"127.0.0.1:{naive_port}", options=opts) as nch,
         ):
             sd15 = pb.SampleInitLatentsRequest(shape=[1, 4, 64, 64], seeds=[42]).SerializeToString()
+            sd15_reply = await sch.unary_unary("/sigmaserve.v1.NoiseService/SampleInitLatents")(
+                sd15, timeout=60
+            )
             ping = pb.PingRequest().SerializeToString()
+            ping64k = pb.PingRequest(reply_bytes=len(sd15_reply)).SerializeToString()
             print(f"## SD1.5 latents 1x4x64x64 float32 ({args.seconds:.0f} s per row)")
             print("| callers | server | req/s | p50 ms | p99 ms |")
             print("|---|---|---|---|---|")
@@ -196,6 +204,12 @@ async def bench(args: argparse.Namespace) -> None:
                         sd15,
                     ),
                     ("sigmaserve Ping (no-op)", sch, "/sigmaserve.v1.NoiseService/Ping", ping),
+                    (
+                        "sigmaserve Ping, same-size reply",
+                        sch,
+                        "/sigmaserve.v1.NoiseService/Ping",
+                        ping64k,
+                    ),
                     ("naive torch.randn + protobuf", nch, "/naive.Naive/SampleInitLatents", sd15),
                 ]
                 results = {}
@@ -212,10 +226,16 @@ async def bench(args: argparse.Namespace) -> None:
                     f"{100 * s / results['sigmaserve Ping (no-op)']['rps']:.0f} % | | |"
                 )
                 print(
+                    f"| {callers} | sigmaserve / same-size Ping | "
+                    f"{100 * s / results['sigmaserve Ping, same-size reply']['rps']:.0f} % | | |"
+                )
+                print(
                     f"| {callers} | sigmaserve / naive | "
                     f"{100 * s / results['naive torch.randn + protobuf']['rps']:.0f} % | | |"
                 )
 
+            if args.only_small:
+                return
             print("\n## 64 MiB replies (median of 5, client reads bytes)")
             big = pb.SampleInitLatentsRequest(shape=[1, 4, 2048, 2048], seeds=[1])
             size = 64 * MIB
@@ -251,10 +271,49 @@ async def bench(args: argparse.Namespace) -> None:
         for proc in (sig, naive):
             proc.wait(timeout=30)
     if not args.skip_stream:
-        await stream_memory(env)
+        await stream_memory(env, "per_item")
+        await stream_memory(env, "batch")
+    build_costs()
 
 
-async def stream_memory(env: dict[str, str]) -> None:
+def build_costs() -> None:
+    """Median time to build one serialized reply in this process (no transport)."""
+    from sigmaserve import _core, latents, wire
+
+    def median_ms(fn, repeats: int) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return 1000 * statistics.median(times)
+
+    print("\n## Building one reply in-process (ms, median; factor 14.6 so scaling runs)")
+    print("| shape | inplace aligned | inplace misaligned | new_with | vec + copy | reference |")
+    print("|---|---|---|---|---|---|")
+    for shape, repeats in (([1, 4, 64, 64], 300), ([1, 4, 2048, 2048], 7)):
+        row = []
+        for plen, strategy in ((24, "inplace"), (21, "inplace"), (21, "new_with"), (21, "vec")):
+            prefix = b"p" * plen
+            row.append(
+                median_ms(
+                    lambda p=prefix, s=strategy, d=shape: _core.wire_latents_reply(
+                        p, 14.6, d, [1], strategy=s
+                    ),
+                    repeats,
+                )
+            )
+
+        def reference(shape=shape):
+            r = latents.sample_init_latents(shape=shape, seeds=[1], sigma=14.6)
+            return wire.encode_latents_reply(r.array, "float32", 14.6, [1])
+
+        row.append(median_ms(reference, repeats))
+        print(f"| {'x'.join(map(str, shape))} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+
+
+async def stream_memory(env: dict[str, str], seed_mode: str) -> None:
     """A fresh server streams 1 GiB; its peak RSS is read from /proc before and after."""
     from sigmaserve.v1 import noise_service_pb2 as pb
 
@@ -279,7 +338,11 @@ async def stream_memory(env: dict[str, str]) -> None:
             if True:
                 before = vm_hwm_kib(sig.pid)
                 request = pb.SampleInitLatentsRequest(
-                    shape=[64, 4, 1024, 1024], seeds=list(range(64))
+                    shape=[64, 4, 1024, 1024],
+                    seeds=list(range(64)) if seed_mode == "per_item" else [7],
+                    seed_mode=pb.SEED_MODE_PER_ITEM
+                    if seed_mode == "per_item"
+                    else pb.SEED_MODE_BATCH,
                 )
                 stream = sch.unary_stream("/sigmaserve.v1.NoiseService/StreamInitLatents")
                 t0 = time.perf_counter()
@@ -288,7 +351,7 @@ async def stream_memory(env: dict[str, str]) -> None:
                     total += len(chunk)
                 elapsed = time.perf_counter() - t0
                 after = vm_hwm_kib(sig.pid)
-                print("\n## StreamInitLatents, 64x4x1024x1024 float32 (1 GiB)")
+                print(f"\n## StreamInitLatents, 64x4x1024x1024 float32 (1 GiB), {seed_mode}")
                 print(
                     f"received {total / 2**30:.3f} GiB in {elapsed:.1f} s "
                     f"({total / elapsed / 1e9:.2f} GB/s); server peak RSS (VmHWM) "
@@ -304,6 +367,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--skip-stream", action="store_true")
+    parser.add_argument("--only-small", action="store_true", help="only the SD1.5 rows")
     parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_server:

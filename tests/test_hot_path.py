@@ -149,3 +149,27 @@ def test_sigma_cache_equals_resolve_sigma():
         want = latents.resolve_sigma(None, scheduler, steps, "sd15", {})
         assert cache.resolve(kwargs) == want
     assert len(cache._values) <= 2
+
+
+@pytest.mark.parametrize("sigma", [0.0, -0.0, 1.0, 14.614642, float("nan"), 1e300])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hand_encoded_prefix_equals_protobuf(sigma, dtype):
+    for seeds, shape, states in [
+        ([0], [1], ()),
+        ([1, 2**64 - 1, 300], [2, 4, 64, 64], ()),
+        ([5, 6], [2, 3], (b"s" * 5056, b"")),
+        ([127, 128, 16383, 16384], [1, 16, 128, 128], (b"\x00" * 16,)),
+    ]:
+        nbytes = int(np.prod(shape)) * (2 if dtype in ("float16", "bfloat16") else 4)
+        got = wire.latents_reply_prefix(sigma, seeds, dtype, shape, nbytes, states)
+        want = wire._latents_reply_prefix_protobuf(sigma, seeds, dtype, shape, nbytes, states)
+        assert got == want
+        message = pb.SampleInitLatentsResponse(
+            init_noise_sigma=sigma,
+            seeds=seeds,
+            generator_states=list(states),
+            latents=pb.Tensor(
+                dtype=wire.tensors.dtype_to_enum(dtype), shape=shape, data=b"\x01" * nbytes
+            ),
+        )
+        assert pb.SampleInitLatentsResponse.FromString(got + b"\x01" * nbytes) == message

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from google.protobuf import struct_pb2
 
-from sigmaserve import tensors
+from sigmaserve import _core, noise, tensors
 from sigmaserve.errors import invalid
 from sigmaserve.v1 import noise_service_pb2 as pb
 
 DEFAULT_PRESET = "sd15"
+_DOUBLE = struct.Struct("<d")
 U64 = 1 << 64
 
 SOURCES = {
@@ -262,9 +264,15 @@ def latents_kwargs(request: pb.SampleInitLatentsRequest) -> dict[str, Any]:
         "sigma": request.sigma if request.HasField("sigma") else None,
         "scheduler": request.scheduler or None,
         "num_inference_steps": positive_or_none(request, "num_inference_steps"),
-        "noise_options": struct_to_dict(request.noise_options),
+        "noise_options": (
+            struct_to_dict(request.noise_options) if request.HasField("noise_options") else {}
+        ),
         "return_generator_states": request.return_generator_states,
-        **struct_to_dict(request.scheduler_overrides),
+        **(
+            struct_to_dict(request.scheduler_overrides)
+            if request.HasField("scheduler_overrides")
+            else {}
+        ),
     }
 
 
@@ -282,6 +290,8 @@ def _enum_name(table: Mapping[str, int], value: int, field: str, default: str) -
 
 def varint(value: int) -> bytes:
     """Protobuf base-128 varint of a non-negative int."""
+    if value < 0x80:
+        return _SMALL_VARINTS[value]
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -293,6 +303,7 @@ def varint(value: int) -> bytes:
             return bytes(out)
 
 
+_SMALL_VARINTS = [bytes((i,)) for i in range(0x80)]
 _LATENTS_TAG = b"\x1a"  # SampleInitLatentsResponse.latents = 3 and Tensor.data = 3, wire type 2
 _CHUNK_DATA_TAG = b"\x12"  # LatentsChunk.data = 2, wire type 2
 
@@ -310,7 +321,53 @@ def latents_reply_prefix(
     ``prefix + data`` is byte-identical to ``SerializeToString()`` of the same message (fields in
     number order, the payload last), but the payload is copied once instead of three times.
     Generator states (field 4), when present, go before the payload: parsers accept any order.
+    Encoded by hand (a protobuf round trip costs more than the small tensors' whole fill);
+    unusual values (negative zero or NaN sigma, negative dims) take the protobuf encoder.
     """
+    sigma = float(init_noise_sigma)
+    if not (sigma > 0 or (sigma == 0 and math.copysign(1.0, sigma) > 0)) or any(
+        d < 0 for d in shape
+    ):
+        return _latents_reply_prefix_protobuf(
+            init_noise_sigma, seeds, dtype, shape, nbytes, generator_states
+        )
+    parts = [b"\x09" + _DOUBLE.pack(sigma)] if sigma else []
+    wire_seeds = seeds_to_wire(list(seeds))
+    if wire_seeds:
+        packed = b"".join([varint(v) for v in wire_seeds])
+        parts += (b"\x12", varint(len(packed)), packed)
+    for state in generator_states:
+        parts += (b"\x22", varint(len(state)), state)
+    key = (dtype, tuple(shape), nbytes)
+    tensor_head = _TENSOR_HEADS.get(key)
+    if tensor_head is None:
+        enum = tensors.dtype_to_enum(dtype)
+        inner = [b"\x08" + varint(enum)] if enum else []
+        if shape:
+            packed = b"".join([varint(int(d)) for d in shape])
+            inner += (b"\x12", varint(len(packed)), packed)
+        inner += (_LATENTS_TAG, varint(nbytes))
+        head = b"".join(inner)
+        tensor_head = _LATENTS_TAG + varint(len(head) + nbytes) + head
+        if len(_TENSOR_HEADS) < 1024:
+            _TENSOR_HEADS[key] = tensor_head
+    parts.append(tensor_head)
+    return b"".join(parts)
+
+
+# (dtype, shape, nbytes) -> the encoded Tensor header (with its field tag and length)
+_TENSOR_HEADS: dict[tuple[str, tuple[int, ...], int], bytes] = {}
+
+
+def _latents_reply_prefix_protobuf(
+    init_noise_sigma: float,
+    seeds: Sequence[int],
+    dtype: str,
+    shape: Sequence[int],
+    nbytes: int,
+    generator_states: Sequence[bytes] = (),
+) -> bytes:
+    """:func:`latents_reply_prefix` through protobuf messages (the reference encoding)."""
     head = pb.SampleInitLatentsResponse(
         init_noise_sigma=init_noise_sigma,
         seeds=seeds_to_wire(list(seeds)),
@@ -369,8 +426,6 @@ def fast_latents_reply(
     ``init_noise_sigma`` with torch's arithmetic (``latents.scale_noise``). ``noise_options``
     may only hold :data:`FAST_NOISE_OPTIONS` (validated like ``noise.sample_noise`` does).
     """
-    from sigmaserve import _core, noise
-
     if not seeds:
         raise invalid("seeds", "at least one seed is required")
     cpu_kernel = noise._cpu_kernel(noise_options.get("cpu_kernel"))

@@ -143,6 +143,46 @@ fn put_scaled<T: Elem>(src: &mut [T], dst: &mut [u8], dtype: Dtype, factor: f64)
 
 // ---- filling a payload in place ----------------------------------------------------------------
 
+/// Below this many elements a request in a plain seed mode is drawn on the calling thread: the
+/// core's policy runs items on its thread pool, whose hand-off costs more than a small draw.
+const INLINE_MAX: usize = 1 << 16;
+
+/// The request's noise into `out`: the core's policy (`sample_noise_into`), or for small
+/// requests without batch_index, variation seeds or seed resize the same draws on this thread
+/// (one fresh generator per item, or one draw of the whole tensor in batch mode).
+fn generate(req: &NoiseRequest, out: NoiseSliceMut<'_>) -> Result<(), CoreError> {
+    let plain =
+        req.batch_index.is_none() && req.variation.is_none() && req.seed_resize_from.is_none();
+    if !plain || out.len() > INLINE_MAX {
+        return rng::sample_noise_into(req, out);
+    }
+    let plan = req.plan()?;
+    if out.len() != plan.numel || out.dtype() != req.dtype {
+        return rng::sample_noise_into(req, out); // the core reports the mismatch
+    }
+    if plan.numel == 0 {
+        return Ok(());
+    }
+    macro_rules! draw {
+        ($v:expr, $fill:ident) => {{
+            if req.seed_mode == SeedMode::Batch {
+                rng::Generator::new(plan.seeds[0], req.source).$fill($v);
+            } else {
+                for (item, seed) in $v.chunks_mut(plan.item).zip(&plan.seeds) {
+                    rng::Generator::new(*seed, req.source).$fill(item);
+                }
+            }
+        }};
+    }
+    match out {
+        NoiseSliceMut::F32(v) => draw!(v, fill_f32),
+        NoiseSliceMut::F64(v) => draw!(v, fill_f64),
+        NoiseSliceMut::F16(v) => draw!(v, fill_f16),
+        NoiseSliceMut::BF16(v) => draw!(v, fill_bf16),
+    }
+    Ok(())
+}
+
 /// Elements per block of the scale-and-move pass (cache-resident scratch).
 const BLOCK: usize = 4096;
 
@@ -161,7 +201,7 @@ fn fill_payload<T: Elem>(
     if k > p || cfg!(target_endian = "big") {
         // No room below the payload to realign (or a big-endian host): a separate buffer.
         let mut v = vec![T::default(); numel];
-        rng::sample_noise_into(req, T::noise_slice(&mut v, req.dtype))?;
+        generate(req, T::noise_slice(&mut v, req.dtype))?;
         put_scaled(&mut v, &mut buf[p..], req.dtype, factor);
         return Ok(());
     }
@@ -175,7 +215,7 @@ fn fill_payload<T: Elem>(
         if !head.is_empty() || !tail.is_empty() || typed.len() != numel {
             return Err(CoreError::invalid("out", "could not align the payload"));
         }
-        rng::sample_noise_into(req, T::noise_slice(typed, req.dtype))?;
+        generate(req, T::noise_slice(typed, req.dtype))?;
         if k == 0 {
             scale_in_place(typed, req.dtype, factor);
             return Ok(());

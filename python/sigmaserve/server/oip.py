@@ -35,14 +35,14 @@ from sigmaserve.server.servicer import check_size
 SERVICE_NAME = "inference.GRPCInferenceService"
 MODELS = ("init_latents", "schedule")
 
-_OIP_DTYPES = {
+_OIP_DTYPES: dict[str, tuple[str, np.dtype[Any]]] = {
     "float32": ("FP32", np.dtype("<f4")),
     "float64": ("FP64", np.dtype("<f8")),
     "float16": ("FP16", np.dtype("<f2")),
     "bfloat16": ("BF16", np.dtype("<u2")),
     "int64": ("INT64", np.dtype("<i8")),
 }
-_INPUT_DTYPES = {
+_INPUT_DTYPES: dict[str, np.dtype[Any]] = {
     "INT64": np.dtype("<i8"),
     "UINT64": np.dtype("<u8"),
     "INT32": np.dtype("<i4"),
