@@ -53,7 +53,16 @@ def _stream(stub, request):
     [
         {"shape": [5, 4, 64, 96], "seeds": [1, 2, 3, 4, 5]},  # item-wise, several items a chunk
         {"shape": [2, 4, 256, 320], "seeds": [9, 8], "dtype": pb.DATA_TYPE_FP16},  # items > chunk
-        {"shape": [3, 4, 40, 40], "seeds": [7], "seed_mode": pb.SEED_MODE_BATCH},  # whole tensor
+        {"shape": [3, 4, 40, 40], "seeds": [7], "seed_mode": pb.SEED_MODE_BATCH},  # one draw
+        {  # one draw continued over many chunks, scaled, with a tail block
+            "shape": [3, 4, 257, 259],
+            "seeds": [2**64 - 5],
+            "seed_mode": pb.SEED_MODE_BATCH,
+            "dtype": pb.DATA_TYPE_FP16,
+            "scheduler": "EulerDiscreteScheduler",
+        },
+        {"shape": [2, 3, 333, 257], "seeds": [4, 5], "dtype": pb.DATA_TYPE_FP64, "sigma": 2.5},
+        {"shape": [2, 4, 64, 64], "seeds": [4, 5], "seed_mode": pb.SEED_MODE_A1111},  # whole
         {
             "width": 512,
             "height": 512,

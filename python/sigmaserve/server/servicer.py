@@ -346,6 +346,18 @@ class StreamPlan:
             while (message := self.batch_stream.next_chunk(step)) is not None:
                 yield [message]
             return
+        item = math.prod(self.shape[1:])
+        itemsize = tensors.storage_dtype(self.dtype).itemsize
+        if self.whole is None and self.kwargs["source"] == "cpu" and item * itemsize > step:
+            # Items larger than a chunk: each item is one fresh-generator draw, which the core
+            # continues chunk by chunk like a batch-mode draw (memory bounded by a chunk).
+            from sigmaserve import _core
+
+            for seed in self.seeds:
+                stream = _core.BatchStream(seed, item, self.dtype, self.init_noise_sigma)
+                while (message := stream.next_chunk(step)) is not None:
+                    yield [message]
+            return
         for piece in self.pieces():
             flat = piece.data.cast("B")
             yield [wire.encode_chunk(flat[o : o + step]) for o in range(0, len(flat), step)]
