@@ -548,25 +548,52 @@ impl BatchDraw {
         self.advance(last);
         let (lo, hi) = (first - self.base, last - self.base);
         let skip = start - first * size;
-        macro_rules! emit {
-            ($v:expr) => {{
-                let mut part = $v[lo..hi].to_vec();
-                scale_in_place(&mut part, self.dtype, factor);
-                let mut bytes = Vec::with_capacity(part.len() * size);
-                for x in &part {
-                    bytes.extend_from_slice(&x.to_le_bytes());
-                }
-                let end = skip + out.len();
-                out.copy_from_slice(&bytes[skip..end]);
-            }};
-        }
+        let dtype = self.dtype;
         match &self.values {
-            Noise::F32(v) => emit!(v),
-            Noise::F64(v) => emit!(v),
-            Noise::F16(v) | Noise::BF16(v) => emit!(v),
+            Noise::F32(v) => emit(&v[lo..hi], skip, out, dtype, factor),
+            Noise::F64(v) => emit(&v[lo..hi], skip, out, dtype, factor),
+            Noise::F16(v) | Noise::BF16(v) => emit(&v[lo..hi], skip, out, dtype, factor),
         }
         // Keep the element the next chunk starts in.
         self.release((start + out.len()) / size);
+    }
+}
+
+/// Writes `values` scaled, as little-endian bytes, dropping the first `skip` bytes, into
+/// `out` (which ends inside or at the end of the last value).
+fn emit<T: Elem>(values: &[T], skip: usize, out: &mut [u8], dtype: Dtype, factor: f64) {
+    let size = T::SIZE;
+    let scaled = |x: T| {
+        if factor == 1.0 {
+            x
+        } else {
+            x.scale(dtype, factor)
+        }
+    };
+    let bytes_of = |x: T| {
+        let mut b = [0u8; 8];
+        scaled(x).put_le(&mut b[..size]);
+        b
+    };
+    let mut values = values;
+    let mut out = out;
+    if skip > 0 {
+        // The value the previous chunk ended inside.
+        let b = bytes_of(values[0]);
+        let n = (size - skip).min(out.len());
+        out[..n].copy_from_slice(&b[skip..skip + n]);
+        out = &mut out[n..];
+        values = &values[1..];
+    }
+    let whole = out.len() / size;
+    let (body, rest) = out.split_at_mut(whole * size);
+    for (x, d) in values.iter().zip(body.chunks_exact_mut(size)) {
+        scaled(*x).put_le(d);
+    }
+    if !rest.is_empty() {
+        let b = bytes_of(values[whole]);
+        let n = rest.len();
+        rest.copy_from_slice(&b[..n]);
     }
 }
 
