@@ -1,8 +1,12 @@
 """NoiseService: thin async handlers over the local API; heavy work runs off the event loop.
 
 The service is registered through a generic handler so the tensor replies skip protobuf
-serialization: they are built as wire bytes by :mod:`sigmaserve.wire` (one copy of the tensor),
-which any protobuf client parses as the declared message.
+serialization: they are built as wire bytes, which any protobuf client parses as the declared
+message. On the hot path (``wire.fast_latents_reply``) the core writes the scaled noise straight
+into the reply's ``bytes`` (no copy of the tensor at all); requests with variation seeds,
+batch_index or seed resize take the reference path (numpy array, then one copy by
+``wire.encode_latents_reply``). StreamInitLatents continues single draws chunk by chunk in the
+core (``_core.BatchStream``) where it can, so its memory stays bounded by a chunk.
 """
 
 from __future__ import annotations
