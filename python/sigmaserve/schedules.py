@@ -8,14 +8,12 @@
 from __future__ import annotations
 
 import dataclasses
-import operator
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from sigmaserve import _core
-from sigmaserve.errors import invalid
 
 __all__ = ["Img2Img", "Schedule", "get_schedule", "list_presets", "list_schedulers"]
 
@@ -81,7 +79,9 @@ class Schedule:
         for name in _ARRAYS:
             array = getattr(self, name)
             if array is not None:
-                object.__setattr__(self, name, _readonly(np.array(array, copy=True)))
+                owned = array if isinstance(array, np.ndarray) and array.flags.owndata else None
+                fresh = owned if owned is not None else np.array(array, copy=True)
+                object.__setattr__(self, name, _readonly(fresh))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Schedule):
@@ -119,6 +119,16 @@ class Schedule:
         }
 
     @classmethod
+    def _from_core(cls, raw: dict[str, Any]) -> Schedule:
+        """Wrap what ``_core.schedule_get`` returns (arrays already fresh and read-only)."""
+        img2img = raw["img2img"]
+        if img2img is not None:
+            raw["img2img"] = Img2Img(**img2img)
+        schedule = object.__new__(cls)
+        object.__setattr__(schedule, "__dict__", raw)
+        return schedule
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Schedule:
         """Rebuild a schedule from :meth:`to_dict` output (lists or arrays)."""
         timesteps = data["timesteps"]
@@ -140,26 +150,6 @@ class Schedule:
         )
 
 
-def _steps(value: Any, overrides: Mapping[str, Any]) -> int | None:
-    if value is _DEFAULT_STEPS and any(
-        overrides.get(k) is not None for k in ("timesteps", "sigmas")
-    ):
-        return None
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise invalid("num_inference_steps", "expected an int, got bool")
-    try:
-        steps = operator.index(value)
-    except TypeError:
-        raise invalid(
-            "num_inference_steps", f"expected an int, got {type(value).__name__}"
-        ) from None
-    if steps < 1:
-        raise invalid("num_inference_steps", f"must be at least 1, got {steps}")
-    return steps
-
-
 def get_schedule(
     scheduler: str = "EulerDiscreteScheduler",
     num_inference_steps: int | None = _DEFAULT_STEPS,
@@ -175,16 +165,11 @@ def get_schedule(
     ``strength`` (img2img). With custom ``timesteps``/``sigmas`` the default step count is
     dropped; an explicit ``num_inference_steps`` must then agree with their length.
     """
-    if not isinstance(scheduler, str):
-        raise invalid("scheduler", f"expected a str, got {type(scheduler).__name__}")
-    if preset is not None and not isinstance(preset, str):
-        raise invalid("preset", f"expected a str or None, got {type(preset).__name__}")
-    if config is not None and not isinstance(config, Mapping):
-        raise invalid("config", f"expected a mapping or None, got {type(config).__name__}")
-    steps = _steps(num_inference_steps, overrides)
-    raw = _core.schedule_get(scheduler, steps, preset, config, overrides)
-    img2img = raw.pop("img2img")
-    return Schedule(**raw, img2img=None if img2img is None else Img2Img(**img2img))
+    if num_inference_steps is _DEFAULT_STEPS:
+        custom = overrides.get("timesteps") is not None or overrides.get("sigmas") is not None
+        num_inference_steps = None if custom else 50
+    raw = _core.schedule_get(scheduler, num_inference_steps, preset, config, overrides)
+    return Schedule._from_core(raw)
 
 
 def list_presets() -> dict[str, dict[str, Any]]:

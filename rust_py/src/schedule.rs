@@ -2,7 +2,10 @@
 //! `schedule_schedulers`. Arguments are converted to owned core values while attached, the
 //! schedule is computed detached (`py.detach`), arrays are moved into numpy without a copy.
 
-use numpy::IntoPyArray;
+use std::sync::Mutex;
+
+use numpy::{npyffi, IntoPyArray, PyArray1, PyUntypedArrayMethods};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use sigmaserve_core::schedule::{self, ConfigMap, ConfigValue, Schedule, Timesteps};
@@ -85,6 +88,16 @@ fn to_map(obj: Option<&Bound<'_, PyAny>>, field: &str) -> CoreResult<ConfigMap> 
         return Ok(map);
     };
     let invalid = |msg: String| PyCoreError(CoreError::invalid(field, msg));
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        for (key, value) in dict.iter() {
+            let key: String = key
+                .extract()
+                .map_err(|_| invalid("keys must be strings".into()))?;
+            let value = to_value(&value).map_err(|e| invalid(format!("{key}: {e}")))?;
+            map.insert(key, value);
+        }
+        return Ok(map);
+    }
     let items = obj
         .call_method0("items")
         .map_err(|_| invalid("expected a mapping (dict)".into()))?;
@@ -117,71 +130,171 @@ fn from_value<'py>(py: Python<'py>, value: &ConfigValue) -> PyResult<Bound<'py, 
 fn config_dict<'py>(py: Python<'py>, map: &ConfigMap) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (key, value) in map.iter() {
-        dict.set_item(key, from_value(py, value)?)?;
+        dict.set_item(PyString::intern(py, key), from_value(py, value)?)?;
     }
     Ok(dict)
+}
+
+/// Recently converted configurations: the same resolved config gives a copy of the same dict
+/// (building a 15-30 entry dict from scratch dominates a schedule call otherwise).
+static CONFIG_DICTS: Mutex<Vec<(ConfigMap, Py<PyDict>)>> = Mutex::new(Vec::new());
+const CONFIG_DICTS_CAPACITY: usize = 32;
+
+fn cached_config_dict<'py>(py: Python<'py>, map: &ConfigMap) -> PyResult<Bound<'py, PyDict>> {
+    let mut cache = CONFIG_DICTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, dict)) = cache.iter().find(|(m, _)| m == map) {
+        return dict.bind(py).copy();
+    }
+    let dict = config_dict(py, map)?;
+    if cache.len() >= CONFIG_DICTS_CAPACITY {
+        cache.remove(0);
+    }
+    cache.push((map.clone(), dict.clone().unbind()));
+    dict.copy()
+}
+
+/// A shared read-only empty float32 array (EDM and flow matching have no betas).
+fn empty_f32(py: Python<'_>) -> Bound<'_, PyAny> {
+    static EMPTY: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    EMPTY
+        .get_or_init(py, || readonly_array(py, Vec::<f32>::new()).unbind())
+        .bind(py)
+        .clone()
+}
+
+/// `readonly_array` for float32 training arrays, sharing one empty array.
+fn training_array(py: Python<'_>, values: Vec<f32>) -> Bound<'_, PyAny> {
+    if values.is_empty() {
+        empty_f32(py)
+    } else {
+        readonly_array(py, values)
+    }
+}
+
+/// Arrays up to this length are copied into numpy-owned memory: cheaper than handing the `Vec`
+/// over (which allocates a capsule object as the array's base) for schedule-sized data.
+const COPY_BELOW: usize = 4096;
+
+/// A new read-only numpy array holding `values` (a `Schedule` is immutable). Short arrays are
+/// copied, long ones moved without a copy.
+fn readonly_array<'py, T: numpy::Element>(py: Python<'py>, values: Vec<T>) -> Bound<'py, PyAny> {
+    let array: Bound<'py, PyArray1<T>> = if values.len() < COPY_BELOW {
+        PyArray1::from_slice(py, &values)
+    } else {
+        values.into_pyarray(py)
+    };
+    // SAFETY: the array was created just above and no other reference to it exists yet, so
+    // clearing its WRITEABLE flag cannot invalidate a borrow; the pointer is valid while
+    // `array` is alive.
+    unsafe {
+        (*array.as_array_ptr()).flags &= !npyffi::NPY_ARRAY_WRITEABLE;
+    }
+    array.into_any()
 }
 
 fn timesteps_array<'py>(py: Python<'py>, timesteps: Timesteps) -> Bound<'py, PyAny> {
     match timesteps {
-        Timesteps::I64(v) => v.into_pyarray(py).into_any(),
-        Timesteps::F32(v) => v.into_pyarray(py).into_any(),
-        Timesteps::F64(v) => v.into_pyarray(py).into_any(),
+        Timesteps::I64(v) => readonly_array(py, v),
+        Timesteps::F32(v) => readonly_array(py, v),
+        Timesteps::F64(v) => readonly_array(py, v),
     }
 }
 
+/// The attribute dict of a Python `Schedule` (field names are interned once).
 fn schedule_dict<'py>(py: Python<'py>, s: Schedule) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
-    dict.set_item("scheduler", &s.scheduler)?;
-    dict.set_item("num_inference_steps", s.num_inference_steps)?;
-    dict.set_item("timesteps", timesteps_array(py, s.timesteps))?;
-    match s.sigmas {
-        Some(sigmas) => dict.set_item("sigmas", sigmas.into_pyarray(py))?,
-        None => dict.set_item("sigmas", py.None())?,
-    }
-    dict.set_item("init_noise_sigma", s.init_noise_sigma)?;
-    dict.set_item("betas", s.betas.into_pyarray(py))?;
-    dict.set_item("alphas_cumprod", s.alphas_cumprod.into_pyarray(py))?;
-    dict.set_item("config", config_dict(py, &s.config)?)?;
-    dict.set_item("warnings", PyTuple::new(py, &s.warnings)?)?;
-    dict.set_item("order", s.order)?;
-    match s.img2img {
+    dict.set_item(intern!(py, "scheduler"), &s.scheduler)?;
+    dict.set_item(intern!(py, "timesteps"), timesteps_array(py, s.timesteps))?;
+    let sigmas = match s.sigmas {
+        Some(sigmas) => readonly_array(py, sigmas),
+        None => py.None().into_bound(py),
+    };
+    dict.set_item(intern!(py, "sigmas"), sigmas)?;
+    dict.set_item(intern!(py, "init_noise_sigma"), s.init_noise_sigma)?;
+    dict.set_item(intern!(py, "betas"), training_array(py, s.betas))?;
+    let acp = training_array(py, s.alphas_cumprod);
+    dict.set_item(intern!(py, "alphas_cumprod"), acp)?;
+    dict.set_item(intern!(py, "config"), cached_config_dict(py, &s.config)?)?;
+    dict.set_item(intern!(py, "warnings"), PyTuple::new(py, &s.warnings)?)?;
+    let steps = s.num_inference_steps;
+    dict.set_item(intern!(py, "num_inference_steps"), steps)?;
+    dict.set_item(intern!(py, "order"), s.order)?;
+    let img2img = match s.img2img {
         Some(i) => {
             let sub = PyDict::new(py);
-            sub.set_item("strength", i.strength)?;
-            sub.set_item("begin_index", i.begin_index)?;
-            sub.set_item("num_timesteps", i.num_timesteps)?;
-            sub.set_item("start_timestep", i.start_timestep)?;
-            dict.set_item("img2img", sub)?;
+            sub.set_item(intern!(py, "strength"), i.strength)?;
+            sub.set_item(intern!(py, "begin_index"), i.begin_index)?;
+            sub.set_item(intern!(py, "num_timesteps"), i.num_timesteps)?;
+            sub.set_item(intern!(py, "start_timestep"), i.start_timestep)?;
+            sub.into_any()
         }
-        None => dict.set_item("img2img", py.None())?,
-    }
+        None => py.None().into_bound(py),
+    };
+    dict.set_item(intern!(py, "img2img"), img2img)?;
     Ok(dict)
 }
 
-/// Computes a diffusers schedule; returns a dict the Python `Schedule` is built from.
+fn invalid(field: &str, message: String) -> PyErr {
+    PyErr::from(PyCoreError(CoreError::invalid(field, message)))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".into())
+}
+
+/// A `str` argument, or an InvalidArgumentError naming `field`.
+fn text_arg(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<String> {
+    if obj.is_instance_of::<PyString>() {
+        return obj.extract();
+    }
+    Err(invalid(
+        field,
+        format!("expected a str, got {}", type_name(obj)),
+    ))
+}
+
+/// `num_inference_steps`: None or an int >= 1 (not a bool; numpy integers accepted).
+fn steps_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+    const FIELD: &str = "num_inference_steps";
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    if obj.is_instance_of::<PyBool>() {
+        return Err(invalid(FIELD, "expected an int, got bool".into()));
+    }
+    let index = obj
+        .call_method0("__index__")
+        .map_err(|_| invalid(FIELD, format!("expected an int, got {}", type_name(obj))))?;
+    let n: i64 = index
+        .extract()
+        .map_err(|_| PyErr::from(PyCoreError(CoreError::too_large(FIELD, "out of range"))))?;
+    match usize::try_from(n) {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(invalid(FIELD, format!("must be at least 1, got {n}"))),
+    }
+}
+
+/// Computes a diffusers schedule; returns the attribute dict of the Python `Schedule`.
 #[pyfunction]
 #[pyo3(signature = (scheduler, num_inference_steps, preset, config, overrides))]
 fn schedule_get<'py>(
     py: Python<'py>,
-    scheduler: String,
-    num_inference_steps: Option<i64>,
-    preset: Option<String>,
+    scheduler: &Bound<'py, PyAny>,
+    num_inference_steps: Option<&Bound<'py, PyAny>>,
+    preset: Option<&Bound<'py, PyAny>>,
     config: Option<Bound<'py, PyAny>>,
     overrides: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let steps = match num_inference_steps {
+    let scheduler = text_arg(scheduler, "scheduler")?;
+    let steps = steps_arg(num_inference_steps)?;
+    let preset = match preset.filter(|p| !p.is_none()) {
+        Some(p) => Some(text_arg(p, "preset")?),
         None => None,
-        Some(n) => Some(
-            usize::try_from(n)
-                .map_err(|_| {
-                    PyCoreError(CoreError::invalid(
-                        "num_inference_steps",
-                        format!("must be at least 1, got {n}"),
-                    ))
-                })
-                .map_err(PyErr::from)?,
-        ),
     };
     let config = to_map(config.as_ref(), "config").map_err(PyErr::from)?;
     let overrides = to_map(overrides.as_ref(), "overrides").map_err(PyErr::from)?;

@@ -40,7 +40,7 @@ impl BetaSchedule {
 }
 
 /// Where betas come from: a named schedule or an explicit `trained_betas` list.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum BetaSource {
     Named {
         schedule: BetaSchedule,
@@ -61,7 +61,7 @@ pub(crate) enum TerminalPatch {
 }
 
 /// betas and alphas_cumprod as a scheduler holds them after `__init__`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TrainingArrays {
     pub(crate) betas: Vec<f32>,
     pub(crate) alphas_cumprod: Vec<f32>,

@@ -1,6 +1,8 @@
 //! Scheduler configuration values as they arrive from Python, JSON or protobuf `Struct`, and the
 //! typed accessors the schedule builders use once a configuration has been validated.
 
+use std::borrow::Cow;
+
 use crate::error::{CoreError, Result};
 
 /// One configuration value. This mirrors what a diffusers `scheduler_config.json` can hold.
@@ -88,7 +90,7 @@ impl ConfigValue {
 /// its value in place.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigMap {
-    entries: Vec<(String, ConfigValue)>,
+    entries: Vec<(Cow<'static, str>, ConfigValue)>,
 }
 
 impl ConfigMap {
@@ -98,12 +100,23 @@ impl ConfigMap {
     }
 
     /// Sets `key` to `value`, keeping the key's position if it is already present.
-    pub fn insert(&mut self, key: impl Into<String>, value: ConfigValue) {
-        let key = key.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+    pub fn insert<K: AsRef<str> + Into<String>>(&mut self, key: K, value: ConfigValue) {
+        match self.entries.iter_mut().find(|(k, _)| k == key.as_ref()) {
             Some(entry) => entry.1 = value,
-            None => self.entries.push((key, value)),
+            None => self.entries.push((Cow::Owned(key.into()), value)),
         }
+    }
+
+    /// Appends a key known at compile time (no allocation); the caller ensures it is new.
+    pub(crate) fn push_static(&mut self, key: &'static str, value: ConfigValue) {
+        self.entries.push((Cow::Borrowed(key), value));
+    }
+
+    /// Mutable access to the values in insertion order.
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = (&str, &mut ConfigValue)> {
+        self.entries
+            .iter_mut()
+            .map(|entry| (&*entry.0, &mut entry.1))
     }
 
     /// The value stored under `key`.
@@ -124,7 +137,7 @@ impl ConfigMap {
 
     /// The entries in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ConfigValue)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     /// The number of entries.

@@ -62,14 +62,69 @@ fn low_index<T: Copy + PartialOrd>(
     last_true.min(log_sigmas.len().saturating_sub(2))
 }
 
-/// `_sigma_to_t` in float64 (sigma float64, `log_sigmas` float32 upcast).
-// diffusers 0.42.1 schedulers/scheduling_euler_discrete.py: _sigma_to_t.
-pub(crate) fn sigma_to_t(sigma: f64, log_sigmas: &[f32]) -> f64 {
-    let ls: Vec<f64> = log_sigmas.iter().map(|&x| f64::from(x)).collect();
-    sigma_to_t_f64(sigma, &ls)
+/// The bracket index for `log_sigmas` known to be non-decreasing (training log-sigmas always
+/// are: betas in [0, 1] make alphas_cumprod non-increasing): a binary search with the same
+/// result as the linear scan.
+fn low_index_sorted<T: Copy>(log_sigmas: &[T], ge_zero: impl Fn(T) -> bool) -> usize {
+    let count = log_sigmas.partition_point(|&ls| ge_zero(ls));
+    count
+        .saturating_sub(1)
+        .min(log_sigmas.len().saturating_sub(2))
 }
 
-/// `_sigma_to_t` with float64 `log_sigmas` (UniPC with user sigmas takes their float64 log).
+/// `_sigma_to_t` in float64 against sorted float64 log-sigmas.
+pub(crate) fn sigma_to_t_sorted(sigma: f64, log_sigmas: &[f64]) -> f64 {
+    if log_sigmas.len() < 2 {
+        return f64::NAN;
+    }
+    let l = if sigma.is_nan() {
+        f64::NAN
+    } else {
+        sigma.max(1e-10).ln()
+    };
+    let low = low_index_sorted(log_sigmas, |ls| l - ls >= 0.0);
+    let (lo, hi) = (log_sigmas[low], log_sigmas[low + 1]);
+    let w = clip01((lo - l) / (lo - hi));
+    (1.0 - w) * low as f64 + w * (low + 1) as f64
+}
+
+/// `_sigma_to_t` entirely in float32 torch arithmetic (KDPM2 / KDPM2Ancestral interpolated
+/// timesteps), against sorted log-sigmas.
+pub(crate) fn sigma_to_t_f32_sorted(sigma: f32, log_sigmas: &[f32]) -> f32 {
+    if log_sigmas.len() < 2 {
+        return f32::NAN;
+    }
+    let l = ln32(if sigma.is_nan() {
+        sigma
+    } else {
+        sigma.max(1e-10)
+    });
+    let low = low_index_sorted(log_sigmas, |ls| l - ls >= 0.0);
+    let (lo, hi) = (log_sigmas[low], log_sigmas[low + 1]);
+    let w = clip01_f32((lo - l) / (lo - hi));
+    (1.0f32 - w) * low as f32 + w * (low + 1) as f32
+}
+
+/// `_sigma_to_t` for a float32 sigma with numpy promotion (the log and the weight in float32,
+/// the final combination in float64; Euler custom `sigmas`), against sorted log-sigmas.
+pub(crate) fn sigma_to_t_f32_sigma_sorted(sigma: f32, log_sigmas: &[f32]) -> f64 {
+    if log_sigmas.len() < 2 {
+        return f64::NAN;
+    }
+    let l = ln32(if sigma.is_nan() {
+        sigma
+    } else {
+        sigma.max(1e-10)
+    });
+    let low = low_index_sorted(log_sigmas, |ls| l - ls >= 0.0);
+    let (lo, hi) = (log_sigmas[low], log_sigmas[low + 1]);
+    let w = clip01_f32((lo - l) / (lo - hi));
+    f64::from(1.0f32 - w) * low as f64 + f64::from(w) * (low + 1) as f64
+}
+
+/// `_sigma_to_t` with arbitrary float64 `log_sigmas`, by the upstream linear scan (UniPC with
+/// user sigmas takes their float64 log, which need not be sorted).
+// diffusers 0.42.1 schedulers/scheduling_euler_discrete.py: _sigma_to_t.
 pub(crate) fn sigma_to_t_f64(sigma: f64, log_sigmas: &[f64]) -> f64 {
     if log_sigmas.len() < 2 {
         return f64::NAN;
@@ -83,40 +138,6 @@ pub(crate) fn sigma_to_t_f64(sigma: f64, log_sigmas: &[f64]) -> f64 {
     let (lo, hi) = (log_sigmas[low], log_sigmas[low + 1]);
     let w = clip01((lo - l) / (lo - hi));
     (1.0 - w) * low as f64 + w * (low + 1) as f64
-}
-
-/// `_sigma_to_t` for a float32 sigma against float32 `log_sigmas` with numpy promotion: the log
-/// and the weight in float32, the final combination in float64 (Euler custom `sigmas`).
-pub(crate) fn sigma_to_t_f32_sigma(sigma: f32, log_sigmas: &[f32]) -> f64 {
-    if log_sigmas.len() < 2 {
-        return f64::NAN;
-    }
-    let l = ln32(if sigma.is_nan() {
-        sigma
-    } else {
-        sigma.max(1e-10)
-    });
-    let low = low_index(l, log_sigmas, |a, b| a - b >= 0.0);
-    let (lo, hi) = (log_sigmas[low], log_sigmas[low + 1]);
-    let w = clip01_f32((lo - l) / (lo - hi));
-    f64::from(1.0f32 - w) * low as f64 + f64::from(w) * (low + 1) as f64
-}
-
-/// `_sigma_to_t` entirely in float32 torch arithmetic (KDPM2 / KDPM2Ancestral interpolated
-/// timesteps).
-pub(crate) fn sigma_to_t_f32(sigma: f32, log_sigmas: &[f32]) -> f32 {
-    if log_sigmas.len() < 2 {
-        return f32::NAN;
-    }
-    let l = ln32(if sigma.is_nan() {
-        sigma
-    } else {
-        sigma.max(1e-10)
-    });
-    let low = low_index(l, log_sigmas, |a, b| a - b >= 0.0);
-    let (lo, hi) = (log_sigmas[low], log_sigmas[low + 1]);
-    let w = clip01_f32((lo - l) / (lo - hi));
-    (1.0f32 - w) * low as f32 + w * (low + 1) as f32
 }
 
 fn ln32(x: f32) -> f32 {
@@ -156,11 +177,16 @@ mod tests {
     #[test]
     fn sigma_to_t_clamps_at_the_ends() {
         let ls: Vec<f32> = [0.1f32, 1.0, 10.0].iter().map(|x| x.ln()).collect();
-        assert_eq!(sigma_to_t(100.0, &ls), 2.0);
-        assert_eq!(sigma_to_t(0.01, &ls), 0.0);
-        assert!((sigma_to_t(1.0, &ls) - 1.0).abs() < 1e-6);
-        assert!(sigma_to_t(f64::NAN, &ls).is_nan());
-        assert!(sigma_to_t_f32(f32::NAN, &ls).is_nan());
+        let ls64: Vec<f64> = ls.iter().map(|&x| f64::from(x)).collect();
+        for sigma in [100.0, 0.01, 1.0, 0.5, 3.0, f64::NAN] {
+            let sorted = sigma_to_t_sorted(sigma, &ls64);
+            let scan = sigma_to_t_f64(sigma, &ls64);
+            assert!(sorted == scan || (sorted.is_nan() && scan.is_nan()));
+        }
+        assert_eq!(sigma_to_t_sorted(100.0, &ls64), 2.0);
+        assert_eq!(sigma_to_t_sorted(0.01, &ls64), 0.0);
+        assert!((sigma_to_t_sorted(1.0, &ls64) - 1.0).abs() < 1e-6);
+        assert!(sigma_to_t_f32_sorted(f32::NAN, &ls).is_nan());
     }
 }
 

@@ -5,7 +5,7 @@ use super::betas::TerminalPatch;
 use super::classes::SchedulerClass as C;
 use super::config::Resolved;
 use super::primitives::{np_linspace, rne};
-use super::vp::{leading_warning, trailing, training_arrays, Spacing};
+use super::vp::{leading_warning, trailing, Spacing, Vp};
 use super::{reject_extras, required_steps, steps_from_custom, Built, Request, Timesteps};
 use crate::error::{CoreError, Result};
 
@@ -19,7 +19,7 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
     };
     reject_extras(class, req.extras, allowed)?;
     let cfg = &*req.cfg;
-    let training = training_arrays(cfg, TerminalPatch::KeepZero)?;
+    let vp = Vp::new(cfg, TerminalPatch::KeepZero)?;
     let n_train = cfg.count("num_train_timesteps")?;
     let (n, timesteps) = match req.extras.timesteps.as_deref() {
         Some(custom) => {
@@ -53,8 +53,8 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         timesteps: Timesteps::I64(timesteps),
         sigmas: None,
         init_noise_sigma: 1.0,
-        betas: training.betas,
-        alphas_cumprod: training.alphas_cumprod,
+        betas: vp.training.betas.clone(),
+        alphas_cumprod: vp.training.alphas_cumprod.clone(),
         num_inference_steps: n,
     })
 }

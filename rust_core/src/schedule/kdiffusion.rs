@@ -4,7 +4,7 @@
 
 use super::betas::TerminalPatch;
 use super::classes::SchedulerClass as C;
-use super::conversions::{sigma_to_t, sigma_to_t_f32, sigma_to_t_f32_sigma, SigmaSpace};
+use super::conversions::SigmaSpace;
 use super::primitives::{interp_index, np_linspace, r32, reversed, torch_linspace_f32};
 use super::vp::{leading_warning, trailing, Spacing, Vp};
 use super::{reject_extras, required_steps, steps_from_custom, Built, Request, Timesteps};
@@ -29,8 +29,8 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         assemble(&req, &vp, space, path, warnings)?
     };
     built.init_noise_sigma = init_noise_sigma(built.sigmas.as_deref().unwrap_or(&[]), spacing);
-    built.betas = vp.training.betas;
-    built.alphas_cumprod = vp.training.alphas_cumprod;
+    built.betas = vp.training.betas.clone();
+    built.alphas_cumprod = vp.training.alphas_cumprod.clone();
     Ok(built)
 }
 
@@ -97,7 +97,7 @@ impl SigmaPath {
             space == SigmaSpace::Karras && matches!(req.class, C::Kdpm2 | C::Kdpm2Ancestral);
         self.timesteps = converted
             .iter()
-            .map(|&s| sigma_to_t(s, &vp.log_sigmas))
+            .map(|&s| vp.sigma_to_t(s))
             .map(|t| if round { t.round_ties_even() } else { t })
             .collect();
         self.sigmas = converted;
@@ -143,10 +143,7 @@ fn spaced(
             }
             ts
         }
-        Spacing::Trailing => {
-            let ts = trailing(n_train, n_train, n, req.extras.fix_quirks, warnings);
-            ts
-        }
+        Spacing::Trailing => trailing(n_train, n_train, n, req.extras.fix_quirks, warnings),
     };
     Ok(timesteps.into_iter().map(cast).collect())
 }
@@ -189,7 +186,7 @@ fn euler_custom_sigmas(req: &Request<'_>, vp: &Vp, custom: &[f64]) -> Result<Bui
     } else {
         sigmas[..n]
             .iter()
-            .map(|&s| r32(sigma_to_t_f32_sigma(s, &vp.log_sigmas)))
+            .map(|&s| r32(vp.sigma_to_t_f32_sigma(s)))
             .collect()
     };
     Ok(built(Timesteps::F32(timesteps), sigmas, n))
@@ -360,10 +357,7 @@ fn assemble_kdpm2(vp: &Vp, space: SigmaSpace, path: &SigmaPath) -> Built {
             exp32(lerp_half(ln32(s[i]), ln32(prev)))
         })
         .collect();
-    let tau: Vec<f32> = interpolated
-        .iter()
-        .map(|&x| sigma_to_t_f32(x, &vp.log_sigmas))
-        .collect();
+    let tau: Vec<f32> = interpolated.iter().map(|&x| vp.sigma_to_t_f32(x)).collect();
     let m = path.timesteps.len();
     let pairs: Vec<(usize, usize)> = (1..m).map(|i| (i, i)).collect();
     let timesteps = kdpm2_timesteps(space, &path.timesteps, &tau, &pairs);
@@ -387,10 +381,7 @@ fn assemble_kdpm2_ancestral(vp: &Vp, space: SigmaSpace, path: &SigmaPath) -> Bui
             exp32(lerp_half(ln32(s[i]), ln32(down)))
         })
         .collect();
-    let tau: Vec<f32> = interpolated
-        .iter()
-        .map(|&x| sigma_to_t_f32(x, &vp.log_sigmas))
-        .collect();
+    let tau: Vec<f32> = interpolated.iter().map(|&x| vp.sigma_to_t_f32(x)).collect();
     let count = path.timesteps.len();
     let pairs: Vec<(usize, usize)> = (1..count).map(|m| (m - 1, m)).collect();
     let timesteps = kdpm2_timesteps(space, &path.timesteps, &tau, &pairs);
@@ -404,7 +395,7 @@ fn assemble_dpm_sde(vp: &Vp, path: &SigmaPath) -> Built {
         .windows(2)
         .map(|w| {
             let proposed = w[0] + (w[1] - w[0]) * 0.5;
-            sigma_to_t((-proposed).exp(), &vp.log_sigmas)
+            vp.sigma_to_t((-proposed).exp())
         })
         .collect();
     let mut timesteps = Vec::with_capacity(2 * path.n);

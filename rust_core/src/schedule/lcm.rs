@@ -3,7 +3,7 @@
 
 use super::betas::TerminalPatch;
 use super::primitives::np_linspace_open;
-use super::vp::training_arrays;
+use super::vp::Vp;
 use super::{reject_extras, required_steps, steps_from_custom, Built, Request, Timesteps};
 use crate::error::{CoreError, Result};
 
@@ -13,7 +13,7 @@ use crate::error::{CoreError, Result};
 pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Built> {
     reject_extras(req.class, req.extras, &["timesteps"])?;
     let cfg = &*req.cfg;
-    let training = training_arrays(cfg, TerminalPatch::KeepZero)?;
+    let vp = Vp::new(cfg, TerminalPatch::KeepZero)?;
     let n_train = cfg.count("num_train_timesteps")?;
     let original = cfg.count("original_inference_steps")?;
     if original > n_train {
@@ -39,8 +39,8 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         timesteps: Timesteps::I64(timesteps),
         sigmas: None,
         init_noise_sigma: 1.0,
-        betas: training.betas,
-        alphas_cumprod: training.alphas_cumprod,
+        betas: vp.training.betas.clone(),
+        alphas_cumprod: vp.training.alphas_cumprod.clone(),
         num_inference_steps: n,
     })
 }

@@ -161,7 +161,7 @@ pub fn get_schedule(
     }
     let class = scheduler_class(scheduler)?;
     let preset_map = match preset {
-        Some(name) => Some(preset_config(name)?),
+        Some(name) => Some(presets::preset_map(name)?),
         None => None,
     };
     if let Some(n) = num_inference_steps {
@@ -169,7 +169,7 @@ pub fn get_schedule(
     }
     let mut warnings = Vec::new();
     let mut layers: Vec<(&ConfigMap, Layer)> = Vec::with_capacity(3);
-    if let Some(map) = preset_map.as_ref() {
+    if let Some(map) = preset_map {
         layers.push((map, Layer::Config));
     }
     layers.push((config, Layer::Config));

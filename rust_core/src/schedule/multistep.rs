@@ -5,7 +5,7 @@
 use super::betas::TerminalPatch;
 use super::classes::SchedulerClass as C;
 use super::config::{ConfigValue, Resolved};
-use super::conversions::{lu_sigmas, sigma_to_t, sigma_to_t_f64, SigmaSpace};
+use super::conversions::{lu_sigmas, sigma_to_t_f64, SigmaSpace};
 use super::primitives::{interp_index, np_linspace, r32, rne, trunc_i64};
 use super::vp::{leading_warning, trailing, Spacing, Vp};
 use super::{reject_extras, required_steps, steps_from_custom, Built, Request, Timesteps};
@@ -55,8 +55,8 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         timesteps: Timesteps::I64(timesteps),
         sigmas: Some(sigmas),
         init_noise_sigma: 1.0,
-        betas: vp.training.betas,
-        alphas_cumprod: vp.training.alphas_cumprod,
+        betas: vp.training.betas.clone(),
+        alphas_cumprod: vp.training.alphas_cumprod.clone(),
         num_inference_steps: steps,
     })
 }
@@ -288,10 +288,7 @@ fn spaced(
             }
             ts
         }
-        Spacing::Trailing => {
-            let ts = trailing(last, n_train, n, fix, warnings);
-            ts
-        }
+        Spacing::Trailing => trailing(last, n_train, n, fix, warnings),
     };
     Ok(timesteps)
 }
@@ -371,29 +368,16 @@ fn vp_family_sigmas(plan: &Plan<'_>, warnings: &mut Vec<String>) -> Result<(Vec<
     let round = |t: f64| if squaredcos { t } else { rne(t) };
     let (timesteps, sigmas): (Vec<f64>, Vec<f64>) = if space == SigmaSpace::Karras {
         let s = super::conversions::karras(lo, hi, n);
-        (
-            s.iter()
-                .map(|&x| round(sigma_to_t(x, &vp.log_sigmas)))
-                .collect(),
-            s,
-        )
+        (s.iter().map(|&x| round(vp.sigma_to_t(x))).collect(), s)
     } else if lu {
         let (lmax, lmin) = (
             f64::from(vp.log_sigmas[vp.log_sigmas.len() - 1]),
             f64::from(vp.log_sigmas[0]),
         );
         let s = lu_sigmas(lmax, lmin, n);
-        (
-            s.iter()
-                .map(|&x| round(sigma_to_t(x, &vp.log_sigmas)))
-                .collect(),
-            s,
-        )
+        (s.iter().map(|&x| round(vp.sigma_to_t(x))).collect(), s)
     } else if let Some(s) = space.convert(lo, hi, n) {
-        (
-            s.iter().map(|&x| sigma_to_t(x, &vp.log_sigmas)).collect(),
-            s,
-        )
+        (s.iter().map(|&x| vp.sigma_to_t(x)).collect(), s)
     } else if flow {
         let s = vp_flow_sigmas(cfg, n, flow_shift)?;
         let n_train = cfg.count("num_train_timesteps")? as f64;
@@ -570,7 +554,7 @@ fn singlestep_order_fixups(cfg: &mut Resolved, n: usize, warnings: &mut Vec<Stri
         return Ok(());
     }
     let order = cfg.count("solver_order")?.max(1);
-    let uneven = n % order != 0;
+    let uneven = (n / order) * order != n;
     if uneven || cfg.text("final_sigmas_type")? == "zero" {
         cfg.map.insert("lower_order_final", ConfigValue::Bool(true));
         warnings.push(format!(

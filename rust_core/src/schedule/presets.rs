@@ -5,6 +5,8 @@
 //! keys the target class lacks are ignored, and keys the repository's JSON does not set keep the
 //! target class's own defaults (diffusers' `_use_default_values` rule).
 
+use std::sync::OnceLock;
+
 use super::config::{ConfigMap, ConfigValue};
 use crate::error::{CoreError, Result};
 
@@ -266,10 +268,17 @@ pub fn list_presets() -> &'static [Preset] {
 
 /// The scheduler config of preset `name` (exact, case-sensitive name).
 pub fn preset_config(name: &str) -> Result<ConfigMap> {
+    preset_map(name).cloned()
+}
+
+/// The preset's config map, built once per process.
+pub(crate) fn preset_map(name: &str) -> Result<&'static ConfigMap> {
+    static MAPS: OnceLock<Vec<ConfigMap>> = OnceLock::new();
+    let maps = MAPS.get_or_init(|| PRESETS.iter().map(Preset::config).collect());
     PRESETS
         .iter()
-        .find(|p| p.name == name)
-        .map(Preset::config)
+        .position(|p| p.name == name)
+        .and_then(|i| maps.get(i))
         .ok_or_else(|| {
             let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
             CoreError::invalid(

@@ -42,11 +42,10 @@ pub(crate) fn resolve(
     layers: &[(&ConfigMap, Layer)],
     warnings: &mut Vec<String>,
 ) -> Result<(Resolved, Extras)> {
-    let mut map: ConfigMap = class
-        .keys()
-        .iter()
-        .map(|k| (k.name.to_owned(), k.default.value()))
-        .collect();
+    let mut map = ConfigMap::new();
+    for spec in class.keys() {
+        map.push_static(spec.name, spec.default.value());
+    }
     let mut extras = Extras::default();
     for &(layer, kind) in layers {
         apply_layer(class, &mut map, layer, kind, warnings)?;
@@ -54,11 +53,10 @@ pub(crate) fn resolve(
             extras = parse_extras(layer)?;
         }
     }
-    for spec in class.keys() {
-        if let Some(value) = map.get(spec.name) {
-            let normalised = check_kind(spec.name, spec.kind, value)?;
-            map.insert(spec.name, normalised);
-        }
+    // The map holds exactly the class keys in declaration order (layers only replace them).
+    for ((key, value), spec) in map.values_mut().zip(class.keys()) {
+        debug_assert_eq!(key, spec.name);
+        *value = check_kind(spec.name, spec.kind, value)?;
     }
     Ok((Resolved { map }, extras))
 }

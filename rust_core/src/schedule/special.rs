@@ -117,7 +117,7 @@ fn ibeta_inv_lower(p: f64, a: f64, b: f64) -> f64 {
         }
         let step = f / beta_pdf(x, a, b);
         let mut next = x - step;
-        if !(next > lo && next < hi) || !next.is_finite() {
+        if !(next > lo && next < hi && next.is_finite()) {
             next = 0.5 * (lo + hi);
         }
         if (next - x).abs() <= f64::EPSILON * 0.25 * x.abs() || lo == hi {

@@ -1,31 +1,80 @@
 //! Shared pieces of the variance-preserving schedulers: training arrays from the resolved
 //! config, training sigmas, and the `timestep_spacing` rules with their quirks.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use super::betas::{BetaSchedule, BetaSource, TerminalPatch, TrainingArrays};
 use super::config::Resolved;
+use super::conversions::{sigma_to_t_f32_sigma_sorted, sigma_to_t_f32_sorted, sigma_to_t_sorted};
 use super::primitives::{ln_f32, np_arange, rne, training_sigmas};
 use crate::error::{CoreError, Result};
 
 /// Training arrays plus the float32 training sigmas and their float32 logs.
+#[derive(Debug)]
 pub(crate) struct Vp {
     pub(crate) training: TrainingArrays,
     /// `((1 - acp) / acp) ** 0.5`, ascending in t (float32 torch ops).
     pub(crate) sigmas: Vec<f32>,
     /// `np.log(sigmas)` (float32).
     pub(crate) log_sigmas: Vec<f32>,
+    /// `log_sigmas` widened to float64 (what `_sigma_to_t` compares in float64).
+    log_sigmas_f64: Vec<f64>,
 }
 
+/// Recently built training arrays, keyed by what determines them (a pure-function memo: the
+/// same configuration always gives the same arrays).
+type VpCache = Mutex<Vec<(BetaSource, Option<TerminalPatch>, Arc<Vp>)>>;
+static VP_CACHE: VpCache = Mutex::new(Vec::new());
+const VP_CACHE_CAPACITY: usize = 16;
+
 impl Vp {
-    /// Builds the arrays; `patch` is what the class does after a zero-SNR rescale.
-    pub(crate) fn new(cfg: &Resolved, patch: TerminalPatch) -> Result<Self> {
-        let training = training_arrays(cfg, patch)?;
+    /// Builds (or reuses) the arrays; `patch` is what the class does after a zero-SNR rescale.
+    pub(crate) fn new(cfg: &Resolved, patch: TerminalPatch) -> Result<Arc<Self>> {
+        let source = beta_source(cfg)?;
+        let zero_snr = cfg.flag("rescale_betas_zero_snr")?.then_some(patch);
+        let mut cache = VP_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = cache
+            .iter()
+            .position(|(s, z, _)| *s == source && *z == zero_snr)
+        {
+            let entry = cache.remove(i);
+            let vp = Arc::clone(&entry.2);
+            cache.insert(0, entry);
+            return Ok(vp);
+        }
+        drop(cache);
+        let vp = Arc::new(Self::compute(TrainingArrays::build(&source, zero_snr)?));
+        let mut cache = VP_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.insert(0, (source, zero_snr, Arc::clone(&vp)));
+        cache.truncate(VP_CACHE_CAPACITY);
+        Ok(vp)
+    }
+
+    fn compute(training: TrainingArrays) -> Self {
         let sigmas = training_sigmas(&training.alphas_cumprod);
         let log_sigmas = ln_f32(&sigmas);
-        Ok(Self {
+        let log_sigmas_f64 = log_sigmas.iter().map(|&x| f64::from(x)).collect();
+        Self {
             training,
             sigmas,
             log_sigmas,
-        })
+            log_sigmas_f64,
+        }
+    }
+
+    /// `_sigma_to_t(sigma, log_sigmas)` in float64.
+    pub(crate) fn sigma_to_t(&self, sigma: f64) -> f64 {
+        sigma_to_t_sorted(sigma, &self.log_sigmas_f64)
+    }
+
+    /// `_sigma_to_t` entirely in float32 (KDPM2 interpolated timesteps).
+    pub(crate) fn sigma_to_t_f32(&self, sigma: f32) -> f32 {
+        sigma_to_t_f32_sorted(sigma, &self.log_sigmas)
+    }
+
+    /// `_sigma_to_t` of a float32 sigma with numpy promotion (Euler custom sigmas).
+    pub(crate) fn sigma_to_t_f32_sigma(&self, sigma: f32) -> f64 {
+        sigma_to_t_f32_sigma_sorted(sigma, &self.log_sigmas)
     }
 
     /// `sqrt((1 - acp[0]) / acp[0])` as a float32 torch scalar: the "sigma_min" final sigma.
@@ -39,10 +88,10 @@ impl Vp {
     }
 }
 
-/// betas and alphas_cumprod from `trained_betas` / `beta_schedule` and the zero-SNR option.
-pub(crate) fn training_arrays(cfg: &Resolved, patch: TerminalPatch) -> Result<TrainingArrays> {
+/// Where the betas come from (validated): `trained_betas` or the named `beta_schedule`.
+fn beta_source(cfg: &Resolved) -> Result<BetaSource> {
     let n = cfg.count("num_train_timesteps")?;
-    let source = match cfg.opt_float_list("trained_betas")? {
+    Ok(match cfg.opt_float_list("trained_betas")? {
         Some(values) => {
             if values.len() != n {
                 return Err(CoreError::invalid(
@@ -53,9 +102,7 @@ pub(crate) fn training_arrays(cfg: &Resolved, patch: TerminalPatch) -> Result<Tr
             BetaSource::Trained(values)
         }
         None => named_source(cfg, n)?,
-    };
-    let zero_snr = cfg.flag("rescale_betas_zero_snr")?.then_some(patch);
-    TrainingArrays::build(&source, zero_snr)
+    })
 }
 
 fn named_source(cfg: &Resolved, n: usize) -> Result<BetaSource> {

@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""sigmaserve.get_schedule versus diffusers, side by side in one run.
+
+For every preset, the diffusers side constructs the preset's scheduler class from the preset's
+scheduler config (``Scheduler.from_config(config)``) and calls ``set_timesteps``; the sigmaserve
+side calls ``sigmaserve.get_schedule`` with the same class, preset and step count. Each is timed
+as the best of several rounds of repeated calls (``time.perf_counter``), and the table prints the
+per-call times and the ratio. A few popular non-default samplers follow the presets.
+
+Usage: python scripts/bench_schedules.py [--steps 30] [--rounds 15] [--min-time 0.2]
+
+The best round is reported for both sides, which filters out interference from other processes
+on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import sigmaserve
+from sigmaserve.schedules import list_presets
+
+
+def per_call(fn: Callable[[], Any], rounds: int, min_time: float) -> float:
+    """Best (lowest) mean seconds per call over ``rounds`` rounds of at least ``min_time`` s."""
+    fn()  # warm up (imports, caches)
+    calls = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        if time.perf_counter() - start >= min_time / 4:
+            break
+        calls *= 2
+    best = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best.append((time.perf_counter() - start) / calls)
+    return min(best)
+
+
+def rows(steps: int) -> list[tuple[str, str, str | None, dict[str, Any], int]]:
+    """(label, scheduler class, preset, extras, steps) for each benchmark row."""
+    out = []
+    for name, info in list_presets().items():
+        extras = {"mu": 1.15} if info["config"].get("use_dynamic_shifting") else {}
+        n = 4 if name == "sdxl-turbo" else steps
+        out.append((f"preset {name}", info["class_name"], name, extras, n))
+    out += [
+        (
+            "sd15 DPM++ 2M Karras",
+            "DPMSolverMultistepScheduler",
+            "sd15",
+            {"use_karras_sigmas": True},
+            steps,
+        ),
+        ("sd15 Euler a", "EulerAncestralDiscreteScheduler", "sd15", {}, steps),
+        ("sdxl UniPC", "UniPCMultistepScheduler", "sdxl", {}, steps),
+        ("sd15 KDPM2 Karras", "KDPM2DiscreteScheduler", "sd15", {"use_karras_sigmas": True}, steps),
+    ]
+    return out
+
+
+def diffusers_call(
+    cls: Any, preset: str | None, extras: dict[str, Any], n: int
+) -> Callable[[], Any]:
+    config = dict(list_presets()[preset]["config"]) if preset else {}
+    config.update({k: v for k, v in extras.items() if k != "mu"})
+    kwargs = {"mu": extras["mu"]} if "mu" in extras else {}
+
+    def call() -> Any:
+        scheduler = cls.from_config(config)
+        scheduler.set_timesteps(n, **kwargs)
+        return scheduler.timesteps
+
+    return call
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--min-time", type=float, default=0.2)
+    args = parser.parse_args()
+
+    warnings.filterwarnings("ignore")
+    import diffusers
+    import torch
+
+    diffusers.utils.logging.set_verbosity_error()
+    torch.set_num_threads(1)
+
+    header = (
+        f"{'case':<28} {'class':<34} {'n':>4} {'diffusers':>12} {'sigmaserve':>12} {'ratio':>8}"
+    )
+    print(
+        f"diffusers {diffusers.__version__}, torch {torch.__version__}, "
+        f"sigmaserve {sigmaserve.__version__}"
+    )
+    print(header)
+    print("-" * len(header))
+    preset_ratios = []
+    for label, cls_name, preset, extras, n in rows(args.steps):
+        cls = getattr(diffusers, cls_name)
+        theirs = per_call(diffusers_call(cls, preset, extras, n), args.rounds, args.min_time)
+        ours = per_call(
+            lambda cls_name=cls_name, preset=preset, extras=extras, n=n: sigmaserve.get_schedule(
+                cls_name, n, preset=preset, **extras
+            ),
+            args.rounds,
+            args.min_time,
+        )
+        ratio = theirs / ours
+        if label.startswith("preset"):
+            preset_ratios.append(ratio)
+        print(
+            f"{label:<28} {cls_name:<34} {n:>4} "
+            f"{theirs * 1e6:>10.1f}us {ours * 1e6:>10.1f}us {ratio:>7.0f}x"
+        )
+    print("-" * len(header))
+    print(
+        f"presets: min ratio {min(preset_ratios):.0f}x, "
+        f"median {statistics.median(preset_ratios):.0f}x (diffusers from_config + set_timesteps "
+        f"vs sigmaserve.get_schedule, per call, one torch thread)"
+    )
+
+
+if __name__ == "__main__":
+    main()
