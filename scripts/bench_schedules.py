@@ -15,15 +15,22 @@ on a shared machine.
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-import warnings
-from collections.abc import Callable
-from typing import Any
+import os
 
-import sigmaserve
-from sigmaserve.schedules import list_presets
+# One thread for every math library: on a small shared machine idle BLAS/OpenMP worker threads
+# only add noise (torch is also set to one thread below, for the diffusers side).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import sigmaserve  # noqa: E402
+from sigmaserve.schedules import list_presets  # noqa: E402
 
 
 def per_call(fn: Callable[[], Any], rounds: int, min_time: float) -> float:

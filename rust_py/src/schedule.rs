@@ -144,14 +144,16 @@ fn cached_config_dict<'py>(py: Python<'py>, map: &ConfigMap) -> PyResult<Bound<'
     let mut cache = CONFIG_DICTS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, dict)) = cache.iter().find(|(m, _)| m == map) {
-        return dict.bind(py).copy();
+    if let Some(i) = cache.iter().position(|(m, _)| m == map) {
+        // Most recently used first: repeated requests hit on the first comparison.
+        let entry = cache.remove(i);
+        let copy = entry.1.bind(py).copy();
+        cache.insert(0, entry);
+        return copy;
     }
     let dict = config_dict(py, map)?;
-    if cache.len() >= CONFIG_DICTS_CAPACITY {
-        cache.remove(0);
-    }
-    cache.push((map.clone(), dict.clone().unbind()));
+    cache.truncate(CONFIG_DICTS_CAPACITY - 1);
+    cache.insert(0, (map.clone(), dict.clone().unbind()));
     dict.copy()
 }
 
