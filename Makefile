@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 50051
 
-.PHONY: venv build-dev build-prod protos protos-check lint fmt test-rs test-py test run bench clean
+.PHONY: venv build-dev build-prod protos protos-check lint fmt stubtest test-rs test-py test run bench clean
 
 $(STAMP): requirements-dev.txt requirements-kdiffusion.txt
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -44,13 +44,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check python tests scripts
 	$(VENV)/bin/mypy
 
+# The hand-written stub of the extension must match the compiled module.
+stubtest: build-dev
+	$(VPY) -m mypy.stubtest sigmaserve._core
+
 test-rs:
 	cargo test -p sigmaserve-core --release
 
 test-py: build-dev
 	$(VENV)/bin/pytest -q tests
 
-test: lint protos-check test-rs test-py
+test: lint protos-check test-rs test-py stubtest
 
 run: build-dev
 	$(VENV)/bin/sigmaserve serve --host $(HOST) --port $(PORT)
