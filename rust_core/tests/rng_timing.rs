@@ -26,6 +26,9 @@ fn wanted(case: &str) -> bool {
     std::env::var("RNG_TIMING_CASE").map_or(true, |c| c == case)
 }
 
+/// A named fill of a float32 buffer, timed by this probe.
+type Fill<'a> = Box<dyn FnMut(&mut [f32]) + 'a>;
+
 #[test]
 #[ignore]
 fn timing_16mi() {
@@ -37,7 +40,7 @@ fn timing_16mi() {
         .unwrap();
     let cpu = Source::Cpu(CpuKernel::Avx2);
     let h100 = GpuGeometry::preset("h100").unwrap();
-    let mut cases: Vec<(String, Box<dyn FnMut(&mut [f32])>)> = vec![
+    let mut cases: Vec<(String, Fill<'_>)> = vec![
         (
             "mt".into(),
             Box::new(|b| Mt19937::new(1).fill_uniform_f32(b)),

@@ -280,10 +280,13 @@ fn every_class_runs_and_sigmas_never_increase_for_the_default_path() {
     }
 }
 
+/// (scheduler, steps, preset, overrides, the field the error must name)
+type ErrorCase<'a> = (&'a str, Option<usize>, Option<&'a str>, ConfigMap, &'a str);
+
 #[test]
 fn errors_name_their_field() {
     let empty = ConfigMap::new();
-    let cases: Vec<(&str, Option<usize>, Option<&str>, ConfigMap, &str)> = vec![
+    let cases: Vec<ErrorCase<'_>> = vec![
         ("Nope", Some(10), None, empty.clone(), "scheduler"),
         (
             "EulerDiscreteScheduler",

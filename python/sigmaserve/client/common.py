@@ -124,7 +124,7 @@ def translate_error(err: grpc.RpcError) -> Exception:
 
 
 def _reason(err: grpc.RpcError) -> str | None:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     if status is None:
         return None
     for detail in status.details:
@@ -136,7 +136,7 @@ def _reason(err: grpc.RpcError) -> str | None:
 
 
 def _violated_field(err: grpc.RpcError) -> str | None:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     if status is None:
         return message_field(err.details() or "")
     for detail in status.details:

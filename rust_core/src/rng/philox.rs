@@ -240,7 +240,7 @@ impl CudaGenerator {
 
     /// Sets the philox offset (torch requires a multiple of 4; so do we).
     pub fn set_offset(&mut self, offset: u64) -> crate::Result<()> {
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(crate::CoreError::invalid(
                 "offset",
                 format!("the CUDA philox offset must be a multiple of 4, got {offset}"),

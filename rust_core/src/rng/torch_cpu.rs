@@ -218,7 +218,7 @@ impl CpuGenerator {
             return;
         }
         let n = numel as u64;
-        let tail = u64::from(numel % 16 != 0);
+        let tail = u64::from(!numel.is_multiple_of(16));
         let words = match dtype {
             Dtype::Float32 => n + 16 * tail,
             Dtype::Float64 => 2 * (n + 16 * tail),
