@@ -58,15 +58,16 @@ def fmt(value: float) -> str:
 
 def row(tool: str, name: str, overrides: dict) -> str:
     schedule = sigmaserve.get_schedule(name, STEPS, preset=PRESET, **overrides)
-    sigmas = np.asarray(schedule.sigmas, dtype=np.float64)
     timesteps = np.asarray(schedule.timesteps)
     options = ", ".join(f"{k}={v}" for k, v in overrides.items())
     label = f"`{name}`" + (f" ({options})" if options else "")
     first_t = ", ".join(fmt(float(t)) for t in timesteps[:3])
-    return (
-        f"| {tool} | {label} | {len(sigmas)} | {fmt(sigmas[0])} | {fmt(sigmas[1])} | "
-        f"{fmt(sigmas[-2])} | {fmt(sigmas[-1])} | {fmt(schedule.init_noise_sigma)} | {first_t} |"
-    )
+    if schedule.sigmas is None:  # alpha-space schedulers hold no sigmas
+        cells = f"{len(timesteps)} timesteps | n/a | n/a | n/a | n/a"
+    else:
+        s = np.asarray(schedule.sigmas, dtype=np.float64)
+        cells = f"{len(s)} | {fmt(s[0])} | {fmt(s[1])} | {fmt(s[-2])} | {fmt(s[-1])}"
+    return f"| {tool} | {label} | {cells} | {fmt(schedule.init_noise_sigma)} | {first_t} |"
 
 
 def render() -> str:
