@@ -4,13 +4,14 @@
 For every preset, the diffusers side constructs the preset's scheduler class from the preset's
 scheduler config (``Scheduler.from_config(config)``) and calls ``set_timesteps``; the sigmaserve
 side calls ``sigmaserve.get_schedule`` with the same class, preset and step count. Each is timed
-as the best of several rounds of repeated calls (``time.perf_counter``), and the table prints the
-per-call times and the ratio. A few popular non-default samplers follow the presets.
+as the best of many short interleaved rounds of repeated calls (``time.perf_counter``), and the
+table prints the per-call times and the ratio. A few popular non-default samplers follow the
+presets.
 
-Usage: python scripts/bench_schedules.py [--steps 30] [--rounds 15] [--min-time 0.2]
+Usage: python scripts/bench_schedules.py [--steps 30] [--budget 2.0] [--round-ms 2.0]
 
-The best round is reported for both sides, which filters out interference from other processes
-on a shared machine.
+Both sides run in many short interleaved rounds and the best round of each is reported, which
+filters out interference from other processes on a shared machine.
 """
 
 from __future__ import annotations
@@ -33,24 +34,35 @@ import sigmaserve  # noqa: E402
 from sigmaserve.schedules import list_presets  # noqa: E402
 
 
-def per_call(fn: Callable[[], Any], rounds: int, min_time: float) -> float:
-    """Best (lowest) mean seconds per call over ``rounds`` rounds of at least ``min_time`` s."""
+def calibrate(fn: Callable[[], Any], round_time: float) -> int:
+    """How many calls make one round of about ``round_time`` seconds (at least one)."""
     fn()  # warm up (imports, caches)
     calls = 1
     while True:
         start = time.perf_counter()
         for _ in range(calls):
             fn()
-        if time.perf_counter() - start >= min_time / 4:
-            break
+        if time.perf_counter() - start >= round_time:
+            return calls
         calls *= 2
-    best = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best.append((time.perf_counter() - start) / calls)
-    return min(best)
+
+
+def best_per_call(sides: list[Callable[[], Any]], budget: float, round_time: float) -> list[float]:
+    """Lowest mean seconds per call of each side over many short, interleaved rounds.
+
+    Rounds of a few milliseconds fit inside one scheduler time slice, so on a shared machine
+    some rounds run undisturbed; interleaving exposes both sides to the same conditions.
+    """
+    calls = [calibrate(fn, round_time) for fn in sides]
+    best = [float("inf")] * len(sides)
+    deadline = time.perf_counter() + budget
+    while time.perf_counter() < deadline:
+        for i, fn in enumerate(sides):
+            start = time.perf_counter()
+            for _ in range(calls[i]):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - start) / calls[i])
+    return best
 
 
 def rows(steps: int) -> list[tuple[str, str, str | None, dict[str, Any], int]]:
@@ -93,8 +105,8 @@ def diffusers_call(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--budget", type=float, default=2.0, help="seconds per row")
+    parser.add_argument("--round-ms", type=float, default=2.0, help="length of one round")
     args = parser.parse_args()
 
     warnings.filterwarnings("ignore")
@@ -116,13 +128,14 @@ def main() -> None:
     preset_ratios = []
     for label, cls_name, preset, extras, n in rows(args.steps):
         cls = getattr(diffusers, cls_name)
-        theirs = per_call(diffusers_call(cls, preset, extras, n), args.rounds, args.min_time)
-        ours = per_call(
-            lambda cls_name=cls_name, preset=preset, extras=extras, n=n: sigmaserve.get_schedule(
-                cls_name, n, preset=preset, **extras
-            ),
-            args.rounds,
-            args.min_time,
+
+        def ours_call(
+            cls_name: str = cls_name, n: int = n, preset: Any = preset, extras: Any = extras
+        ) -> Any:
+            return sigmaserve.get_schedule(cls_name, n, preset=preset, **extras)
+
+        theirs, ours = best_per_call(
+            [diffusers_call(cls, preset, extras, n), ours_call], args.budget, args.round_ms / 1000
         )
         ratio = theirs / ours
         if label.startswith("preset"):

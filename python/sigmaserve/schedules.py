@@ -15,7 +15,7 @@ import numpy as np
 
 from sigmaserve import _core
 
-__all__ = ["Img2Img", "Schedule", "get_schedule", "list_presets", "list_schedulers"]
+__all__ = ["ConfigDict", "Img2Img", "Schedule", "get_schedule", "list_presets", "list_schedulers"]
 
 
 class _DefaultSteps(int):
@@ -30,6 +30,28 @@ class _DefaultSteps(int):
 _DEFAULT_STEPS = _DefaultSteps(50)
 _ARRAYS = ("timesteps", "sigmas", "betas", "alphas_cumprod")
 _FLOAT32_ARRAYS = ("sigmas", "betas", "alphas_cumprod")
+
+
+class ConfigDict(dict[str, Any]):
+    """A read-only ``dict``: the resolved configuration of a :class:`Schedule`.
+
+    Schedules with the same resolved configuration share one instance; copy it with
+    ``dict(schedule.config)`` to modify it. It serialises (JSON, pickle) as a plain dict.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("Schedule.config is read-only; copy it with dict(schedule.config)")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __reduce__(self) -> Any:
+        return (dict, (dict(self),))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,13 +91,15 @@ class Schedule:
     init_noise_sigma: float
     betas: np.ndarray
     alphas_cumprod: np.ndarray
-    config: dict[str, Any]
+    config: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
     num_inference_steps: int = 0
     order: int = 1
     img2img: Img2Img | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.config, ConfigDict):
+            object.__setattr__(self, "config", ConfigDict(self.config))
         for name in _ARRAYS:
             array = getattr(self, name)
             if array is not None:
@@ -142,7 +166,7 @@ class Schedule:
             init_noise_sigma=float(data["init_noise_sigma"]),
             betas=np.asarray(data.get("betas", ()), dtype=np.float32),
             alphas_cumprod=np.asarray(data.get("alphas_cumprod", ()), dtype=np.float32),
-            config=dict(data.get("config") or {}),
+            config=ConfigDict(data.get("config") or {}),
             warnings=tuple(data.get("warnings") or ()),
             num_inference_steps=int(data.get("num_inference_steps", len(timesteps))),
             order=int(data.get("order", 1)),

@@ -135,26 +135,39 @@ fn config_dict<'py>(py: Python<'py>, map: &ConfigMap) -> PyResult<Bound<'py, PyD
     Ok(dict)
 }
 
-/// Recently converted configurations: the same resolved config gives a copy of the same dict
-/// (building a 15-30 entry dict from scratch dominates a schedule call otherwise).
-static CONFIG_DICTS: Mutex<Vec<(ConfigMap, Py<PyDict>)>> = Mutex::new(Vec::new());
+/// `sigmaserve.schedules.ConfigDict`, the read-only dict type of `Schedule.config`.
+fn config_dict_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static TYPE: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    TYPE.get_or_try_init(py, || {
+        Ok::<_, PyErr>(
+            py.import("sigmaserve.schedules")?
+                .getattr("ConfigDict")?
+                .unbind(),
+        )
+    })
+    .map(|t| t.bind(py))
+}
+
+/// Recently converted configurations: the same resolved config gives the same read-only
+/// `ConfigDict` (building a 15-30 entry dict from scratch dominates a schedule call otherwise).
+static CONFIG_DICTS: Mutex<Vec<(ConfigMap, Py<PyAny>)>> = Mutex::new(Vec::new());
 const CONFIG_DICTS_CAPACITY: usize = 32;
 
-fn cached_config_dict<'py>(py: Python<'py>, map: &ConfigMap) -> PyResult<Bound<'py, PyDict>> {
+fn cached_config_dict<'py>(py: Python<'py>, map: &ConfigMap) -> PyResult<Bound<'py, PyAny>> {
     let mut cache = CONFIG_DICTS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(i) = cache.iter().position(|(m, _)| m == map) {
         // Most recently used first: repeated requests hit on the first comparison.
         let entry = cache.remove(i);
-        let copy = entry.1.bind(py).copy();
+        let shared = entry.1.bind(py).clone();
         cache.insert(0, entry);
-        return copy;
+        return Ok(shared);
     }
-    let dict = config_dict(py, map)?;
+    let frozen = config_dict_type(py)?.call1((config_dict(py, map)?,))?;
     cache.truncate(CONFIG_DICTS_CAPACITY - 1);
-    cache.insert(0, (map.clone(), dict.clone().unbind()));
-    dict.copy()
+    cache.insert(0, (map.clone(), frozen.clone().unbind()));
+    Ok(frozen)
 }
 
 /// A shared read-only empty float32 array (EDM and flow matching have no betas).
