@@ -39,6 +39,23 @@ def test_every_command_has_help(command):
     assert "--" in proc.stdout
 
 
+def test_every_option_is_explained():
+    import argparse
+
+    from sigmaserve.cli import build_parser
+
+    missing = []
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += [
+                    f"{name} {opt.option_strings or opt.dest}"
+                    for opt in sub._actions
+                    if not opt.help and not isinstance(opt, argparse._HelpAction)
+                ]
+    assert missing == []
+
+
 def test_schedule_csv_equals_diffusers(capsys):
     out = run_cli(capsys, "schedule", "EulerDiscreteScheduler", "--steps", "20", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))

@@ -34,7 +34,10 @@ def register(commands: Any) -> None:
         "--source", choices=("cpu", "cuda", "a1111_nv"), default="cpu", help="noise generator"
     )
     parser.add_argument(
-        "--dtype", choices=("float32", "float16", "bfloat16", "float64"), default="float32"
+        "--dtype",
+        choices=("float32", "float16", "bfloat16", "float64"),
+        default="float32",
+        help="latent dtype (bfloat16 is stored as its uint16 bit patterns)",
     )
     parser.add_argument("--scheduler", help="scale by this scheduler's init_noise_sigma")
     parser.add_argument("--steps", type=int, default=50, help="num_inference_steps for --scheduler")

@@ -51,7 +51,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "float32", "float16", "bfloat16"),
         help="pipeline dtype (auto: float16 on CUDA, float32 on CPU)",
     )
-    parser.add_argument("--log-level", default=_env("log_level", "INFO"))
+    parser.add_argument(
+        "--log-level", default=_env("log_level", "INFO"), help="DEBUG, INFO, WARNING or ERROR"
+    )
 
 
 def register(commands: Any) -> None:
@@ -85,16 +87,18 @@ def register(commands: Any) -> None:
     generate.add_argument(
         "--worker", help="ask a running worker (host:port) instead of loading the model here"
     )
-    generate.add_argument("--prompt", required=True)
-    generate.add_argument("--negative-prompt")
+    generate.add_argument("--prompt", required=True, help="what to draw")
+    generate.add_argument("--negative-prompt", help="what to steer away from")
     generate.add_argument(
         "--seed", dest="seeds", type=int, action="append", help="seed (repeat for a batch)"
     )
     generate.add_argument("--steps", type=int, help="num_inference_steps (default 30)")
     generate.add_argument("--scheduler", help="diffusers scheduler class (default: the model's)")
     generate.add_argument("--guidance", type=float, help="guidance scale (pipeline default)")
-    generate.add_argument("--width", type=int)
-    generate.add_argument("--height", type=int)
+    generate.add_argument("--width", type=int, help="image width in pixels (default: the model's)")
+    generate.add_argument(
+        "--height", type=int, help="image height in pixels (default: the model's)"
+    )
     generate.add_argument(
         "--set",
         dest="overrides",
