@@ -173,3 +173,83 @@ def test_hand_encoded_prefix_equals_protobuf(sigma, dtype):
             ),
         )
         assert pb.SampleInitLatentsResponse.FromString(got + b"\x01" * nbytes) == message
+
+
+class _Context:
+    """Enough of a ServicerContext for SampleInitLatents called in-process."""
+
+    def time_remaining(self):
+        return None
+
+    async def abort_with_status(self, status):
+        raise AssertionError(status.details)
+
+
+PLAN_REQUESTS = [
+    {"shape": [1, 4, 64, 64]},
+    {"shape": [1, 4, 8, 8], "scheduler": "EulerDiscreteScheduler", "num_inference_steps": 30},
+    {"shape": [1, 4, 8, 8], "sigma": 14.6},
+    {"shape": [1, 4, 8, 8], "sigma": 0.0},
+    {"shape": [1, 4, 8, 8], "sigma": -0.0},
+    {"shape": [2, 4, 8, 8], "seed_mode": "batch", "dtype": "float16"},
+    {"shape": [2, 4, 8, 8], "source": "cuda", "noise_options": {"gpu": "t4"}},
+    {"width": 64, "height": 64, "batch_size": 2, "preset": "sdxl", "seed_mode": "batch"},
+    {"shape": [2, 4, 8, 8], "scheduler": "EulerDiscreteScheduler", "timestep_spacing": "leading"},
+]
+
+
+@pytest.mark.parametrize("fields", PLAN_REQUESTS)
+def test_cached_reply_plans_equal_reference(fields):
+    """Repeated requests that differ only in their seeds take a prepared plan: same bytes."""
+    import asyncio
+
+    servicer = NoiseServicer(ServerConfig())
+    batch = 2 if fields.get("shape", [1])[0] == 2 or fields.get("batch_size") == 2 else 1
+    seed_lists = [
+        [7] * batch,
+        [2**64 - 1] * batch,
+        [127, 128][:batch],
+        [0] * batch,
+        [300, 5][:batch],
+    ]
+    if fields.get("seed_mode") == "batch":
+        seed_lists = [[7], [2**64 - 1], [127], [128], [0]]
+
+    async def calls():
+        for seeds in seed_lists:
+            request = wire.latents_request(**fields, seeds=seeds)
+            want = servicer._reference_latents(wire.latents_kwargs(request))
+            got = await servicer.SampleInitLatents(request, _Context())
+            assert got == want, seeds
+
+    asyncio.run(calls())
+    positive = fields.get("sigma", 1.0) > 0
+    assert len(servicer._plans) == (1 if positive else 0)
+
+
+def test_cached_plan_still_refuses_empty_seeds():
+    import asyncio
+
+    from sigmaserve.errors import InvalidArgumentError
+
+    servicer = NoiseServicer(ServerConfig())
+    servicer._unary_latents(wire.latents_request(shape=[1, 4, 8, 8], seeds=[1]))
+    assert len(servicer._plans) == 1
+    request = pb.SampleInitLatentsRequest(shape=[1, 4, 8, 8])
+    with pytest.raises(InvalidArgumentError, match="at least one seed"):
+        servicer._unary_latents(request)
+
+    class Refusing(_Context):
+        async def abort_with_status(self, status):
+            raise RuntimeError(status.details)
+
+    with pytest.raises(RuntimeError, match="at least one seed"):
+        asyncio.run(servicer.SampleInitLatents(request, Refusing()))
+    # a seed count the core refuses: the same message with and without the plan
+    request = wire.latents_request(shape=[1, 4, 8, 8], seeds=[1, 2])
+    with pytest.raises(RuntimeError) as fresh:
+        asyncio.run(NoiseServicer(ServerConfig()).SampleInitLatents(request, Refusing()))
+    with pytest.raises(RuntimeError) as planned:
+        asyncio.run(servicer.SampleInitLatents(request, Refusing()))
+    assert "one seed per batch item" in str(fresh.value)
+    assert str(planned.value) == str(fresh.value)

@@ -445,3 +445,80 @@ def fast_latents_reply(
         max_elements=max_elements,
     )
     return reply
+
+
+class FastLatentsReply:
+    """:func:`fast_latents_reply` with everything but the seeds worked out once.
+
+    For servers that answer many requests differing only in their seeds: the validated
+    arguments, the generator options and the encoded sigma and tensor header are kept, so a
+    call only encodes the seeds and lets the core fill the payload. ``build`` returns None where
+    the reply prefix would not take the hand encoder (see :func:`latents_reply_prefix`).
+    Byte-identical to ``fast_latents_reply(seeds=seeds, **same arguments)`` without generator
+    states.
+    """
+
+    __slots__ = ("_call", "_dims", "_factor", "_head", "_options", "_tail", "elements")
+
+    def __init__(
+        self,
+        dims: tuple[int, ...],
+        factor: float,
+        head: bytes,
+        tail: bytes,
+        options: dict[str, Any],
+    ) -> None:
+        self._dims = list(dims)
+        self._factor = factor
+        self._head = head
+        self._tail = tail
+        self._options = options
+        self._call = _core.wire_latents_reply
+        self.elements = math.prod(dims)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        dims: Sequence[int],
+        seed_mode: str,
+        source: str,
+        dtype: str,
+        init_noise_sigma: float,
+        noise_options: Mapping[str, Any],
+        max_elements: int | None = None,
+    ) -> FastLatentsReply | None:
+        cpu_kernel = noise._cpu_kernel(noise_options.get("cpu_kernel"))
+        gpu = noise._gpu(noise_options.get("gpu"))
+        sigma = float(init_noise_sigma)
+        if not (sigma > 0 or (sigma == 0 and math.copysign(1.0, sigma) > 0)) or any(
+            d < 0 for d in dims
+        ):
+            return None
+        nbytes = math.prod(dims) * tensors.storage_dtype(dtype).itemsize
+        tail = latents_reply_prefix(sigma, [], dtype, dims, nbytes)
+        head = b"\x09" + _DOUBLE.pack(sigma) if sigma else b""
+        assert tail.startswith(head)
+        options = {
+            "seed_mode": seed_mode,
+            "source": source,
+            "dtype": dtype,
+            "cpu_kernel": cpu_kernel,
+            "gpu": gpu,
+            "max_elements": max_elements,
+        }
+        return cls(tuple(int(d) for d in dims), init_noise_sigma, head, tail[len(head) :], options)
+
+    def __call__(self, seeds: Sequence[int]) -> bytes:
+        """The reply for ``seeds`` (uint64 values, as a request carries them)."""
+        if not seeds:
+            raise invalid("seeds", "at least one seed is required")
+        seed_list = list(seeds)
+        if len(seed_list) == 1 and 0 <= seed_list[0] < 0x80:
+            prefix = b"".join((self._head, b"\x12\x01", _SMALL_VARINTS[seed_list[0]], self._tail))
+        else:
+            wire_seeds = seeds_to_wire(seed_list)
+            packed = b"".join([varint(v) for v in wire_seeds])
+            prefix = b"".join((self._head, b"\x12", varint(len(packed)), packed, self._tail))
+        reply: bytes = self._call(prefix, self._factor, self._dims, seed_list, **self._options)
+        return reply

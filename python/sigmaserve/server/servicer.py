@@ -12,6 +12,7 @@ core (``_core.BatchStream``) where it can, so its memory stays bounded by a chun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -44,6 +45,8 @@ class NoiseServicer:
         self.metrics = metrics or Metrics()
         self._zeros = b""
         self._sigmas = SigmaCache()
+        # request fields other than the seeds -> the prepared fast reply (see _plan_key)
+        self._plans: dict[tuple[Any, ...], wire.FastLatentsReply] = {}
 
     # ---- registration -------------------------------------------------------------------
 
@@ -140,6 +143,12 @@ class NoiseServicer:
     async def SampleInitLatents(
         self, request: pb.SampleInitLatentsRequest, context: grpc.aio.ServicerContext
     ) -> bytes:
+        if isinstance(request, pb.SampleInitLatentsRequest):
+            plan = self._plans.get(_plan_key(request))
+            if plan is not None:
+                # Validated before and differing only in the seeds: encode them and fill.
+                inline = plan.elements <= INLINE_ELEMENTS
+                return await _answer(context, plan, request.seeds, inline=inline)
         return await _answer(context, self._unary_latents, request, inline=_is_small(request))
 
     async def GetServerInfo(
@@ -219,6 +228,8 @@ class NoiseServicer:
                     kwargs["dtype"],
                     kwargs["noise_options"],
                 )
+            if not states and seeds:
+                self._remember_plan(request, kwargs, dims, factor)
             return wire.fast_latents_reply(
                 dims=dims,
                 seeds=seeds,
@@ -231,6 +242,40 @@ class NoiseServicer:
                 max_elements=self.config.max_elements,
             )
         return self._reference_latents(kwargs)
+
+    def _remember_plan(
+        self,
+        request: pb.SampleInitLatentsRequest,
+        kwargs: dict[str, Any],
+        dims: tuple[int, ...],
+        factor: float,
+    ) -> None:
+        """Keep the prepared fast reply of a request that passed every check but the seeds'
+        (which the core makes again on each call); requests with a non-positive sigma or
+        generator states are not kept."""
+        if kwargs["return_generator_states"] or not factor > 0 or not math.isfinite(factor):
+            return
+        if request.HasField("sigma") and not (request.sigma > 0 and math.isfinite(request.sigma)):
+            return
+        try:
+            plan = wire.FastLatentsReply.build(
+                dims=dims,
+                seed_mode=kwargs["seed_mode"],
+                source=kwargs["source"],
+                dtype=kwargs["dtype"],
+                init_noise_sigma=factor,
+                noise_options=kwargs["noise_options"],
+                max_elements=self.config.max_elements,
+            )
+        except InvalidArgumentError:
+            return  # fast_latents_reply reports it
+        if plan is None:
+            return
+        plans = self._plans
+        if len(plans) >= _PLAN_CACHE_SIZE:
+            with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+                plans.pop(next(iter(plans)))
+        plans[_plan_key(request)] = plan
 
     def _reference_latents(self, kwargs: dict[str, Any]) -> bytes:
         """The reference path: the local API's array, then one copy into the reply."""
@@ -405,6 +450,35 @@ _LATENTS_ARGS = frozenset(
         "return_generator_states",
     }
 )
+
+
+_PLAN_CACHE_SIZE = 256
+
+
+def _plan_key(request: pb.SampleInitLatentsRequest) -> tuple[Any, ...]:
+    """Every field of a latents request but the seeds, as a hashable key (messages in their
+    deterministic serialization; doubles and presence kept exact)."""
+    has = request.HasField
+    return (
+        tuple(request.shape),
+        request.width,
+        request.height,
+        request.batch_size,
+        request.preset if has("preset") else None,
+        request.seed_mode,
+        request.source,
+        request.dtype,
+        request.sigma.hex() if has("sigma") else None,
+        request.scheduler,
+        request.num_inference_steps if has("num_inference_steps") else None,
+        request.scheduler_overrides.SerializeToString(deterministic=True)
+        if has("scheduler_overrides")
+        else None,
+        request.noise_options.SerializeToString(deterministic=True)
+        if has("noise_options")
+        else None,
+        request.return_generator_states,
+    )
 
 
 def _fast_path(kwargs: dict[str, Any]) -> bool:
