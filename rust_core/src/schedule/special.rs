@@ -1,10 +1,11 @@
-//! Special functions needed by the beta sigma schedule: the inverse of the regularised
-//! incomplete beta function (what `scipy.stats.beta.ppf` computes), accurate to a few ulp.
+//! Special functions of the beta sigma schedules (diffusers' `use_beta_sigmas`, ComfyUI's and
+//! AUTOMATIC1111's "beta"): the regularised incomplete beta function and its inverse, what
+//! `scipy.stats.beta.ppf` computes, to the last bit where the tools round its result.
 
-/// Lanczos approximation of `ln Γ(x)` for `x > 0` (g = 7, n = 9; relative error ~1e-15).
-fn ln_gamma(x: f64) -> f64 {
+/// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, 9 terms; relative error about 1e-15).
+pub(crate) fn ln_gamma(x: f64) -> f64 {
     const G: f64 = 7.0;
-    const COEF: [f64; 9] = [
+    const C: [f64; 9] = [
         0.999_999_999_999_809_9,
         676.520_368_121_885_1,
         -1_259.139_216_722_402_8,
@@ -16,25 +17,21 @@ fn ln_gamma(x: f64) -> f64 {
         1.505_632_735_149_311_6e-7,
     ];
     if x < 0.5 {
-        // Reflection: Γ(x)Γ(1-x) = π / sin(πx).
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+        // Reflection: Γ(x)Γ(1−x) = π / sin(πx).
+        let s = (std::f64::consts::PI * x).sin();
+        return std::f64::consts::PI.ln() - s.abs().ln() - ln_gamma(1.0 - x);
     }
     let x = x - 1.0;
-    let mut acc = COEF[0];
-    for (i, &c) in COEF.iter().enumerate().skip(1) {
-        acc += c / (x + i as f64);
-    }
+    let mut a = C[0];
     let t = x + G + 0.5;
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + acc.ln()
-}
-
-fn ln_beta(a: f64, b: f64) -> f64 {
-    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
+    for (i, &c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
 }
 
 /// Continued fraction of the incomplete beta function (modified Lentz).
-fn beta_continued_fraction(x: f64, a: f64, b: f64) -> f64 {
+fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
     const TINY: f64 = 1e-300;
     let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
     let mut c = 1.0;
@@ -44,21 +41,29 @@ fn beta_continued_fraction(x: f64, a: f64, b: f64) -> f64 {
     }
     d = 1.0 / d;
     let mut h = d;
-    for m in 1..=500 {
+    for m in 1..=10_000 {
         let m = f64::from(m);
         let m2 = 2.0 * m;
         let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
         d = 1.0 + aa * d;
-        d = if d.abs() < TINY { TINY } else { d };
+        if d.abs() < TINY {
+            d = TINY;
+        }
         c = 1.0 + aa / c;
-        c = if c.abs() < TINY { TINY } else { c };
+        if c.abs() < TINY {
+            c = TINY;
+        }
         d = 1.0 / d;
         h *= d * c;
         let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
         d = 1.0 + aa * d;
-        d = if d.abs() < TINY { TINY } else { d };
+        if d.abs() < TINY {
+            d = TINY;
+        }
         c = 1.0 + aa / c;
-        c = if c.abs() < TINY { TINY } else { c };
+        if c.abs() < TINY {
+            c = TINY;
+        }
         d = 1.0 / d;
         let del = d * c;
         h *= del;
@@ -69,80 +74,66 @@ fn beta_continued_fraction(x: f64, a: f64, b: f64) -> f64 {
     h
 }
 
-/// The regularised incomplete beta function `I_x(a, b)`, valid where the continued fraction
-/// converges fast (`x < (a+1)/(a+b+2)`); callers use the symmetry otherwise.
-fn ibeta_direct(x: f64, a: f64, b: f64) -> f64 {
+/// The regularised incomplete beta function `I_x(a, b)` for `a, b > 0`, `0 ≤ x ≤ 1`.
+pub(crate) fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
-    let front = (a * x.ln() + b * (-x).ln_1p() - ln_beta(a, b)).exp() / a;
-    front * beta_continued_fraction(x, a, b)
-}
-
-/// `I_x(a, b)` with the symmetry `I_x(a,b) = 1 - I_{1-x}(b,a)` applied where it converges faster.
-fn ibeta(x: f64, a: f64, b: f64) -> f64 {
-    if x <= 0.0 {
-        0.0
-    } else if x >= 1.0 {
-        1.0
-    } else if x < (a + 1.0) / (a + b + 2.0) {
-        ibeta_direct(x, a, b)
-    } else {
-        1.0 - ibeta_direct(1.0 - x, b, a)
-    }
-}
-
-/// The beta density, the derivative of `I_x(a, b)` in `x`.
-fn beta_pdf(x: f64, a: f64, b: f64) -> f64 {
-    ((a - 1.0) * x.ln() + (b - 1.0) * (-x).ln_1p() - ln_beta(a, b)).exp()
-}
-
-/// Solves `I_x(a, b) = p` for `p <= 0.5` by safeguarded Newton iteration on `[0, 1]`.
-fn ibeta_inv_lower(p: f64, a: f64, b: f64) -> f64 {
-    let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    // Start from the small-x asymptote I_x ≈ x^a / (a B(a, b)).
-    let mut x = ((p * a).ln() + ln_beta(a, b))
-        .exp()
-        .powf(1.0 / a)
-        .clamp(1e-300, 0.5);
-    for _ in 0..200 {
-        let f = ibeta(x, a, b) - p;
-        if f == 0.0 {
-            return x;
-        }
-        if f < 0.0 {
-            lo = x;
-        } else {
-            hi = x;
-        }
-        let step = f / beta_pdf(x, a, b);
-        let mut next = x - step;
-        if !(next > lo && next < hi && next.is_finite()) {
-            next = 0.5 * (lo + hi);
-        }
-        if (next - x).abs() <= f64::EPSILON * 0.25 * x.abs() || lo == hi {
-            return next;
-        }
-        x = next;
-    }
-    x
-}
-
-/// `scipy.stats.beta.ppf(p, a, b)`: the inverse of the regularised incomplete beta function.
-pub(crate) fn beta_ppf(p: f64, a: f64, b: f64) -> f64 {
-    if p.is_nan() {
-        return f64::NAN;
-    }
-    if p <= 0.0 {
-        return 0.0;
-    }
-    if p >= 1.0 {
+    if x >= 1.0 {
         return 1.0;
     }
-    if p <= 0.5 {
-        ibeta_inv_lower(p, a, b)
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (-x).ln_1p();
+    let front = ln_front.exp();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        front * beta_cf(a, b, x) / a
     } else {
-        1.0 - ibeta_inv_lower(1.0 - p, b, a)
+        1.0 - front * beta_cf(b, a, 1.0 - x) / b
+    }
+}
+
+/// scipy `stats.beta.ppf(p, a, b)`: the inverse of [`beta_inc`] in `x`, found by bisection to
+/// the last bit, with the closed forms for `a = 1` or `b = 1` (where the upstream library
+/// returns them exactly, which matters for `rint` ties).
+pub(crate) fn beta_ppf(p: f64, a: f64, b: f64) -> f64 {
+    if p.is_nan() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if p == 0.0 {
+        return 0.0;
+    }
+    if p == 1.0 {
+        return 1.0;
+    }
+    if a == 1.0 && b == 1.0 {
+        return p;
+    }
+    if a == b && p == 0.5 {
+        // The median of a symmetric beta distribution (scipy lands on or just above it).
+        return 0.5;
+    }
+    if b == 1.0 {
+        return p.powf(1.0 / a);
+    }
+    if a == 1.0 {
+        return -((-p).ln_1p() / b).exp_m1();
+    }
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..2_000 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if beta_inc(a, b, mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    // Pick whichever neighbour is closer in probability.
+    if (beta_inc(a, b, lo) - p).abs() < (beta_inc(a, b, hi) - p).abs() {
+        lo
+    } else {
+        hi
     }
 }
 
@@ -151,14 +142,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ppf_inverts_the_cdf() {
-        for &p in &[1e-12, 0.001, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999] {
-            let x = beta_ppf(p, 0.6, 0.6);
-            assert!((ibeta(x, 0.6, 0.6) - p).abs() < 1e-14, "p={p} x={x}");
+    fn ln_gamma_known_values() {
+        assert!((ln_gamma(1.0)).abs() < 1e-14);
+        assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-13);
+        assert!((ln_gamma(0.5) - std::f64::consts::PI.sqrt().ln()).abs() < 1e-14);
+    }
+
+    #[test]
+    fn beta_ppf_inverts_beta_inc() {
+        for &(a, b) in &[(0.6, 0.6), (2.0, 5.0), (0.3, 1.7), (1.0, 1.0), (1.0, 3.0)] {
+            for i in 1..20 {
+                let p = f64::from(i) / 20.0;
+                let x = beta_ppf(p, a, b);
+                assert!((beta_inc(a, b, x) - p).abs() < 1e-13, "a={a} b={b} p={p}");
+            }
         }
-        assert_eq!(beta_ppf(0.0, 0.6, 0.6), 0.0);
-        assert_eq!(beta_ppf(1.0, 0.6, 0.6), 1.0);
+        // Symmetric distribution: the median is 1/2.
         assert!((beta_ppf(0.5, 0.6, 0.6) - 0.5).abs() < 1e-15);
+        assert!(beta_ppf(1.5, 0.6, 0.6).is_nan());
     }
 
     #[test]
@@ -166,5 +167,7 @@ mod tests {
         for &p in &[0.1, 0.25, 0.8] {
             assert!((beta_ppf(p, 1.0, 1.0) - p).abs() < 1e-14);
         }
+        assert_eq!(beta_ppf(0.0, 0.6, 0.6), 0.0);
+        assert_eq!(beta_ppf(1.0, 0.6, 0.6), 1.0);
     }
 }

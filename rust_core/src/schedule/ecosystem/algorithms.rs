@@ -4,7 +4,8 @@
 
 use super::super::primitives::{np_linspace, np_linspace_open, r32, rne, torch_linspace_f32};
 use super::model::Model;
-use super::special::{beta_ppf, exp32, ln32, loglinear_interp, pow32, tan32};
+use super::special::{exp32, ln32, loglinear_interp, pow32, tan32};
+use crate::schedule::special::beta_ppf;
 
 fn append_zero(mut v: Vec<f32>) -> Vec<f32> {
     v.push(0.0);
