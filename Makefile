@@ -54,7 +54,7 @@ test-rs:
 test-py: build-dev
 	$(VENV)/bin/pytest -q tests
 
-test: lint protos-check test-rs test-py stubtest
+test: lint protos-check test-rs stubtest test-py
 
 run: build-dev
 	$(VENV)/bin/sigmaserve serve --host $(HOST) --port $(PORT)
