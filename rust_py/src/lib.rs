@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 
+mod args;
 mod ecosystem;
 mod errors;
 mod noise;

@@ -6,47 +6,12 @@
 use numpy::ndarray::IxDyn;
 use numpy::{PyArray, PyArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyInt};
-use sigmaserve_core::rng::{
-    self, a1111::SeedResize, Dtype, Generator, GpuGeometry, NoiseRequest, NoiseSliceMut, SeedMode,
-    Source, Variation,
-};
+use pyo3::types::PyBytes;
+use sigmaserve_core::rng::{self, Dtype, Generator, GpuGeometry, NoiseSliceMut, Source};
 use sigmaserve_core::CoreError;
 
+use crate::args::{extract_seed, extract_sizes, invalid, NoiseArgs};
 use crate::errors::{CoreResult, PyCoreError};
-
-fn invalid(field: &str, msg: impl Into<String>) -> PyCoreError {
-    PyCoreError(CoreError::invalid(field, msg))
-}
-
-/// An int in [-2**63, 2**64) (not a bool), wrapped to u64 like `manual_seed`.
-fn extract_seed(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<u64> {
-    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
-        let ty = obj
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "object".into());
-        return Err(invalid(
-            field,
-            format!("a seed must be an int in [-2**63, 2**64), got {ty}"),
-        ));
-    }
-    let v: i128 = obj
-        .extract()
-        .map_err(|_| invalid(field, "seed is outside torch's range [-2**63, 2**64)"))?;
-    Ok(rng::wrap_seed(v, field)?)
-}
-
-fn extract_shape(shape: Vec<i64>) -> CoreResult<Vec<usize>> {
-    shape
-        .into_iter()
-        .map(|d| {
-            usize::try_from(d)
-                .map_err(|_| invalid("shape", format!("dimensions must be >= 0, got {d}")))
-        })
-        .collect()
-}
 
 fn numel_of(shape: &[usize], max_elements: Option<u64>) -> CoreResult<usize> {
     let n = shape
@@ -116,7 +81,7 @@ fn noise_randn<'py>(
     max_elements: Option<u64>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let seed = extract_seed(seed, "seed")?;
-    let shape = extract_shape(shape)?;
+    let shape = extract_sizes(shape, "shape")?;
     let numel = numel_of(&shape, max_elements)?;
     let source = Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?;
     let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
@@ -146,55 +111,22 @@ fn noise_sample<'py>(
     seed_resize_from: Option<(i64, i64)>,
     max_elements: Option<u64>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let shape = extract_shape(shape)?;
-    let seeds = seeds
-        .iter()
-        .map(|s| extract_seed(s, "seeds"))
-        .collect::<CoreResult<Vec<u64>>>()?;
-    let subseeds = subseeds
-        .map(|v| {
-            v.iter()
-                .map(|s| extract_seed(s, "subseeds"))
-                .collect::<CoreResult<Vec<u64>>>()
-        })
-        .transpose()?;
-    let batch_index = batch_index
-        .map(|v| {
-            v.into_iter()
-                .map(|i| {
-                    usize::try_from(i).map_err(|_| {
-                        invalid("batch_index", format!("indices must be >= 0, got {i}"))
-                    })
-                })
-                .collect::<CoreResult<Vec<usize>>>()
-        })
-        .transpose()?;
-    let seed_resize_from = seed_resize_from
-        .map(|(w, h)| match (usize::try_from(w), usize::try_from(h)) {
-            (Ok(width), Ok(height)) => Ok(SeedResize { width, height }),
-            _ => Err(invalid(
-                "seed_resize_from",
-                format!("width and height must be >= 0, got ({w}, {h})"),
-            )),
-        })
-        .transpose()?;
-    let req = NoiseRequest {
-        shape: shape.clone(),
-        seeds,
-        seed_mode: SeedMode::parse(seed_mode).map_err(PyCoreError::from)?,
-        source: Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?,
-        dtype: Dtype::parse(dtype).map_err(PyCoreError::from)?,
+    let req = NoiseArgs {
+        shape,
+        seeds: &seeds,
+        seed_mode,
+        source,
+        dtype,
+        cpu_kernel,
+        gpu,
         batch_index,
-        variation: subseeds.map(|subseeds| Variation {
-            subseeds,
-            strength: subseed_strength,
-        }),
+        subseeds: subseeds.as_deref(),
+        subseed_strength,
         seed_resize_from,
         max_elements,
-    };
-    if req.variation.is_none() && subseed_strength != 0.0 {
-        return Err(invalid("subseeds", "subseed_strength needs subseeds").into());
     }
+    .into_request()?;
+    let shape = req.shape.clone();
     // Validate everything (sizes against max_elements included) before allocating.
     req.plan().map_err(PyCoreError::from)?;
     let dtype = req.dtype;
@@ -254,7 +186,7 @@ impl PyGenerator {
         dtype: &str,
         max_elements: Option<u64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let shape = extract_shape(shape)?;
+        let shape = extract_sizes(shape, "shape")?;
         let numel = numel_of(&shape, max_elements)?;
         let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
         let _ = numel;
@@ -268,7 +200,7 @@ impl PyGenerator {
     /// Advances the stream as `randn(shape, dtype)` would, without computing values.
     #[pyo3(signature = (shape, dtype = "float32"))]
     fn skip(&mut self, shape: Vec<i64>, dtype: &str) -> PyResult<()> {
-        let shape = extract_shape(shape)?;
+        let shape = extract_sizes(shape, "shape")?;
         let numel = numel_of(&shape, None)?;
         let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
         self.inner.skip(numel, dtype);

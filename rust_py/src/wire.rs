@@ -20,40 +20,16 @@ use std::ffi::{c_int, c_void};
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyInt};
+use pyo3::types::PyBytes;
 use sigmaserve_core::rng::dtype::{
     bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_f16_bits,
 };
 use sigmaserve_core::rng::torch_cpu::CpuGenerator;
-use sigmaserve_core::rng::{
-    self, a1111::SeedResize, CpuKernel, Dtype, Noise, NoiseRequest, NoiseSliceMut, SeedMode,
-    Source, Variation,
-};
+use sigmaserve_core::rng::{self, CpuKernel, Dtype, Noise, NoiseRequest, NoiseSliceMut, SeedMode};
 use sigmaserve_core::CoreError;
 
-use crate::errors::{CoreResult, PyCoreError};
-
-fn invalid(field: &str, msg: impl Into<String>) -> PyCoreError {
-    PyCoreError(CoreError::invalid(field, msg))
-}
-
-/// An int in [-2**63, 2**64) (not a bool), wrapped to u64 like `manual_seed`.
-fn extract_seed(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<u64> {
-    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
-        return Err(invalid(
-            field,
-            "a seed must be an int in [-2**63, 2**64)".to_string(),
-        ));
-    }
-    let v: i128 = obj
-        .extract()
-        .map_err(|_| invalid(field, "seed is outside torch's range [-2**63, 2**64)"))?;
-    Ok(rng::wrap_seed(v, field)?)
-}
-
-fn extract_seeds(seeds: &[Bound<'_, PyAny>], field: &str) -> CoreResult<Vec<u64>> {
-    seeds.iter().map(|s| extract_seed(s, field)).collect()
-}
+use crate::args::{extract_seed, invalid, NoiseArgs};
+use crate::errors::PyCoreError;
 
 // ---- torch's scalar multiply, element by element ---------------------------------------------
 
@@ -343,17 +319,17 @@ fn wire_latents_reply<'py>(
     py: Python<'py>,
     prefix: &[u8],
     factor: f64,
-    shape: Vec<usize>,
+    shape: Vec<i64>,
     seeds: Vec<Bound<'py, PyAny>>,
     seed_mode: &str,
     source: &str,
     dtype: &str,
     cpu_kernel: Option<&str>,
     gpu: Option<&str>,
-    batch_index: Option<Vec<usize>>,
+    batch_index: Option<Vec<i64>>,
     subseeds: Option<Vec<Bound<'py, PyAny>>>,
     subseed_strength: f64,
-    seed_resize_from: Option<(usize, usize)>,
+    seed_resize_from: Option<(i64, i64)>,
     max_elements: Option<u64>,
     strategy: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
@@ -364,27 +340,21 @@ fn wire_latents_reply<'py>(
         )
         .into());
     }
-    let seeds = extract_seeds(&seeds, "seeds")?;
-    let subseeds = subseeds
-        .map(|v| extract_seeds(&v, "subseeds"))
-        .transpose()?;
-    if subseeds.is_none() && subseed_strength != 0.0 {
-        return Err(invalid("subseeds", "subseed_strength needs subseeds").into());
-    }
-    let req = NoiseRequest {
+    let req = NoiseArgs {
         shape,
-        seeds,
-        seed_mode: SeedMode::parse(seed_mode).map_err(PyCoreError::from)?,
-        source: Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?,
-        dtype: Dtype::parse(dtype).map_err(PyCoreError::from)?,
+        seeds: &seeds,
+        seed_mode,
+        source,
+        dtype,
+        cpu_kernel,
+        gpu,
         batch_index,
-        variation: subseeds.map(|subseeds| Variation {
-            subseeds,
-            strength: subseed_strength,
-        }),
-        seed_resize_from: seed_resize_from.map(|(width, height)| SeedResize { width, height }),
+        subseeds: subseeds.as_deref(),
+        subseed_strength,
+        seed_resize_from,
         max_elements,
-    };
+    }
+    .into_request()?;
     // Validate everything (sizes against max_elements included) before allocating.
     let plan = req.plan().map_err(PyCoreError::from)?;
     let p = prefix.len();
