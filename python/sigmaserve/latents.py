@@ -174,11 +174,11 @@ def sample_init_latents(
     ancestral steps can continue the same stream.
     """
     dims = resolve_shape(shape, width, height, batch_size, preset)
-    seed_list = _seed_list(seeds)
+    seed_values = seed_list(seeds)
     factor = resolve_sigma(sigma, scheduler, num_inference_steps, preset, scheduler_overrides)
     array = noise.sample_noise(
         dims,
-        seed_list,
+        seed_values,
         seed_mode=seed_mode,
         source=source,
         dtype=dtype,
@@ -188,12 +188,12 @@ def sample_init_latents(
     states = None
     if return_generator_states:
         states = generator_states_after_draw(
-            dims, seed_list, seed_mode, source, dtype, noise_options or {}
+            dims, seed_values, seed_mode, source, dtype, noise_options or {}
         )
     return Latents(
         array=scale_noise(array, dtype, factor),
         init_noise_sigma=factor,
-        seeds=tuple(seed_list),
+        seeds=tuple(seed_values),
         dtype=dtype,
         generator_states=states,
     )
@@ -225,7 +225,9 @@ def generator_states_after_draw(
     return tuple(states)
 
 
-def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """``seeds`` as a list: one int becomes a list of one (items are checked by the noise
+    engine)."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         return [int(seeds)]
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):

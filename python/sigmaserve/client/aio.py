@@ -10,7 +10,7 @@ import grpc.aio
 
 from sigmaserve import wire
 from sigmaserve.client import common
-from sigmaserve.latents import Latents
+from sigmaserve.latents import Latents, seed_list
 from sigmaserve.schedules import Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
@@ -85,7 +85,7 @@ class AsyncClient:
             if common.needs_streaming(err):  # the server's unary limit is below our threshold
                 return await self.stream_init_latents(seeds=seeds, **kwargs)
             raise common.translate_error(err) from None
-        return common.latents_from_reply(reply, common.original_seeds(seeds))
+        return common.latents_from_reply(reply, seed_list(seeds))
 
     async def sample_init_latents_torch(
         self,
@@ -124,7 +124,7 @@ class AsyncClient:
             raise common.translate_error(err) from None
         if header is None:
             raise common.RemoteError("stream ended without a header", grpc.StatusCode.DATA_LOSS)
-        return common.latents_from_chunks(header, chunks, common.original_seeds(seeds))
+        return common.latents_from_chunks(header, chunks, seed_list(seeds))
 
     async def _call(self, method: Any, request: Any) -> Any:
         try:

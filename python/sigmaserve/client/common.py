@@ -196,7 +196,3 @@ def expected_reply_bytes(request: pb.SampleInitLatentsRequest) -> int | None:
         return None  # let the server report it
     count = int(np.prod(dims, dtype=np.float64))
     return count * tensors.storage_dtype(kwargs["dtype"]).itemsize
-
-
-def original_seeds(seeds: int | Sequence[int]) -> list[int]:
-    return [int(seeds)] if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]

@@ -9,7 +9,7 @@ import grpc
 
 from sigmaserve import wire
 from sigmaserve.client import common
-from sigmaserve.latents import Latents
+from sigmaserve.latents import Latents, seed_list
 from sigmaserve.schedules import Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
@@ -89,7 +89,7 @@ class Client:
             if common.needs_streaming(err):  # the server's unary limit is below our threshold
                 return self.stream_init_latents(seeds=seeds, **kwargs)
             raise common.translate_error(err) from None
-        return common.latents_from_reply(reply, common.original_seeds(seeds))
+        return common.latents_from_reply(reply, seed_list(seeds))
 
     def sample_init_latents_torch(
         self,
@@ -121,7 +121,7 @@ class Client:
             chunks = [chunk.data for chunk in stream]
         except grpc.RpcError as err:
             raise common.translate_error(err) from None
-        return common.latents_from_chunks(first.header, chunks, common.original_seeds(seeds))
+        return common.latents_from_chunks(first.header, chunks, seed_list(seeds))
 
     def _call(self, method: Any, request: Any) -> Any:
         try:

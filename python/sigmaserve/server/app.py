@@ -7,9 +7,9 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -133,14 +133,21 @@ async def serve(config: ServerConfig) -> None:
     log.info("stopped")
 
 
+class _Stoppable(Protocol):
+    async def shutdown(self, grace: float) -> None: ...
+
+
+_S = TypeVar("_S", bound=_Stoppable)
+
+
 @contextlib.contextmanager
-def server_in_thread(config: ServerConfig | None = None) -> Iterator[RunningServer]:
-    """Run a server on its own event loop in a background thread (tests, benchmarks)."""
-    config = config or ServerConfig(port=0)
+def running_in_thread(start: Callable[[], Coroutine[Any, Any, _S]], name: str) -> Iterator[_S]:
+    """Start a grpc.aio server with ``start()`` on its own event loop in a background thread,
+    and shut it down (1 s grace) on leaving the block. For tests and benchmarks."""
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="sigmaserve-server", daemon=True)
+    thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)
     thread.start()
-    running = asyncio.run_coroutine_threadsafe(start_server(config), loop).result(timeout=30)
+    running = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
     try:
         yield running
     finally:
@@ -148,3 +155,11 @@ def server_in_thread(config: ServerConfig | None = None) -> Iterator[RunningServ
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+@contextlib.contextmanager
+def server_in_thread(config: ServerConfig | None = None) -> Iterator[RunningServer]:
+    """Run a server on its own event loop in a background thread (tests, benchmarks)."""
+    config = config or ServerConfig(port=0)
+    with running_in_thread(lambda: start_server(config), "sigmaserve-server") as running:
+        yield running

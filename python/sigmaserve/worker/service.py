@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from sigmaserve import tensors, wire
 from sigmaserve.errors import InvalidArgumentError
+from sigmaserve.server.app import running_in_thread
 from sigmaserve.server.errors import status_for
 from sigmaserve.v1 import noise_service_pb2 as noise_pb
 from sigmaserve.v1 import worker_service_pb2 as pb
@@ -187,19 +187,10 @@ async def serve_worker(worker: Worker, host: str, port: int) -> None:
 @contextlib.contextmanager
 def worker_in_thread(worker: Worker, host: str = "127.0.0.1") -> Iterator[RunningWorker]:
     """A worker server on an ephemeral port in a background thread (tests)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="sigmaserve-worker", daemon=True)
-    thread.start()
-    running = asyncio.run_coroutine_threadsafe(start_worker_server(worker, host, 0), loop).result(
-        timeout=30
-    )
-    try:
+    with running_in_thread(
+        lambda: start_worker_server(worker, host, 0), "sigmaserve-worker"
+    ) as running:
         yield running
-    finally:
-        asyncio.run_coroutine_threadsafe(running.shutdown(grace=1.0), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
 
 
 class WorkerClient:
