@@ -253,3 +253,42 @@ def test_simd_switch_is_harmless():
         noise.set_simd_enabled(True)
     assert a.tobytes() == b.tobytes()
     assert noise.simd_isa() in ("avx2+fma", "portable")
+
+
+@pytest.mark.parametrize(
+    ("out", "dtype", "message"),
+    [
+        (np.empty((2, 3), np.float32), "float32", "has shape"),
+        (np.empty((2, 3, 5), np.float64), "float32", "has dtype"),
+        (np.empty((2, 3, 5), np.float16), "bfloat16", "has dtype"),
+        (np.empty((2, 5, 3), np.float32).transpose(0, 2, 1), "float32", "C-contiguous"),
+        (np.empty((2, 5, 3), np.float16).transpose(0, 2, 1), "float16", "C-contiguous"),
+        ([0.0] * 30, "float32", "numpy array or a CPU torch tensor"),
+    ],
+)
+def test_bad_out_buffers(out, dtype, message):
+    with pytest.raises(InvalidArgumentError, match=message) as info:
+        sigmaserve.randn((2, 3, 5), 1, dtype=dtype, out=out)
+    assert info.value.field == "out"
+
+
+def test_read_only_out_and_generator_not_advanced_on_error():
+    frozen = np.zeros((4,), np.float32)
+    frozen.flags.writeable = False
+    gen = sigmaserve.Generator(5)
+    with pytest.raises(InvalidArgumentError, match="writeable"):
+        gen.randn((4,), out=frozen)
+    with pytest.raises(InvalidArgumentError, match="has shape"):
+        gen.randn((5,), out=np.empty(4, np.float32))
+    assert not frozen.any()
+    np.testing.assert_array_equal(gen.randn((4,)), sigmaserve.randn((4,), 5))
+
+
+def test_torch_out_must_be_a_plain_cpu_tensor():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(InvalidArgumentError, match="has dtype"):
+        sigmaserve.randn((3,), 1, out=torch.empty(3, dtype=torch.float64))
+    with pytest.raises(InvalidArgumentError, match="grad"):
+        sigmaserve.randn((3,), 1, out=torch.empty(3, requires_grad=True))
+    with pytest.raises(InvalidArgumentError, match="CPU tensor"):
+        sigmaserve.randn((3,), 1, out=torch.empty(3, device="meta"))

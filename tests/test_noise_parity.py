@@ -541,6 +541,8 @@ def test_cuda_source_mapping_and_offsets(gpu, t):
     a = sigmaserve.randn((3000,), 9, source="cuda", gpu=gpu)
     h = sigmaserve.randn((3000,), 9, source="cuda", gpu=gpu, dtype="float16")
     assert h.tobytes() == a.astype(np.float16).tobytes()
+    b = sigmaserve.randn((3000,), 9, source="cuda", gpu=gpu, dtype="bfloat16")
+    assert b.tobytes() == torch_bits(torch.from_numpy(a).to(torch.bfloat16))
     d = sigmaserve.randn((3000,), 9, source="cuda", gpu=gpu, dtype="float64")
     assert np.max(np.abs(d - a)) > 1e-3  # a different stream layout (2 values per call)
 
@@ -549,3 +551,30 @@ def test_cuda_first_values_match_nv_reference_closely():
     got = sigmaserve.randn((1, 4, 64, 64), 0, source="cuda").reshape(-1)
     want = np_nv_randn(0, 4 * 64 * 64)
     assert np.max(np.abs(got - want)) < 2e-6
+
+
+@pytest.mark.parametrize("source", ["cpu", "cuda", "a1111_nv"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_out_buffers_get_the_same_bits(source, dtype):
+    """`out=` fills numpy arrays and CPU torch tensors in place with the fresh-array bits."""
+    shape = (2, 4, 9, 9)
+    want = sigmaserve.randn(shape, 77, source=source, dtype=dtype)
+    array = np.full(shape, 7, dtype=np.uint16 if dtype == "bfloat16" else dtype)
+    assert sigmaserve.randn(shape, 77, source=source, dtype=dtype, out=array) is array
+    assert ours_bits(array) == ours_bits(want)
+    tensor = torch.full(shape, 7.0, dtype=TORCH_DTYPES[dtype])
+    assert sigmaserve.randn(shape, 77, source=source, dtype=dtype, out=tensor) is tensor
+    assert torch_bits(tensor) == ours_bits(want)
+    if source == "cpu":
+        assert torch_bits(tensor) == torch_bits(torch_randn(shape, 77, dtype))
+
+
+def test_out_buffer_streams_match_torch_calls():
+    """A reused buffer on one Generator continues torch's stream call after call."""
+    ours = sigmaserve.Generator(2**40 + 3)
+    theirs = torch.Generator("cpu").manual_seed(2**40 + 3)
+    buffers = {n: torch.empty(n) for n in (1, 15, 16, 17, 4096 + 3)}
+    for n in (1, 15, 17, 4096 + 3, 16, 1, 15, 4096 + 3):
+        got = ours.randn((n,), out=buffers[n])
+        assert torch_bits(got) == torch_bits(torch.randn(n, generator=theirs))
+    assert ours.get_state() == bytes(theirs.get_state().numpy().tobytes())

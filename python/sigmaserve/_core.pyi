@@ -31,6 +31,7 @@ def noise_randn(
     cpu_kernel: str | None = None,
     gpu: str | None = None,
     max_elements: int | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray: ...
 def noise_sample(
     shape: list[int],
@@ -56,7 +57,11 @@ class Generator:
         cls, seed: int, source: str = "cpu", cpu_kernel: str | None = None, gpu: str | None = None
     ) -> Self: ...
     def randn(
-        self, shape: list[int], dtype: str = "float32", max_elements: int | None = None
+        self,
+        shape: list[int],
+        dtype: str = "float32",
+        max_elements: int | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray: ...
     def skip(self, shape: list[int], dtype: str = "float32") -> None: ...
     def get_state(self) -> bytes: ...

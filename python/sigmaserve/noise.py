@@ -15,7 +15,7 @@ has no bfloat16); :func:`to_torch` turns any result into a torch tensor of the r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union, overload
 
 import numpy as np
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 Shape = Union[int, Sequence[int]]  # noqa: UP007 (runtime alias, Python 3.10)
 GpuSpec = Union[str, tuple[int, int], None]  # noqa: UP007
+OutT = TypeVar("OutT")  # the caller's `out` buffer (numpy array or torch tensor), returned as is
 
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 SOURCES = ("cpu", "cuda", "a1111_nv")
@@ -131,6 +132,47 @@ def _max_elements(value: Any) -> int | None:
     return int(value)
 
 
+_NUMPY_OUT = {
+    "float32": "float32",
+    "float64": "float64",
+    "float16": "float16",
+    "bfloat16": "uint16",
+}
+
+
+def _out_array(out: Any, dtype: str) -> np.ndarray:
+    """The numpy array the core fills for ``out``: the array itself, or a view of a CPU
+    torch tensor's memory. 16-bit floats are handed over as their uint16 bits (a view, no copy).
+    The core checks the shape, contiguity and writeability."""
+    if isinstance(out, np.ndarray):
+        want = np.dtype(_NUMPY_OUT[dtype])
+        if out.dtype != want:
+            raise invalid("out", f"has dtype {out.dtype}, expected {want} for dtype={dtype!r}")
+        arr = out
+    elif type(out).__module__.startswith("torch") and hasattr(out, "numpy"):
+        import torch
+
+        if out.device.type != "cpu":
+            raise invalid("out", f"must be a CPU tensor, got one on {out.device}")
+        if out.dtype != getattr(torch, dtype):
+            raise invalid("out", f"has dtype {out.dtype}, expected torch.{dtype}")
+        if out.requires_grad:
+            raise invalid("out", "must not require grad")
+        if dtype in ("float16", "bfloat16"):
+            out = out.view(torch.int16)
+        arr = out.numpy()
+    else:
+        raise invalid(
+            "out", f"must be a numpy array or a CPU torch tensor, got {type(out).__name__}"
+        )
+    if dtype in ("float16", "bfloat16") and arr.dtype != np.uint16:
+        if not arr.flags.c_contiguous:
+            raise invalid("out", "must be C-contiguous")
+        arr = arr.view(np.uint16)
+    return arr
+
+
+@overload
 def randn(
     shape: Shape,
     seed: int,
@@ -140,22 +182,57 @@ def randn(
     cpu_kernel: str | None = None,
     gpu: GpuSpec = None,
     max_elements: int | None = None,
-) -> np.ndarray:
+    out: None = None,
+) -> np.ndarray: ...
+
+
+@overload
+def randn(
+    shape: Shape,
+    seed: int,
+    *,
+    source: str = "cpu",
+    dtype: Any = "float32",
+    cpu_kernel: str | None = None,
+    gpu: GpuSpec = None,
+    max_elements: int | None = None,
+    out: OutT,
+) -> OutT: ...
+
+
+def randn(
+    shape: Shape,
+    seed: int,
+    *,
+    source: str = "cpu",
+    dtype: Any = "float32",
+    cpu_kernel: str | None = None,
+    gpu: GpuSpec = None,
+    max_elements: int | None = None,
+    out: Any = None,
+) -> Any:
     """``torch.randn(shape, generator=Generator(device).manual_seed(seed), dtype=dtype)`` as numpy.
 
     ``gpu`` (``source="cuda"`` only) is a preset name (see :func:`gpu_presets`) or
     ``(sm_count, max_threads_per_sm)``; it decides the values beyond the GPU's thread count. The
     default is an unlimited grid (A1111's indexing, equal to every GPU up to its thread count).
+
+    ``out`` fills an existing C-contiguous array of exactly ``shape`` in place and returns it: a
+    numpy array of the dtype (``uint16`` for bfloat16) or a CPU torch tensor of it, pinned memory
+    included. Reusing a buffer skips the allocation and page faults of a fresh array.
     """
-    return _core.noise_randn(
+    name = _dtype(dtype)
+    result = _core.noise_randn(
         _shape(shape),
         _seed(seed),
         source=_source(source),
-        dtype=_dtype(dtype),
+        dtype=name,
         cpu_kernel=_cpu_kernel(cpu_kernel),
         gpu=_gpu(gpu),
         max_elements=_max_elements(max_elements),
+        out=None if out is None else _out_array(out, name),
     )
+    return result if out is None else out
 
 
 class Generator:
@@ -189,11 +266,40 @@ class Generator:
         gpu = self._inner.gpu
         return None if gpu is None else f"{gpu[0]}x{gpu[1]}"
 
+    @overload
     def randn(
-        self, shape: Shape, dtype: Any = "float32", *, max_elements: int | None = None
-    ) -> np.ndarray:
-        """One ``torch.randn(shape, generator=self, dtype=dtype)`` call."""
-        return self._inner.randn(_shape(shape), _dtype(dtype), _max_elements(max_elements))
+        self,
+        shape: Shape,
+        dtype: Any = "float32",
+        *,
+        max_elements: int | None = None,
+        out: None = None,
+    ) -> np.ndarray: ...
+
+    @overload
+    def randn(
+        self,
+        shape: Shape,
+        dtype: Any = "float32",
+        *,
+        max_elements: int | None = None,
+        out: OutT,
+    ) -> OutT: ...
+
+    def randn(
+        self,
+        shape: Shape,
+        dtype: Any = "float32",
+        *,
+        max_elements: int | None = None,
+        out: Any = None,
+    ) -> Any:
+        """One ``torch.randn(shape, generator=self, dtype=dtype)`` call; ``out`` as in
+        :func:`randn` (the stream advances only when the call succeeds)."""
+        name = _dtype(dtype)
+        target = None if out is None else _out_array(out, name)
+        result = self._inner.randn(_shape(shape), name, _max_elements(max_elements), target)
+        return result if out is None else out
 
     def skip(self, shape: Shape, dtype: Any = "float32") -> None:
         """Advances the stream as ``randn(shape, dtype)`` would, without computing the values."""

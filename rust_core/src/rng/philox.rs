@@ -160,6 +160,42 @@ fn split_rows<T>(out: &mut [T], t: usize, unroll: usize, base: u64) -> Vec<Rows<
     items
 }
 
+/// How float32 values land in an output of `T`: a scalar conversion, and whether eight lanes
+/// may be stored as they are.
+///
+/// # Safety
+/// `RAW_F32` may be true only when `T` is `f32` and [`Emit::one`] is the identity: the AVX2
+/// path then writes the lanes through a `*mut f32` cast of the output pointer.
+unsafe trait Emit<T>: Copy + Send + Sync {
+    const RAW_F32: bool = false;
+    fn one(self, v: f32) -> T;
+}
+
+/// float32 output, stored as computed.
+#[derive(Clone, Copy)]
+struct Identity;
+
+// SAFETY: T is f32 and `one` is the identity.
+unsafe impl Emit<f32> for Identity {
+    const RAW_F32: bool = true;
+    #[inline(always)]
+    fn one(self, v: f32) -> f32 {
+        v
+    }
+}
+
+/// A converted output (float16 / bfloat16 bits), one lane at a time.
+#[derive(Clone, Copy)]
+struct Convert<C>(C);
+
+// SAFETY: RAW_F32 stays false.
+unsafe impl<T, C: Fn(f32) -> T + Copy + Send + Sync> Emit<T> for Convert<C> {
+    #[inline(always)]
+    fn one(self, v: f32) -> T {
+        (self.0)(v)
+    }
+}
+
 #[inline(always)]
 fn ctr(counter: u64, idx: u64) -> [u32; 4] {
     [
@@ -170,15 +206,16 @@ fn ctr(counter: u64, idx: u64) -> [u32; 4] {
     ]
 }
 
-fn fill_rows_f32<T: Copy, C: Fn(f32) -> T + Copy>(item: &mut Rows<'_, T>, key: [u32; 2], conv: C) {
+fn fill_rows_f32<T: Copy, E: Emit<T>>(item: &mut Rows<'_, T>, key: [u32; 2], emit: E) {
     let need_second = item.rows.len() > 2;
     let len = item.rows[0].len();
     #[cfg(target_arch = "x86_64")]
     if super::simd::avx2_fma() {
         // SAFETY: AVX2 and FMA support was checked at run time.
-        unsafe { simd::fill_rows_f32(item, key, conv, need_second, len) };
+        unsafe { simd::fill_rows_f32(item, key, emit, need_second, len) };
         return;
     }
+    let conv = |v| emit.one(v);
     for i in 0..len {
         let w = philox4x32_10(ctr(item.counter, item.idx0 + i as u64), key);
         let (a, b) = box_muller_f32(w[0], w[1]);
@@ -255,7 +292,7 @@ impl CudaGenerator {
         self.geometry
     }
 
-    fn fill4<T: Copy + Send, C: Fn(f32) -> T + Copy + Sync>(&mut self, out: &mut [T], conv: C) {
+    fn fill4<T: Copy + Send, E: Emit<T>>(&mut self, out: &mut [T], emit: E) {
         let n = out.len();
         if n == 0 {
             return;
@@ -267,22 +304,22 @@ impl CudaGenerator {
             .offset
             .wrapping_add(offset_increment(n as u64, 4, self.geometry));
         let items = split_rows(out, t, 4, base);
-        run_items(items, n, |it| fill_rows_f32(it, key, conv));
+        run_items(items, n, |it| fill_rows_f32(it, key, emit));
     }
 
     /// `randn` float32 into `out`.
     pub fn fill_f32(&mut self, out: &mut [f32]) {
-        self.fill4(out, |v| v)
+        self.fill4(out, Identity)
     }
 
     /// `randn` float16 into `out` (the float32 values rounded to nearest even).
     pub fn fill_f16(&mut self, out: &mut [u16]) {
-        self.fill4(out, f32_to_f16_bits)
+        self.fill4(out, Convert(f32_to_f16_bits))
     }
 
     /// `randn` bfloat16 into `out` (the float32 values rounded to nearest even).
     pub fn fill_bf16(&mut self, out: &mut [u16]) {
-        self.fill4(out, f32_to_bf16_bits)
+        self.fill4(out, Convert(f32_to_bf16_bits))
     }
 
     /// `randn` float64 into `out` (`curand_normal2_double`, two values per curand call).
@@ -650,7 +687,7 @@ mod simd {
     /// Box–Muller of one group of eight threads into the work item's rows.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn emit<T: Copy, C: Fn(f32) -> T + Copy>(
+    fn emit_checked<T: Copy, C: Fn(f32) -> T + Copy>(
         item: &mut Rows<'_, T>,
         i: usize,
         w: [__m256i; 4],
@@ -692,17 +729,77 @@ mod simd {
         }
     }
 
-    /// The CUDA float rows of one work item, eight threads at a time.
+    /// Eight lanes to `dst`: one vector store for float32, else converted one by one.
+    ///
+    /// # Safety
+    /// `dst` is valid for eight writes of `T`.
+    #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn fill_rows_f32<T: Copy, C: Fn(f32) -> T + Copy>(
+    unsafe fn put8<T: Copy, E: Emit<T>>(dst: *mut T, v: __m256, emit: E) {
+        if E::RAW_F32 {
+            // SAFETY: RAW_F32 means T is f32 (the trait's contract); dst holds 8 values.
+            unsafe { _mm256_storeu_ps(dst.cast(), v) };
+        } else {
+            for (k, x) in store(v).into_iter().enumerate() {
+                // SAFETY: k < 8 and dst holds 8 values.
+                unsafe { dst.add(k).write(emit.one(x)) };
+            }
+        }
+    }
+
+    /// The CUDA float rows of one work item, eight threads at a time: sixteen threads per
+    /// step through raw row pointers while every row has room, then the checked path for
+    /// the short last row of a tensor.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn fill_rows_f32<T: Copy, E: Emit<T>>(
         item: &mut Rows<'_, T>,
         key: [u32; 2],
-        conv: C,
+        emit: E,
         need_second: bool,
         len: usize,
     ) {
         let rks = round_keys(key);
+        let rows = item.rows.len().min(4);
+        let room = item.rows.iter().map(|r| r.len()).min().unwrap_or(0);
+        let mut ptr = [std::ptr::null_mut::<T>(); 4];
+        for (p, row) in ptr.iter_mut().zip(item.rows.iter_mut()) {
+            *p = row.as_mut_ptr();
+        }
         let mut i = 0;
+        while i + 16 <= room {
+            let (wa, wb) = philox8x2(
+                counters(item.counter, item.idx0 + i as u64),
+                counters(item.counter, item.idx0 + i as u64 + 8),
+                &rks,
+            );
+            // SAFETY: i + 16 <= room, the length of the shortest of the `rows` rows.
+            unsafe {
+                if rows > 2 {
+                    let (s, c) =
+                        box_muller8x([wa[0], wa[2], wb[0], wb[2]], [wa[1], wa[3], wb[1], wb[3]]);
+                    put8(ptr[0].add(i), s[0], emit);
+                    put8(ptr[0].add(i + 8), s[2], emit);
+                    put8(ptr[1].add(i), c[0], emit);
+                    put8(ptr[1].add(i + 8), c[2], emit);
+                    put8(ptr[2].add(i), s[1], emit);
+                    put8(ptr[2].add(i + 8), s[3], emit);
+                    if rows > 3 {
+                        put8(ptr[3].add(i), c[1], emit);
+                        put8(ptr[3].add(i + 8), c[3], emit);
+                    }
+                } else {
+                    let (s, c) = box_muller8x([wa[0], wb[0]], [wa[1], wb[1]]);
+                    put8(ptr[0].add(i), s[0], emit);
+                    put8(ptr[0].add(i + 8), s[1], emit);
+                    if rows > 1 {
+                        put8(ptr[1].add(i), c[0], emit);
+                        put8(ptr[1].add(i + 8), c[1], emit);
+                    }
+                }
+            }
+            i += 16;
+        }
+        let conv = |v| emit.one(v);
         while i + 16 <= len {
             let (wa, wb) = philox8x2(
                 counters(item.counter, item.idx0 + i as u64),
@@ -710,8 +807,8 @@ mod simd {
                 &rks,
             );
             if need_second {
-                emit(item, i, wa, conv, need_second);
-                emit(item, i + 8, wb, conv, need_second);
+                emit_checked(item, i, wa, conv, need_second);
+                emit_checked(item, i + 8, wb, conv, need_second);
             } else {
                 emit_first_x2(item, i, wa, wb, conv);
             }
@@ -719,7 +816,7 @@ mod simd {
         }
         while i < len {
             let w = philox8(counters(item.counter, item.idx0 + i as u64), &rks);
-            emit(item, i, w, conv, need_second);
+            emit_checked(item, i, w, conv, need_second);
             i += 8;
         }
     }
@@ -855,7 +952,7 @@ mod tests {
                     rows: vec![&mut r0[..], &mut r1[..], &mut r2[..], &mut r3[..]],
                 };
                 // SAFETY: feature support checked above.
-                unsafe { simd::fill_rows_f32(&mut item, key, |v| v, true, 8) };
+                unsafe { simd::fill_rows_f32(&mut item, key, Identity, true, 8) };
             }
             for k in 0..8 {
                 let w = philox4x32_10(ctr(u64::from(base), idx0 + k as u64), key);
