@@ -166,9 +166,7 @@ def main() -> int:
                 "vs_numpy_nv": vs_numpy,
             }
         )
-    print(
-        "vs torch: rows with out=buffer compare with torch.randn(out=buffer), others with torch.randn"
-    )
+    print("vs torch: out=buffer rows against torch.randn(out=buffer), others against torch.randn")
     print(
         f"bit-identical: cpu source == torch: {cpu_identical}; a1111_nv == numpy NV: {nv_identical}"
     )
