@@ -97,6 +97,27 @@ def test_batch_stream_large_chunks_cross_the_parallel_threshold():
         assert b"".join(parts) == whole
 
 
+@pytest.mark.parametrize(
+    ("source", "gpu"), [("cuda", None), ("cuda", "1x512"), ("cuda", "t4"), ("a1111_nv", None)]
+)
+@pytest.mark.parametrize("dtype,itemsize", [("float32", 4), ("float64", 8), ("bfloat16", 2)])
+def test_counter_source_streams_equal_one_draw(source, gpu, dtype, itemsize):
+    """CUDA and NV batch draws stream range by range, byte-identical to the unary payload."""
+    options = {"gpu": gpu} if gpu else {}
+    for numel in (1, 17, 5000, 70001):
+        whole = _core.wire_latents_reply(
+            b"", 3.5, [1, numel], [9], seed_mode="batch", dtype=dtype, source=source, **options
+        )
+        for step in (3, 1000, 1 << 16):
+            if numel * itemsize // step > 2000:
+                continue
+            stream = _core.BatchStream(9, numel, dtype, 3.5, source=source, gpu=gpu)
+            parts = []
+            while (message := stream.next_chunk(step)) is not None:
+                parts.append(pb.LatentsChunk.FromString(message).data)
+            assert b"".join(parts) == whole, (numel, step)
+
+
 REQUESTS = [
     {"shape": [1, 4, 64, 64], "seeds": [42]},
     {

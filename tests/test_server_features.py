@@ -62,6 +62,19 @@ def _stream(stub, request):
             "scheduler": "EulerDiscreteScheduler",
         },
         {"shape": [2, 3, 333, 257], "seeds": [4, 5], "dtype": pb.DATA_TYPE_FP64, "sigma": 2.5},
+        {  # one CUDA draw on a small GPU (many grid iterations), range by range
+            "shape": [2, 4, 200, 200],
+            "seeds": [11],
+            "seed_mode": pb.SEED_MODE_BATCH,
+            "source": pb.NOISE_SOURCE_CUDA,
+            "noise_options": {"gpu": "t4"},
+            "sigma": 1.5,
+        },
+        {  # NV items larger than a chunk
+            "shape": [2, 4, 256, 320],
+            "seeds": [3, 4],
+            "source": pb.NOISE_SOURCE_A1111_NV,
+        },
         {"shape": [2, 4, 64, 64], "seeds": [4, 5], "seed_mode": pb.SEED_MODE_A1111},  # whole
         {
             "width": 512,

@@ -141,6 +141,8 @@ class BatchStream:
         dtype: str = "float32",
         factor: float = 1.0,
         cpu_kernel: str | None = None,
+        source: str = "cpu",
+        gpu: str | None = None,
     ) -> Self: ...
     def next_chunk(self, chunk_bytes: int) -> bytes | None: ...
     @property

@@ -25,7 +25,9 @@ use sigmaserve_core::rng::dtype::{
     bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_f16_bits,
 };
 use sigmaserve_core::rng::torch_cpu::CpuGenerator;
-use sigmaserve_core::rng::{self, CpuKernel, Dtype, Noise, NoiseRequest, NoiseSliceMut, SeedMode};
+use sigmaserve_core::rng::{
+    self, Dtype, Generator, Noise, NoiseRequest, NoiseSliceMut, SeedMode, Source,
+};
 use sigmaserve_core::CoreError;
 
 use crate::args::{extract_seed, invalid, NoiseArgs};
@@ -413,8 +415,18 @@ fn varint(mut value: u64, out: &mut Vec<u8>) {
     }
 }
 
-/// One CPU `randn` of the whole tensor, produced piece by piece.
+/// Where a [`BatchDraw`]'s values come from.
+enum Engine {
+    /// torch's CPU generator: a sequential stream, drawn in order (see [`BatchDraw`]).
+    Cpu(Box<CpuGenerator>),
+    /// The CUDA or NV source: counter-based, so each piece is computed on its own
+    /// (`Generator::fill_range`).
+    Counter(Generator),
+}
+
+/// One `randn` of the whole tensor, produced piece by piece.
 ///
+/// The counter-based sources compute any range directly. For the CPU source:
 /// torch's CPU normal fill (16 values or more) turns mt19937 uniforms into normals in
 /// independent blocks of 16; a size that is not a multiple of 16 then skips the uniforms of
 /// its last partial block and recomputes the last 16 values from 16 fresh uniforms. A fill of
@@ -422,7 +434,7 @@ fn varint(mut value: u64, out: &mut Vec<u8>) {
 /// multiples reproduce the full draw's prefix, and the tail block is drawn once the stream
 /// reaches it (it overwrites the last 16 values, so those are held back until then).
 struct BatchDraw {
-    gen: CpuGenerator,
+    engine: Engine,
     dtype: Dtype,
     numel: usize,
     /// Values [base, frontier) are held in `values`; those below `ready` are final (the last
@@ -434,9 +446,13 @@ struct BatchDraw {
 }
 
 impl BatchDraw {
-    fn new(seed: u64, kernel: CpuKernel, dtype: Dtype, numel: usize) -> BatchDraw {
+    fn new(seed: u64, source: Source, dtype: Dtype, numel: usize) -> BatchDraw {
+        let engine = match source {
+            Source::Cpu(kernel) => Engine::Cpu(Box::new(CpuGenerator::new(seed, kernel))),
+            other => Engine::Counter(Generator::new(seed, other)),
+        };
         BatchDraw {
-            gen: CpuGenerator::new(seed, kernel),
+            engine,
             dtype,
             numel,
             base: 0,
@@ -447,11 +463,37 @@ impl BatchDraw {
     }
 
     /// Makes values [.., target) final (target <= numel).
-    fn advance(&mut self, target: usize) {
+    fn advance(&mut self, target: usize) -> Result<(), CoreError> {
         let n = self.numel;
         if target <= self.ready {
-            return;
+            return Ok(());
         }
+        let gen = match &mut self.engine {
+            Engine::Cpu(gen) => gen,
+            Engine::Counter(gen) => {
+                let (old, grow, start) = (
+                    self.frontier - self.base,
+                    target - self.frontier,
+                    self.frontier,
+                );
+                macro_rules! range {
+                    ($v:expr, $variant:ident, $t:ty) => {{
+                        let v = $v;
+                        v.resize(old + grow, <$t>::default());
+                        gen.fill_range(n, start, NoiseSliceMut::$variant(&mut v[old..]))
+                    }};
+                }
+                match &mut self.values {
+                    Noise::F32(v) => range!(v, F32, f32),
+                    Noise::F64(v) => range!(v, F64, f64),
+                    Noise::F16(v) => range!(v, F16, u16),
+                    Noise::BF16(v) => range!(v, BF16, u16),
+                }?;
+                self.frontier = target;
+                self.ready = target;
+                return Ok(());
+            }
+        };
         let full = n / 16 * 16;
         let has_tail = n >= 16 && n != full;
         let goal = if n < 16 || (has_tail && target > n - 16) {
@@ -466,17 +508,17 @@ impl BatchDraw {
                 let v = $v;
                 v.resize(old + grow, <$t>::default());
                 if n < 16 {
-                    self.gen.$fill(&mut v[old..]);
+                    gen.$fill(&mut v[old..]);
                 } else {
                     let upto = if goal == n { full } else { goal };
                     if upto > self.frontier {
-                        self.gen.$fill(&mut v[old..old + upto - self.frontier]);
+                        gen.$fill(&mut v[old..old + upto - self.frontier]);
                     }
                     if goal == n && has_tail {
                         // The partial block's uniforms are consumed, then the tail block.
-                        self.gen.engine_mut().discard($words * (n - full) as u64);
+                        gen.engine_mut().discard($words * (n - full) as u64);
                         let mut tail = [<$t>::default(); 16];
-                        self.gen.$fill(&mut tail);
+                        gen.$fill(&mut tail);
                         let at = n - 16 - self.base;
                         v[at..].copy_from_slice(&tail);
                     }
@@ -495,6 +537,7 @@ impl BatchDraw {
         } else {
             self.frontier.min(n - 16)
         };
+        Ok(())
     }
 
     /// Drops the values below `keep`.
@@ -511,11 +554,11 @@ impl BatchDraw {
     }
 
     /// Writes the bytes [start, start + out.len()) of the scaled little-endian payload.
-    fn write(&mut self, start: usize, out: &mut [u8], factor: f64) {
+    fn write(&mut self, start: usize, out: &mut [u8], factor: f64) -> Result<(), CoreError> {
         let size = self.dtype.itemsize();
         let first = start / size;
         let last = (start + out.len()).div_ceil(size);
-        self.advance(last);
+        self.advance(last)?;
         let (lo, hi) = (first - self.base, last - self.base);
         let skip = start - first * size;
         let dtype = self.dtype;
@@ -526,6 +569,7 @@ impl BatchDraw {
         }
         // Keep the element the next chunk starts in.
         self.release((start + out.len()) / size);
+        Ok(())
     }
 }
 
@@ -587,20 +631,20 @@ struct PyBatchStream {
 #[pymethods]
 impl PyBatchStream {
     #[new]
-    #[pyo3(signature = (seed, numel, dtype = "float32", factor = 1.0, cpu_kernel = None))]
+    #[pyo3(signature = (seed, numel, dtype = "float32", factor = 1.0, cpu_kernel = None, source = "cpu", gpu = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         seed: &Bound<'_, PyAny>,
         numel: usize,
         dtype: &str,
         factor: f64,
         cpu_kernel: Option<&str>,
+        source: &str,
+        gpu: Option<&str>,
     ) -> PyResult<Self> {
         let seed = extract_seed(seed, "seeds")?;
         let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
-        let kernel = match cpu_kernel {
-            Some(k) => CpuKernel::parse(k).map_err(PyCoreError::from)?,
-            None => CpuKernel::default(),
-        };
+        let source = Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?;
         if !factor.is_finite() || factor < 0.0 {
             return Err(invalid("sigma", "must be finite and non-negative").into());
         }
@@ -608,7 +652,7 @@ impl PyBatchStream {
             .checked_mul(dtype.itemsize())
             .ok_or_else(|| PyCoreError(CoreError::too_large("shape", "the tensor overflows")))?;
         Ok(PyBatchStream {
-            draw: BatchDraw::new(seed, kernel, dtype, numel),
+            draw: BatchDraw::new(seed, source, dtype, numel),
             factor,
             offset: 0,
             total,
@@ -635,7 +679,8 @@ impl PyBatchStream {
         let (h, payload) = buf.split_at_mut(head.len());
         h.copy_from_slice(&head);
         let (start, factor, draw) = (self.offset, self.factor, &mut self.draw);
-        py.detach(|| draw.write(start, payload, factor));
+        py.detach(|| draw.write(start, payload, factor))
+            .map_err(PyCoreError::from)?;
         self.offset += count;
         Ok(Some(obj))
     }

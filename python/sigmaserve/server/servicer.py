@@ -311,10 +311,11 @@ class StreamPlan:
     With one generator per item (``seed_mode="per_item"``, one seed per item, no extra noise
     options) item ``i`` is ``sample_init_latents`` of shape ``(1, C, H, W)`` and seed ``i``, so
     groups of items are drawn one after another and memory stays bounded by a group (about one
-    chunk, or one item when an item is larger). With one CPU generator for the whole tensor
-    (``seed_mode="batch"``, one seed, no batch_index or variation seeds) the core continues one
-    logical draw chunk by chunk (``_core.BatchStream``), so memory stays bounded by a chunk.
-    Other modes draw the whole tensor first.
+    chunk; items larger than a chunk are streamed like a batch-mode draw). With one generator
+    for the whole tensor (``seed_mode="batch"``, one seed, no batch_index or variation seeds)
+    the core continues one logical draw chunk by chunk (``_core.BatchStream``: the CPU stream in
+    order, the counter-based CUDA and NV streams range by range), so memory stays bounded by a
+    chunk for every source. Other modes draw the whole tensor first.
     """
 
     def __init__(
@@ -349,19 +350,24 @@ class StreamPlan:
     ) -> StreamPlan:
         seeds = [int(s) for s in kwargs["seeds"]]
         sigmas = sigmas or SigmaCache()
+        options = kwargs["noise_options"]
         if (
             kwargs["seed_mode"] == "batch"
-            and kwargs["source"] == "cpu"
-            and set(kwargs["noise_options"]) <= {"cpu_kernel"}
+            and set(options) <= {"cpu_kernel", "gpu"}
             and len(seeds) == 1
         ):
             from sigmaserve import _core, noise
 
             factor = sigmas.resolve(kwargs)
-            kernel = noise._cpu_kernel(kwargs["noise_options"].get("cpu_kernel"))
             plan = cls(kwargs, dims, factor, seeds, 0, None, config.max_elements)
             plan.batch_stream = _core.BatchStream(
-                seeds[0], math.prod(dims), plan.dtype, factor, kernel
+                seeds[0],
+                math.prod(dims),
+                plan.dtype,
+                factor,
+                noise._cpu_kernel(options.get("cpu_kernel")),
+                source=kwargs["source"],
+                gpu=noise._gpu(options.get("gpu")),
             )
             return plan
         itemwise = (
@@ -397,13 +403,16 @@ class StreamPlan:
             return
         item = math.prod(self.shape[1:])
         itemsize = tensors.storage_dtype(self.dtype).itemsize
-        if self.whole is None and self.kwargs["source"] == "cpu" and item * itemsize > step:
+        if self.whole is None and item * itemsize > step:
             # Items larger than a chunk: each item is one fresh-generator draw, which the core
             # continues chunk by chunk like a batch-mode draw (memory bounded by a chunk).
             from sigmaserve import _core
 
+            source = self.kwargs["source"]
             for seed in self.seeds:
-                stream = _core.BatchStream(seed, item, self.dtype, self.init_noise_sigma)
+                stream = _core.BatchStream(
+                    seed, item, self.dtype, self.init_noise_sigma, source=source
+                )
                 while (message := stream.next_chunk(step)) is not None:
                     yield [message]
             return

@@ -376,6 +376,36 @@ impl Generator {
         }
     }
 
+    /// Values `[start, start + out.len())` of the next `randn` of `numel` values of `out`'s
+    /// dtype, without consuming it (follow with [`Generator::skip`]). The CUDA and NV streams
+    /// are counter-based, so any piece can be computed alone; the CPU stream is sequential and
+    /// is an error here.
+    pub fn fill_range(&self, numel: usize, start: usize, out: NoiseSliceMut<'_>) -> Result<()> {
+        if start.checked_add(out.len()).is_none_or(|end| end > numel) {
+            return Err(CoreError::invalid(
+                "start",
+                format!("the range starting at {start} runs past the {numel} values"),
+            ));
+        }
+        match (&self.inner, out) {
+            (Inner::Cpu(_), _) => {
+                return Err(CoreError::invalid(
+                    "source",
+                    "the CPU generator is sequential: ranges need the cuda or a1111_nv source",
+                ))
+            }
+            (Inner::Cuda(g), NoiseSliceMut::F32(v)) => g.range_f32(numel, start, v),
+            (Inner::Cuda(g), NoiseSliceMut::F64(v)) => g.range_f64(numel, start, v),
+            (Inner::Cuda(g), NoiseSliceMut::F16(v)) => g.range_f16(numel, start, v),
+            (Inner::Cuda(g), NoiseSliceMut::BF16(v)) => g.range_bf16(numel, start, v),
+            (Inner::Nv(g), NoiseSliceMut::F32(v)) => g.range_with(start, v, |x| x),
+            (Inner::Nv(g), NoiseSliceMut::F64(v)) => g.range_with(start, v, f64::from),
+            (Inner::Nv(g), NoiseSliceMut::F16(v)) => g.range_with(start, v, f32_to_f16_bits),
+            (Inner::Nv(g), NoiseSliceMut::BF16(v)) => g.range_with(start, v, f32_to_bf16_bits),
+        }
+        Ok(())
+    }
+
     /// Advances the stream exactly as `randn(numel, dtype)` would, without the values.
     pub fn skip(&mut self, numel: usize, dtype: Dtype) {
         match &mut self.inner {

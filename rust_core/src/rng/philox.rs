@@ -350,6 +350,65 @@ impl CudaGenerator {
         });
     }
 
+    /// Values `[start, start + out.len())` of the next float32-family `randn` of `numel`
+    /// values, without consuming it: piece by piece, a long draw needs memory for one piece
+    /// only. Each run of elements sharing an iteration and a component is computed for its
+    /// threads (the components below it too, as the Box–Muller pairs come together).
+    fn range4<T: Copy, E: Emit<T>>(&self, numel: usize, start: usize, out: &mut [T], emit: E) {
+        let t = launch_threads(numel as u64, self.geometry) as usize;
+        let key = key_of(self.seed);
+        let base = self.offset / 4;
+        let mut scratch = vec![0f32; 4 * CHUNK.min(t)];
+        let mut done = 0;
+        while done < out.len() {
+            let e = start + done;
+            let (q, r) = (e / (4 * t), e % (4 * t));
+            let (component, idx) = (r / t, r % t);
+            let len = (t - idx).min(out.len() - done).min(CHUNK);
+            let rows = scratch[..(component + 1) * len].chunks_mut(len).collect();
+            let mut item = Rows {
+                counter: base.wrapping_add(q as u64),
+                idx0: idx as u64,
+                rows,
+            };
+            fill_rows_f32(&mut item, key, Identity);
+            let values = &scratch[component * len..(component + 1) * len];
+            for (d, &v) in out[done..done + len].iter_mut().zip(values) {
+                *d = emit.one(v);
+            }
+            done += len;
+        }
+    }
+
+    /// float32 values `[start, start + out.len())` of the next `randn` of `numel` values.
+    pub fn range_f32(&self, numel: usize, start: usize, out: &mut [f32]) {
+        self.range4(numel, start, out, Identity)
+    }
+
+    /// float16 bits `[start, start + out.len())` of the next `randn` of `numel` values.
+    pub fn range_f16(&self, numel: usize, start: usize, out: &mut [u16]) {
+        self.range4(numel, start, out, Convert(f32_to_f16_bits))
+    }
+
+    /// bfloat16 bits `[start, start + out.len())` of the next `randn` of `numel` values.
+    pub fn range_bf16(&self, numel: usize, start: usize, out: &mut [u16]) {
+        self.range4(numel, start, out, Convert(f32_to_bf16_bits))
+    }
+
+    /// float64 values `[start, start + out.len())` of the next `randn` of `numel` values.
+    pub fn range_f64(&self, numel: usize, start: usize, out: &mut [f64]) {
+        let t = launch_threads(numel as u64, self.geometry) as usize;
+        let key = key_of(self.seed);
+        let base = self.offset / 4;
+        for (k, d) in out.iter_mut().enumerate() {
+            let e = start + k;
+            let (q, r) = (e / (2 * t), e % (2 * t));
+            let w = philox4x32_10(ctr(base.wrapping_add(q as u64), (r % t) as u64), key);
+            let (a, b) = box_muller_f64(w[0], w[1], w[2], w[3]);
+            *d = if r < t { a } else { b } + 0.0;
+        }
+    }
+
     /// Advances the offset as a `randn` of `numel` values of `unroll`-type would.
     pub fn skip(&mut self, numel: usize, unroll: u64) {
         self.offset =
@@ -421,10 +480,21 @@ impl NvGenerator {
         out: &mut [T],
         conv: C,
     ) {
+        self.range_with(0, out, conv);
+        self.offset = self.offset.wrapping_add(1);
+    }
+
+    /// Values `[start, start + out.len())` of the next `randn` call, without consuming it
+    /// (each value depends only on its element index).
+    pub fn range_with<T: Copy + Send, C: Fn(f32) -> T + Copy + Sync>(
+        &self,
+        start: usize,
+        out: &mut [T],
+        conv: C,
+    ) {
         let key = key_of(self.seed);
         let c0 = self.offset as u32;
         let c1 = (self.offset >> 32) as u32;
-        self.offset = self.offset.wrapping_add(1);
         let avx2 = super::simd::avx2_fma();
         let work = |start: usize, chunk: &mut [T]| {
             #[cfg(target_arch = "x86_64")]
@@ -446,11 +516,11 @@ impl NvGenerator {
             }
         };
         if out.len() < PAR_MIN {
-            work(0, out);
+            work(start, out);
         } else {
             out.par_chunks_mut(CHUNK)
                 .enumerate()
-                .for_each(|(c, chunk)| work(c * CHUNK, chunk));
+                .for_each(|(c, chunk)| work(start + c * CHUNK, chunk));
         }
     }
 
