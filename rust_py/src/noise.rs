@@ -41,29 +41,19 @@ fn numpy_filled<'py, F>(
 where
     F: for<'a> FnOnce(NoiseSliceMut<'a>) -> Result<(), CoreError> + Send,
 {
-    macro_rules! filled {
-        ($t:ty, $variant:ident) => {{
-            let arr = PyArray::<$t, IxDyn>::zeros(py, IxDyn(shape), false);
-            {
-                let mut guard = arr
-                    .try_readwrite()
-                    .map_err(|_| invalid("shape", "could not borrow the new array"))?;
-                let slice = guard
-                    .as_slice_mut()
-                    .map_err(|_| invalid("shape", "the new array is not contiguous"))?;
-                py.detach(|| fill(NoiseSliceMut::$variant(slice)))
-                    .map_err(PyCoreError::from)?;
-            }
-            arr.into_any()
-        }};
-    }
-    Ok(match dtype {
-        Dtype::Float32 => filled!(f32, F32),
-        Dtype::Float64 => filled!(f64, F64),
-        Dtype::BFloat16 => filled!(u16, BF16),
+    let arr = match dtype {
+        Dtype::Float32 => PyArray::<f32, IxDyn>::zeros(py, IxDyn(shape), false).into_any(),
+        Dtype::Float64 => PyArray::<f64, IxDyn>::zeros(py, IxDyn(shape), false).into_any(),
+        Dtype::Float16 | Dtype::BFloat16 => {
+            PyArray::<u16, IxDyn>::zeros(py, IxDyn(shape), false).into_any()
+        }
+    };
+    fill_into(&arr, shape, dtype, fill)?;
+    if dtype == Dtype::Float16 {
         // numpy has float16: the u16 bits are reinterpreted (a view, no copy).
-        Dtype::Float16 => filled!(u16, F16).call_method1("view", ("float16",))?,
-    })
+        return arr.call_method1("view", ("float16",));
+    }
+    Ok(arr)
 }
 
 /// Fills the caller's array `out` in place with the GIL released. `out` must be a writeable,
