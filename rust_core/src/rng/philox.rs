@@ -661,10 +661,14 @@ mod simd {
         };
         let mut a = r2(a0, a1);
         let mut b = r2(b0, b1);
-        for rk in &rks[2..] {
-            a = round(a, rk);
-            b = round(b, rk);
+        // Rounds 3 to 10, written out: as a loop the compiler kept the counter and reloads.
+        macro_rules! rounds {
+            ($($r:literal)*) => {$(
+                a = round(a, &rks[$r]);
+                b = round(b, &rks[$r]);
+            )*};
         }
+        rounds!(2 3 4 5 6 7 8 9);
         (a, b)
     }
 
