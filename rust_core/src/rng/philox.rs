@@ -358,7 +358,9 @@ impl CudaGenerator {
         let t = launch_threads(numel as u64, self.geometry) as usize;
         let key = key_of(self.seed);
         let base = self.offset / 4;
-        let mut scratch = vec![0f32; 4 * CHUNK.min(t)];
+        // Every run below is at most this long (its threads, the rest of `out`, one chunk).
+        let width = CHUNK.min(t).min(out.len());
+        let mut scratch = vec![0f32; 4 * width];
         let mut done = 0;
         while done < out.len() {
             let e = start + done;
