@@ -292,3 +292,5 @@ def test_torch_out_must_be_a_plain_cpu_tensor():
         sigmaserve.randn((3,), 1, out=torch.empty(3, requires_grad=True))
     with pytest.raises(InvalidArgumentError, match="CPU tensor"):
         sigmaserve.randn((3,), 1, out=torch.empty(3, device="meta"))
+    with pytest.raises(InvalidArgumentError, match="dense"):
+        sigmaserve.randn((3,), 1, out=torch.zeros(3).to_sparse())

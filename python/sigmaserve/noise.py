@@ -158,6 +158,8 @@ def _out_array(out: Any, dtype: str) -> np.ndarray:
             raise invalid("out", f"has dtype {out.dtype}, expected torch.{dtype}")
         if out.requires_grad:
             raise invalid("out", "must not require grad")
+        if out.layout != torch.strided:
+            raise invalid("out", f"must be a dense tensor, got layout {out.layout}")
         if dtype in ("float16", "bfloat16"):
             out = out.view(torch.int16)
         arr = out.numpy()
