@@ -7,8 +7,9 @@
 //! `state_[next_++]` and tempers it. We keep the same two counters so that `get_state` /
 //! `set_state` round-trip byte for byte with torch.
 //!
-//! The bulk fills twist and temper eight words at a time; they are compiled twice (plain and
-//! with AVX2 enabled) from the same integer code, so both give the same words.
+//! The bulk fills twist and temper eight words at a time: portable code, and AVX2 versions
+//! chosen at run time (intrinsics for the twist and the float32 uniforms, the portable code
+//! compiled with AVX2 for raw words) that do the same integer operations; a test compares them.
 
 use crate::error::{CoreError, Result};
 
