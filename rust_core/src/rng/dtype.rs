@@ -209,6 +209,96 @@ pub fn f32_to_bf16_bits(x: f32) -> u16 {
     half::bf16::from_f32(x).to_bits()
 }
 
+/// `dst[i] = f32_to_f16_bits(src[i])` over the shorter of the two, eight at a time with F16C
+/// (`vcvtps2ph`, round to nearest even: the same bits, NaNs included).
+pub fn round_to_f16(src: &[f32], dst: &mut [u16]) {
+    let n = src.len().min(dst.len());
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::f16c() {
+        // SAFETY: F16C support was checked at run time.
+        done = unsafe { vector::to_f16(&src[..n], &mut dst[..n]) };
+    }
+    for (d, &x) in dst[done..n].iter_mut().zip(&src[done..n]) {
+        *d = f32_to_f16_bits(x);
+    }
+}
+
+/// `dst[i] = f32_to_bf16_bits(src[i])` over the shorter of the two, sixteen at a time with
+/// AVX2 integer rounding (the same bits, NaNs included).
+pub fn round_to_bf16(src: &[f32], dst: &mut [u16]) {
+    let n = src.len().min(dst.len());
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx2_fma() {
+        // SAFETY: AVX2 support was checked at run time.
+        done = unsafe { vector::to_bf16(&src[..n], &mut dst[..n]) };
+    }
+    for (d, &x) in dst[done..n].iter_mut().zip(&src[done..n]) {
+        *d = f32_to_bf16_bits(x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use vector::bf16_lanes;
+
+#[cfg(target_arch = "x86_64")]
+mod vector {
+    use std::arch::x86_64::*;
+
+    /// Converts the leading multiple of eight; returns how many values it converted.
+    #[target_feature(enable = "avx,f16c")]
+    pub(super) fn to_f16(src: &[f32], dst: &mut [u16]) -> usize {
+        let whole = src.len() / 8 * 8;
+        let mut i = 0;
+        while i < whole {
+            // SAFETY: i + 8 <= whole <= both lengths.
+            unsafe {
+                let v = _mm256_loadu_ps(src.as_ptr().add(i));
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+                _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), h);
+            }
+            i += 8;
+        }
+        whole
+    }
+
+    /// bfloat16 bits of eight floats in the low 16 bits of each 32-bit lane: NaN → the top
+    /// half with the quiet bit set, otherwise `(x + 0x7FFF + lsb) >> 16` (round to nearest
+    /// even, overflowing to infinity), as `half::bf16::from_f32` does.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn bf16_lanes(x: __m256i) -> __m256i {
+        let top = _mm256_srli_epi32::<16>(x);
+        let lsb = _mm256_and_si256(top, _mm256_set1_epi32(1));
+        let bias = _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), lsb);
+        let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(x, bias));
+        let magnitude = _mm256_and_si256(x, _mm256_set1_epi32(0x7FFF_FFFF));
+        let nan = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7F80_0000));
+        let quiet = _mm256_or_si256(top, _mm256_set1_epi32(0x0040));
+        _mm256_blendv_epi8(rounded, quiet, nan)
+    }
+
+    /// Converts the leading multiple of sixteen; returns how many values it converted.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn to_bf16(src: &[f32], dst: &mut [u16]) -> usize {
+        let whole = src.len() / 16 * 16;
+        let mut i = 0;
+        while i < whole {
+            // SAFETY: i + 16 <= whole <= both lengths.
+            unsafe {
+                let a = bf16_lanes(_mm256_loadu_si256(src.as_ptr().add(i).cast()));
+                let b = bf16_lanes(_mm256_loadu_si256(src.as_ptr().add(i + 8).cast()));
+                // packus interleaves the 128-bit halves: (a0 b0 a1 b1) → reorder to (a b).
+                let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packus_epi32(a, b));
+                _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), packed);
+            }
+            i += 16;
+        }
+        whole
+    }
+}
+
 /// float16 bits → f64.
 #[inline]
 pub fn f16_bits_to_f64(b: u16) -> f64 {
@@ -246,6 +336,36 @@ mod tests {
             panic!("int8 is not a noise dtype");
         };
         assert_eq!(err.field(), "dtype");
+    }
+
+    /// The vector conversions equal the scalar ones on a sweep of every bit pattern class:
+    /// all patterns at a prime stride, and every pattern near the rounding, subnormal,
+    /// overflow and NaN boundaries.
+    #[test]
+    fn slice_rounding_equals_scalar() {
+        let mut bits: Vec<u32> = (0..=u32::MAX).step_by(4093).collect();
+        for centre in [
+            0x3380_0000u32, // f16 subnormal range
+            0x3880_0000,    // f16 smallest normal
+            0x477F_E000,    // f16 max finite
+            0x4780_0000,    // f16 overflow
+            0x7F7F_8000,    // bf16 rounding into infinity
+            0x7F80_0000,    // infinity / NaN
+            0x3F80_8000,    // bf16 tie
+            0x3F80_1000,    // f16 tie
+        ] {
+            for sign in [0, 0x8000_0000] {
+                bits.extend((centre - 40_000..centre + 40_000).map(|b| b | sign));
+            }
+        }
+        let src: Vec<f32> = bits.iter().map(|&b| f32::from_bits(b)).collect();
+        let (mut h, mut b) = (vec![0u16; src.len()], vec![0u16; src.len()]);
+        round_to_f16(&src, &mut h);
+        round_to_bf16(&src, &mut b);
+        for (i, &x) in src.iter().enumerate() {
+            assert_eq!(h[i], f32_to_f16_bits(x), "f16 of {:#x}", bits[i]);
+            assert_eq!(b[i], f32_to_bf16_bits(x), "bf16 of {:#x}", bits[i]);
+        }
     }
 
     #[test]

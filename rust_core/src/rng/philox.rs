@@ -160,14 +160,28 @@ fn split_rows<T>(out: &mut [T], t: usize, unroll: usize, base: u64) -> Vec<Rows<
     items
 }
 
-/// How float32 values land in an output of `T`: a scalar conversion, and whether eight lanes
-/// may be stored as they are.
+/// How an [`Emit`] stores eight lanes in the AVX2 path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lanes {
+    /// One `Emit::one` per lane.
+    Scalar,
+    /// A float32 vector store.
+    F32,
+    /// F16C `vcvtps2ph` (round to nearest even), then a 128-bit store.
+    F16Bits,
+    /// AVX2 integer rounding to bfloat16, then a 128-bit store.
+    Bf16Bits,
+}
+
+/// How float32 values land in an output of `T`: a scalar conversion, and how eight lanes are
+/// stored at once.
 ///
 /// # Safety
-/// `RAW_F32` may be true only when `T` is `f32` and [`Emit::one`] is the identity: the AVX2
-/// path then writes the lanes through a `*mut f32` cast of the output pointer.
+/// `LANES` other than `Scalar` promises the element type and conversion the AVX2 path writes
+/// through a cast pointer: `F32` needs `T = f32` and the identity, `F16Bits` needs `T = u16`
+/// and [`f32_to_f16_bits`], `Bf16Bits` needs `T = u16` and [`f32_to_bf16_bits`].
 unsafe trait Emit<T>: Copy + Send + Sync {
-    const RAW_F32: bool = false;
+    const LANES: Lanes = Lanes::Scalar;
     fn one(self, v: f32) -> T;
 }
 
@@ -177,22 +191,36 @@ struct Identity;
 
 // SAFETY: T is f32 and `one` is the identity.
 unsafe impl Emit<f32> for Identity {
-    const RAW_F32: bool = true;
+    const LANES: Lanes = Lanes::F32;
     #[inline(always)]
     fn one(self, v: f32) -> f32 {
         v
     }
 }
 
-/// A converted output (float16 / bfloat16 bits), one lane at a time.
+/// float16 bits, rounded to nearest even.
 #[derive(Clone, Copy)]
-struct Convert<C>(C);
+struct HalfBits;
 
-// SAFETY: RAW_F32 stays false.
-unsafe impl<T, C: Fn(f32) -> T + Copy + Send + Sync> Emit<T> for Convert<C> {
+// SAFETY: T is u16 and `one` is f32_to_f16_bits.
+unsafe impl Emit<u16> for HalfBits {
+    const LANES: Lanes = Lanes::F16Bits;
     #[inline(always)]
-    fn one(self, v: f32) -> T {
-        (self.0)(v)
+    fn one(self, v: f32) -> u16 {
+        f32_to_f16_bits(v)
+    }
+}
+
+/// bfloat16 bits, rounded to nearest even.
+#[derive(Clone, Copy)]
+struct BHalfBits;
+
+// SAFETY: T is u16 and `one` is f32_to_bf16_bits.
+unsafe impl Emit<u16> for BHalfBits {
+    const LANES: Lanes = Lanes::Bf16Bits;
+    #[inline(always)]
+    fn one(self, v: f32) -> u16 {
+        f32_to_bf16_bits(v)
     }
 }
 
@@ -210,8 +238,8 @@ fn fill_rows_f32<T: Copy, E: Emit<T>>(item: &mut Rows<'_, T>, key: [u32; 2], emi
     let need_second = item.rows.len() > 2;
     let len = item.rows[0].len();
     #[cfg(target_arch = "x86_64")]
-    if super::simd::avx2_fma() {
-        // SAFETY: AVX2 and FMA support was checked at run time.
+    if super::simd::f16c() {
+        // SAFETY: AVX2, FMA and F16C support was checked at run time.
         unsafe { simd::fill_rows_f32(item, key, emit, need_second, len) };
         return;
     }
@@ -314,12 +342,12 @@ impl CudaGenerator {
 
     /// `randn` float16 into `out` (the float32 values rounded to nearest even).
     pub fn fill_f16(&mut self, out: &mut [u16]) {
-        self.fill4(out, Convert(f32_to_f16_bits))
+        self.fill4(out, HalfBits)
     }
 
     /// `randn` bfloat16 into `out` (the float32 values rounded to nearest even).
     pub fn fill_bf16(&mut self, out: &mut [u16]) {
-        self.fill4(out, Convert(f32_to_bf16_bits))
+        self.fill4(out, BHalfBits)
     }
 
     /// `randn` float64 into `out` (`curand_normal2_double`, two values per curand call).
@@ -389,12 +417,12 @@ impl CudaGenerator {
 
     /// float16 bits `[start, start + out.len())` of the next `randn` of `numel` values.
     pub fn range_f16(&self, numel: usize, start: usize, out: &mut [u16]) {
-        self.range4(numel, start, out, Convert(f32_to_f16_bits))
+        self.range4(numel, start, out, HalfBits)
     }
 
     /// bfloat16 bits `[start, start + out.len())` of the next `randn` of `numel` values.
     pub fn range_bf16(&self, numel: usize, start: usize, out: &mut [u16]) {
-        self.range4(numel, start, out, Convert(f32_to_bf16_bits))
+        self.range4(numel, start, out, BHalfBits)
     }
 
     /// float64 values `[start, start + out.len())` of the next `randn` of `numel` values.
@@ -853,20 +881,32 @@ mod simd {
         }
     }
 
-    /// Eight lanes to `dst`: one vector store for float32, else converted one by one.
+    /// Eight lanes to `dst`: one vector store (converted to 16-bit floats in registers), or
+    /// converted one by one for other outputs.
     ///
     /// # Safety
     /// `dst` is valid for eight writes of `T`.
     #[inline]
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn put8<T: Copy, E: Emit<T>>(dst: *mut T, v: __m256, emit: E) {
-        if E::RAW_F32 {
-            // SAFETY: RAW_F32 means T is f32 (the trait's contract); dst holds 8 values.
-            unsafe { _mm256_storeu_ps(dst.cast(), v) };
-        } else {
-            for (k, x) in store(v).into_iter().enumerate() {
-                // SAFETY: k < 8 and dst holds 8 values.
-                unsafe { dst.add(k).write(emit.one(x)) };
+        // SAFETY (all arms): `LANES` fixes T as the trait's contract says; dst holds 8 values.
+        match E::LANES {
+            Lanes::F32 => unsafe { _mm256_storeu_ps(dst.cast(), v) },
+            Lanes::F16Bits => unsafe {
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+                _mm_storeu_si128(dst.cast(), h);
+            },
+            Lanes::Bf16Bits => unsafe {
+                let b = crate::rng::dtype::bf16_lanes(_mm256_castps_si256(v));
+                let packed =
+                    _mm_packus_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256::<1>(b));
+                _mm_storeu_si128(dst.cast(), packed);
+            },
+            Lanes::Scalar => {
+                for (k, x) in store(v).into_iter().enumerate() {
+                    // SAFETY: k < 8 and dst holds 8 values.
+                    unsafe { dst.add(k).write(emit.one(x)) };
+                }
             }
         }
     }
@@ -874,7 +914,7 @@ mod simd {
     /// The CUDA float rows of one work item, eight threads at a time: sixteen threads per
     /// step through raw row pointers while every row has room, then the checked path for
     /// the short last row of a tensor.
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) fn fill_rows_f32<T: Copy, E: Emit<T>>(
         item: &mut Rows<'_, T>,
         key: [u32; 2],
@@ -1027,11 +1067,16 @@ mod tests {
                     let mut nv = NvGenerator::new(77);
                     let mut b = vec![0f32; n];
                     nv.fill_with(&mut b, |v| v);
+                    let mut halves = vec![0u16; 2 * n];
+                    let (h, bh) = halves.split_at_mut(n);
+                    g.fill_f16(h);
+                    g.fill_bf16(bh);
                     crate::rng::simd::set_simd_enabled(true);
-                    (a, b)
+                    (a, b, halves)
                 };
-                let (fast, fast_nv) = run(true);
-                let (slow, slow_nv) = run(false);
+                let (fast, fast_nv, fast_halves) = run(true);
+                let (slow, slow_nv, slow_halves) = run(false);
+                assert_eq!(fast_halves, slow_halves, "float16/bfloat16, n={n}");
                 assert!(
                     fast.iter()
                         .zip(&slow)
@@ -1102,7 +1147,8 @@ mod tests {
     #[allow(clippy::needless_range_loop)]
     fn simd_box_muller_equals_scalar() {
         if !(std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma"))
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c"))
         {
             return;
         }

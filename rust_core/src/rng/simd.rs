@@ -44,6 +44,19 @@ pub fn avx2_fma() -> bool {
     }
 }
 
+/// Whether the F16C float16 conversion is usable (with the other fast paths enabled).
+#[inline]
+pub fn f16c() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_fma() && std::arch::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Enables or disables the SIMD fast paths for the whole process (enabling is a no-op on
 /// CPUs without AVX2 + FMA). Meant for tests and benchmarks: results are identical either way.
 pub fn set_simd_enabled(enabled: bool) {

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::error::{CoreError, Result};
 
 use super::cephes;
-use super::dtype::{f32_to_bf16_bits, f32_to_f16_bits, Dtype};
+use super::dtype::{round_to_bf16, round_to_f16, Dtype};
 use super::mt19937::{Mt19937, N};
 use super::CpuKernel;
 
@@ -42,11 +42,8 @@ fn transform_f32(data: &mut [f32], kernel: CpuKernel) {
     }
 }
 
-fn round_into<F: Fn(f32) -> u16 + Sync>(src: &[f32], dst: &mut [u16], f: F) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = f(s);
-    }
-}
+/// Rounds float32 values into 16-bit float bits (`dtype::round_to_f16` / `round_to_bf16`).
+type RoundHalf = fn(&[f32], &mut [u16]);
 
 impl CpuGenerator {
     /// A generator seeded like `torch.Generator("cpu").manual_seed(seed)`.
@@ -157,12 +154,12 @@ impl CpuGenerator {
 
     /// Half-precision `randn` (torch 2.13.0): float32 math block by block, 16 fresh
     /// uniforms per block (the tail block too), each value rounded to nearest even.
-    fn fill_half(&mut self, out: &mut [u16], round: fn(f32) -> u16) {
+    fn fill_half(&mut self, out: &mut [u16], round: RoundHalf) {
         let n = out.len();
         if n < 16 {
             for v in out.iter_mut() {
                 // double → float → half, as `static_cast<c10::Half>(double)` does.
-                *v = round(self.normal_f64_scalar() as f32);
+                round(&[self.normal_f64_scalar() as f32], std::slice::from_mut(v));
             }
             return;
         }
@@ -180,11 +177,11 @@ impl CpuGenerator {
                     .zip(dst.par_chunks_mut(4096))
                     .for_each(|(b, d)| {
                         transform_f32(b, kernel);
-                        round_into(b, d, round);
+                        round(b, d);
                     });
             } else {
                 transform_f32(buf, kernel);
-                round_into(buf, dst, round);
+                round(buf, dst);
             }
             done += k;
         }
@@ -192,18 +189,18 @@ impl CpuGenerator {
             let mut tail = [0f32; 16];
             self.mt.fill_uniform_f32(&mut tail);
             transform_f32(&mut tail, kernel);
-            round_into(&tail, &mut out[n - 16..], round);
+            round(&tail, &mut out[n - 16..]);
         }
     }
 
     /// `randn` into a float16 buffer (raw bits).
     pub fn fill_f16(&mut self, out: &mut [u16]) {
-        self.fill_half(out, f32_to_f16_bits)
+        self.fill_half(out, round_to_f16)
     }
 
     /// `randn` into a bfloat16 buffer (raw bits).
     pub fn fill_bf16(&mut self, out: &mut [u16]) {
-        self.fill_half(out, f32_to_bf16_bits)
+        self.fill_half(out, round_to_bf16)
     }
 
     /// Advances the stream exactly as `randn(numel, dtype)` would, without computing values.
