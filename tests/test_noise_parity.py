@@ -142,6 +142,15 @@ def test_latent_sizes():
         assert_same(sigmaserve.randn(shape, seed), torch_randn(shape, seed), "float32")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_draws_across_the_parallel_paths(dtype):
+    """Above the parallel threshold: several chunks, an odd number of them, and a tail block."""
+    for numel in (131_072, 5 * 65_536 + 40_000 + 5):
+        assert_same(
+            sigmaserve.randn((numel,), 99, dtype=dtype), torch_randn((numel,), 99, dtype), dtype
+        )
+
+
 def test_scalar_shape_and_empty():
     assert_same(sigmaserve.randn((), 3), torch_randn((), 3), "float32")
     assert_same(sigmaserve.randn((0, 4), 3), torch_randn((0, 4), 3), "float32")

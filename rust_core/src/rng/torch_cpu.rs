@@ -165,31 +165,56 @@ impl CpuGenerator {
         }
         let full = n / 16 * 16;
         let kernel = self.kernel;
-        let mut scratch = vec![0f32; CHUNK.min(full)];
-        let mut done = 0;
-        while done < full {
-            let k = CHUNK.min(full - done);
-            let buf = &mut scratch[..k];
-            self.mt.fill_uniform_f32(buf);
-            let dst = &mut out[done..done + k];
-            if k >= PAR_MIN / 4 {
-                buf.par_chunks_mut(4096)
-                    .zip(dst.par_chunks_mut(4096))
-                    .for_each(|(b, d)| {
-                        transform_f32(b, kernel);
-                        round(b, d);
-                    });
-            } else {
-                transform_f32(buf, kernel);
-                round(buf, dst);
-            }
-            done += k;
+        if full < PAR_MIN {
+            // Small tensors (SD latents): one thread, no pool round trip.
+            let mut buf = vec![0f32; full];
+            self.mt.fill_uniform_f32(&mut buf);
+            transform_f32(&mut buf, kernel);
+            round(&buf, &mut out[..full]);
+        } else {
+            self.fill_half_pipelined(&mut out[..full], round);
         }
         if n != full {
             let mut tail = [0f32; 16];
             self.mt.fill_uniform_f32(&mut tail);
             transform_f32(&mut tail, kernel);
             round(&tail, &mut out[n - 16..]);
+        }
+    }
+
+    /// The whole blocks of a large half-precision draw with double buffering: the
+    /// (sequential) uniforms of the next chunk are drawn while the pool turns the current
+    /// chunk into normals and 16-bit values, so both cores stay busy.
+    fn fill_half_pipelined(&mut self, out: &mut [u16], round: RoundHalf) {
+        let kernel = self.kernel;
+        let finish = |buf: &mut [f32], dst: &mut [u16]| {
+            buf.par_chunks_mut(4096)
+                .zip(dst.par_chunks_mut(4096))
+                .for_each(|(b, d)| {
+                    transform_f32(b, kernel);
+                    round(b, d);
+                });
+        };
+        let mut buffers = [vec![0f32; CHUNK], vec![0f32; CHUNK]];
+        let mut k = CHUNK.min(out.len());
+        self.mt.fill_uniform_f32(&mut buffers[0][..k]);
+        let mut start = 0;
+        while start < out.len() {
+            let next_k = CHUNK.min(out.len() - start - k);
+            let [even, odd] = &mut buffers;
+            let (cur, next) = if (start / CHUNK).is_multiple_of(2) {
+                (even, odd)
+            } else {
+                (odd, even)
+            };
+            let dst = &mut out[start..start + k];
+            let mt = &mut self.mt;
+            rayon::join(
+                || finish(&mut cur[..k], dst),
+                || mt.fill_uniform_f32(&mut next[..next_k]),
+            );
+            start += k;
+            k = next_k;
         }
     }
 
