@@ -70,6 +70,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--gpu", default="h100", help="GPU preset for the second CUDA-source row")
     ap.add_argument("--skip-numpy", action="store_true", help="skip the (slow) numpy NV baseline")
+    ap.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "float64", "float16", "bfloat16"],
+        help="the noise dtype (the numpy NV baseline runs for float32 only)",
+    )
     ap.add_argument("--json", help="also write the results as JSON here")
     args = ap.parse_args()
 
@@ -77,54 +83,49 @@ def main() -> int:
 
     n = args.numel
     seed = args.seed
-    torch_buffer = torch.empty(n)
-    buffer = np.empty(n, np.float32)
+    dt = args.dtype
+    tdt = getattr(torch, dt)
+    torch_buffer = torch.empty(n, dtype=tdt)
+    buffer = np.empty(n, np.uint16 if dt == "bfloat16" else dt)
+
+    def torch_randn(**kw: object) -> torch.Tensor:
+        return torch.randn(n, generator=torch.Generator("cpu").manual_seed(seed), dtype=tdt, **kw)
+
+    def ours(**kw: object) -> object:
+        return sigmaserve.randn(n, seed, dtype=dt, **kw)
+
     # name -> (call, whether it fills a reused buffer). Rows that allocate compare with
     # torch.randn allocating; rows that fill a buffer with torch.randn(out=...).
     contenders: dict[str, tuple[Callable[[], object], bool]] = {
-        "torch.randn (CPU generator)": (
-            lambda: torch.randn(n, generator=torch.Generator("cpu").manual_seed(seed)),
-            False,
-        ),
-        "sigmaserve cpu": (lambda: sigmaserve.randn(n, seed), False),
-        "sigmaserve cuda (unlimited grid)": (
-            lambda: sigmaserve.randn(n, seed, source="cuda"),
-            False,
-        ),
-        f"sigmaserve cuda (gpu={args.gpu})": (
-            lambda: sigmaserve.randn(n, seed, source="cuda", gpu=args.gpu),
-            False,
-        ),
-        "sigmaserve a1111_nv": (lambda: sigmaserve.randn(n, seed, source="a1111_nv"), False),
-        "torch.randn(out=buffer)": (
-            lambda: torch.randn(
-                n, generator=torch.Generator("cpu").manual_seed(seed), out=torch_buffer
-            ),
-            True,
-        ),
-        "sigmaserve cpu (out=buffer)": (lambda: sigmaserve.randn(n, seed, out=buffer), True),
+        "torch.randn (CPU generator)": (torch_randn, False),
+        "sigmaserve cpu": (ours, False),
+        "sigmaserve cuda (unlimited grid)": (lambda: ours(source="cuda"), False),
+        f"sigmaserve cuda (gpu={args.gpu})": (lambda: ours(source="cuda", gpu=args.gpu), False),
+        "sigmaserve a1111_nv": (lambda: ours(source="a1111_nv"), False),
+        "torch.randn(out=buffer)": (lambda: torch_randn(out=torch_buffer), True),
+        "sigmaserve cpu (out=buffer)": (lambda: ours(out=buffer), True),
         f"sigmaserve cuda (gpu={args.gpu}, out=buffer)": (
-            lambda: sigmaserve.randn(n, seed, source="cuda", gpu=args.gpu, out=buffer),
+            lambda: ours(source="cuda", gpu=args.gpu, out=buffer),
             True,
         ),
     }
     # Warm up (thread pool, page cache) and check the bits once.
-    ours = sigmaserve.randn(n, seed)
-    theirs = torch.randn(n, generator=torch.Generator("cpu").manual_seed(seed)).numpy()
-    cpu_identical = ours.tobytes() == theirs.tobytes()
-    sigmaserve.randn(n, seed, out=buffer)
-    cpu_identical &= buffer.tobytes() == theirs.tobytes()
+    theirs = torch_randn()
+    theirs_bits = (theirs.view(torch.int16) if dt == "bfloat16" else theirs).numpy().tobytes()
+    cpu_identical = np.asarray(ours()).tobytes() == theirs_bits
+    ours(out=buffer)
+    cpu_identical &= buffer.tobytes() == theirs_bits
     for fn, _ in contenders.values():
         fn()
     times: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(args.rounds):
         for name, (fn, _) in contenders.items():
-            dt, _ = timed(fn)
-            times[name].append(dt)
+            elapsed, _ = timed(fn)
+            times[name].append(elapsed)
     numpy_name = "numpy NV formula (A1111, float64)"
-    if not args.skip_numpy:
-        dt, ref = timed(lambda: numpy_nv(seed, n))
-        times[numpy_name] = [dt]
+    if not args.skip_numpy and dt == "float32":
+        elapsed, ref = timed(lambda: numpy_nv(seed, n))
+        times[numpy_name] = [elapsed]
         nv = sigmaserve.randn(n, seed, source="a1111_nv")
         nv_identical = nv.tobytes() == np.asarray(ref).tobytes()
     else:
@@ -134,7 +135,7 @@ def main() -> int:
     best = {k: min(v) for k, v in times.items()}
     numpy_t = med.get(numpy_name)
     print(
-        f"numel={n:,} float32  rounds={args.rounds}  cpus={os.cpu_count()}  "
+        f"numel={n:,} {dt}  rounds={args.rounds}  cpus={os.cpu_count()}  "
         f"simd={noise.simd_isa()}  torch={torch.__version__} "
         f"({torch.backends.cpu.get_cpu_capability()})  {platform.processor() or platform.machine()}"
     )

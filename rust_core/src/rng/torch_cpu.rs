@@ -20,6 +20,9 @@ use super::CpuKernel;
 const CHUNK: usize = 1 << 16;
 /// Below this many values everything runs on the calling thread.
 const PAR_MIN: usize = 1 << 17;
+/// Values per stage of the double-buffered half-precision fill (two float32 buffers of
+/// this size; larger stages mean fewer pool hand-offs).
+const STAGE: usize = 1 << 18;
 
 /// Size of torch's `CPUGeneratorImplState` (what `Generator.get_state()` returns).
 pub const STATE_SIZE: usize = 5056;
@@ -195,14 +198,14 @@ impl CpuGenerator {
                     round(b, d);
                 });
         };
-        let mut buffers = [vec![0f32; CHUNK], vec![0f32; CHUNK]];
-        let mut k = CHUNK.min(out.len());
+        let mut buffers = [vec![0f32; STAGE], vec![0f32; STAGE]];
+        let mut k = STAGE.min(out.len());
         self.mt.fill_uniform_f32(&mut buffers[0][..k]);
         let mut start = 0;
         while start < out.len() {
-            let next_k = CHUNK.min(out.len() - start - k);
+            let next_k = STAGE.min(out.len() - start - k);
             let [even, odd] = &mut buffers;
-            let (cur, next) = if (start / CHUNK).is_multiple_of(2) {
+            let (cur, next) = if (start / STAGE).is_multiple_of(2) {
                 (even, odd)
             } else {
                 (odd, even)
