@@ -7,12 +7,13 @@
 2. 64 MiB replies: SampleInitLatents (1x4x2048x2048 float32) against plain grpcio bytes of the
    same size (identity serializers, a prebuilt bytes object) and Ping with 64 MiB.
 3. Peak server memory (VmHWM) while streaming a 1 GiB tensor with StreamInitLatents, per_item
-   (64 generators) and batch (one generator, one logical draw continued chunk by chunk).
+   (64 generators) and batch (one generator, one logical draw continued chunk by chunk) for the
+   CPU source, and batch for the CUDA (gpu=h100) and NV sources (computed range by range).
 4. In-process cost of building one reply (no gRPC): the Rust in-place fill (aligned and
    misaligned payload) vs PyO3's zero-initialised ``PyBytes::new_with`` vs a separate ``Vec``
    and one copy vs the reference path (numpy array, ``scale_noise``, ``b"".join``).
 
-    .venv/bin/python scripts/bench_grpc.py [--seconds 3] [--skip-stream]
+    .venv/bin/python scripts/bench_grpc.py [--seconds 3] [--skip-stream | --only-stream]
 
 The clients read replies with identity deserializers (bytes), so the figures measure the
 servers and the transport, not client-side parsing. Loopback, client and servers on one host.
@@ -158,6 +159,9 @@ async def bench(args: argparse.Namespace) -> None:
     from sigmaserve.v1 import noise_service_pb2 as pb
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if args.only_stream:
+        await all_stream_memory(env)
+        return
     sig_port, naive_port = free_port(), free_port()
     sig = subprocess.Popen(
         [
@@ -271,9 +275,15 @@ async def bench(args: argparse.Namespace) -> None:
         for proc in (sig, naive):
             proc.wait(timeout=30)
     if not args.skip_stream:
-        await stream_memory(env, "per_item")
-        await stream_memory(env, "batch")
+        await all_stream_memory(env)
     build_costs()
+
+
+async def all_stream_memory(env: dict[str, str]) -> None:
+    await stream_memory(env, "per_item")
+    await stream_memory(env, "batch")
+    await stream_memory(env, "batch", "cuda", {"gpu": "h100"})
+    await stream_memory(env, "batch", "a1111_nv")
 
 
 def build_costs() -> None:
@@ -313,9 +323,17 @@ def build_costs() -> None:
         print(f"| {'x'.join(map(str, shape))} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
 
 
-async def stream_memory(env: dict[str, str], seed_mode: str) -> None:
+async def stream_memory(
+    env: dict[str, str], seed_mode: str, source: str = "cpu", options: dict | None = None
+) -> None:
     """A fresh server streams 1 GiB; its peak RSS is read from /proc before and after."""
     from sigmaserve.v1 import noise_service_pb2 as pb
+
+    sources = {
+        "cpu": pb.NOISE_SOURCE_CPU,
+        "cuda": pb.NOISE_SOURCE_CUDA,
+        "a1111_nv": pb.NOISE_SOURCE_A1111_NV,
+    }
 
     port = free_port()
     sig = subprocess.Popen(
@@ -335,29 +353,30 @@ async def stream_memory(env: dict[str, str], seed_mode: str) -> None:
         wait_port(port, sig)
         time.sleep(1.0)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as sch:
-            if True:
-                before = vm_hwm_kib(sig.pid)
-                request = pb.SampleInitLatentsRequest(
-                    shape=[64, 4, 1024, 1024],
-                    seeds=list(range(64)) if seed_mode == "per_item" else [7],
-                    seed_mode=pb.SEED_MODE_PER_ITEM
-                    if seed_mode == "per_item"
-                    else pb.SEED_MODE_BATCH,
-                )
-                stream = sch.unary_stream("/sigmaserve.v1.NoiseService/StreamInitLatents")
-                t0 = time.perf_counter()
-                total = 0
-                async for chunk in stream(request.SerializeToString(), timeout=600):
-                    total += len(chunk)
-                elapsed = time.perf_counter() - t0
-                after = vm_hwm_kib(sig.pid)
-                print(f"\n## StreamInitLatents, 64x4x1024x1024 float32 (1 GiB), {seed_mode}")
-                print(
-                    f"received {total / 2**30:.3f} GiB in {elapsed:.1f} s "
-                    f"({total / elapsed / 1e9:.2f} GB/s); server peak RSS (VmHWM) "
-                    f"{before / 1024:.0f} MB before, {after / 1024:.0f} MB after "
-                    f"(+{(after - before) / 1024:.0f} MB)"
-                )
+            before = vm_hwm_kib(sig.pid)
+            request = pb.SampleInitLatentsRequest(
+                shape=[64, 4, 1024, 1024],
+                seeds=list(range(64)) if seed_mode == "per_item" else [7],
+                seed_mode=pb.SEED_MODE_PER_ITEM if seed_mode == "per_item" else pb.SEED_MODE_BATCH,
+                source=sources[source],
+            )
+            if options:
+                request.noise_options.update(options)
+            stream = sch.unary_stream("/sigmaserve.v1.NoiseService/StreamInitLatents")
+            t0 = time.perf_counter()
+            total = 0
+            async for chunk in stream(request.SerializeToString(), timeout=600):
+                total += len(chunk)
+            elapsed = time.perf_counter() - t0
+            after = vm_hwm_kib(sig.pid)
+            label = f"{seed_mode}, source={source}" + (f" {options}" if options else "")
+            print(f"\n## StreamInitLatents, 64x4x1024x1024 float32 (1 GiB), {label}")
+            print(
+                f"received {total / 2**30:.3f} GiB in {elapsed:.1f} s "
+                f"({total / elapsed / 1e9:.2f} GB/s); server peak RSS (VmHWM) "
+                f"{before / 1024:.0f} MB before, {after / 1024:.0f} MB after "
+                f"(+{(after - before) / 1024:.0f} MB)"
+            )
     finally:
         sig.terminate()
         sig.wait(timeout=30)
@@ -367,6 +386,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--skip-stream", action="store_true")
+    parser.add_argument("--only-stream", action="store_true", help="only the 1 GiB stream rows")
     parser.add_argument("--only-small", action="store_true", help="only the SD1.5 rows")
     parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union, overload
 
 import numpy as np
 
-from sigmaserve import _core
+from sigmaserve import _core, tensors
 from sigmaserve.errors import invalid
 
 if TYPE_CHECKING:
@@ -132,20 +132,12 @@ def _max_elements(value: Any) -> int | None:
     return int(value)
 
 
-_NUMPY_OUT = {
-    "float32": "float32",
-    "float64": "float64",
-    "float16": "float16",
-    "bfloat16": "uint16",
-}
-
-
 def _out_array(out: Any, dtype: str) -> np.ndarray:
     """The numpy array the core fills for ``out``: the array itself, or a view of a CPU
     torch tensor's memory. 16-bit floats are handed over as their uint16 bits (a view, no copy).
     The core checks the shape, contiguity and writeability."""
     if isinstance(out, np.ndarray):
-        want = np.dtype(_NUMPY_OUT[dtype])
+        want = tensors.storage_dtype(dtype)
         if out.dtype != want:
             raise invalid("out", f"has dtype {out.dtype}, expected {want} for dtype={dtype!r}")
         arr = out

@@ -308,6 +308,18 @@ fn alloc_bytes(py: Python<'_>, len: usize) -> PyResult<(Bound<'_, PyBytes>, &mut
 
 // ---- SampleInitLatents ---------------------------------------------------------------------------
 
+/// The scale factor (`sigma` on the wire) must be a finite, non-negative number.
+fn check_sigma(factor: f64) -> PyResult<()> {
+    if factor.is_finite() && factor >= 0.0 {
+        return Ok(());
+    }
+    Err(invalid(
+        "sigma",
+        format!("must be finite and non-negative, got {factor}"),
+    )
+    .into())
+}
+
 /// The serialized `SampleInitLatentsResponse`: `prefix` (everything before the tensor bytes,
 /// from `sigmaserve.wire.latents_reply_prefix`) followed by the request's noise scaled by
 /// `factor`, written by the core into the reply's own buffer with the GIL released.
@@ -335,13 +347,7 @@ fn wire_latents_reply<'py>(
     max_elements: Option<u64>,
     strategy: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    if !factor.is_finite() || factor < 0.0 {
-        return Err(invalid(
-            "sigma",
-            format!("must be finite and non-negative, got {factor}"),
-        )
-        .into());
-    }
+    check_sigma(factor)?;
     let req = NoiseArgs {
         shape,
         seeds: &seeds,
@@ -645,9 +651,7 @@ impl PyBatchStream {
         let seed = extract_seed(seed, "seeds")?;
         let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
         let source = Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?;
-        if !factor.is_finite() || factor < 0.0 {
-            return Err(invalid("sigma", "must be finite and non-negative").into());
-        }
+        check_sigma(factor)?;
         let total = numel
             .checked_mul(dtype.itemsize())
             .ok_or_else(|| PyCoreError(CoreError::too_large("shape", "the tensor overflows")))?;

@@ -163,8 +163,6 @@ fn split_rows<T>(out: &mut [T], t: usize, unroll: usize, base: u64) -> Vec<Rows<
 /// How an [`Emit`] stores eight lanes in the AVX2 path.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lanes {
-    /// One `Emit::one` per lane.
-    Scalar,
     /// A float32 vector store.
     F32,
     /// F16C `vcvtps2ph` (round to nearest even), then a 128-bit store.
@@ -177,11 +175,11 @@ enum Lanes {
 /// stored at once.
 ///
 /// # Safety
-/// `LANES` other than `Scalar` promises the element type and conversion the AVX2 path writes
-/// through a cast pointer: `F32` needs `T = f32` and the identity, `F16Bits` needs `T = u16`
+/// `LANES` promises the element type and conversion the AVX2 path writes through a cast
+/// pointer: `F32` needs `T = f32` and the identity, `F16Bits` needs `T = u16`
 /// and [`f32_to_f16_bits`], `Bf16Bits` needs `T = u16` and [`f32_to_bf16_bits`].
 unsafe trait Emit<T>: Copy + Send + Sync {
-    const LANES: Lanes = Lanes::Scalar;
+    const LANES: Lanes;
     fn one(self, v: f32) -> T;
 }
 
@@ -881,14 +879,13 @@ mod simd {
         }
     }
 
-    /// Eight lanes to `dst`: one vector store (converted to 16-bit floats in registers), or
-    /// converted one by one for other outputs.
+    /// Eight lanes to `dst` in one vector store (16-bit floats converted in registers).
     ///
     /// # Safety
     /// `dst` is valid for eight writes of `T`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn put8<T: Copy, E: Emit<T>>(dst: *mut T, v: __m256, emit: E) {
+    unsafe fn put8<T: Copy, E: Emit<T>>(dst: *mut T, v: __m256) {
         // SAFETY (all arms): `LANES` fixes T as the trait's contract says; dst holds 8 values.
         match E::LANES {
             Lanes::F32 => unsafe { _mm256_storeu_ps(dst.cast(), v) },
@@ -902,12 +899,6 @@ mod simd {
                     _mm_packus_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256::<1>(b));
                 _mm_storeu_si128(dst.cast(), packed);
             },
-            Lanes::Scalar => {
-                for (k, x) in store(v).into_iter().enumerate() {
-                    // SAFETY: k < 8 and dst holds 8 values.
-                    unsafe { dst.add(k).write(emit.one(x)) };
-                }
-            }
         }
     }
 
@@ -946,23 +937,23 @@ mod simd {
                 if rows > 2 {
                     let (s, c) =
                         box_muller8x([wa[0], wa[2], wb[0], wb[2]], [wa[1], wa[3], wb[1], wb[3]]);
-                    put8(ptr[0].add(i), s[0], emit);
-                    put8(ptr[0].add(i + 8), s[2], emit);
-                    put8(ptr[1].add(i), c[0], emit);
-                    put8(ptr[1].add(i + 8), c[2], emit);
-                    put8(ptr[2].add(i), s[1], emit);
-                    put8(ptr[2].add(i + 8), s[3], emit);
+                    put8::<T, E>(ptr[0].add(i), s[0]);
+                    put8::<T, E>(ptr[0].add(i + 8), s[2]);
+                    put8::<T, E>(ptr[1].add(i), c[0]);
+                    put8::<T, E>(ptr[1].add(i + 8), c[2]);
+                    put8::<T, E>(ptr[2].add(i), s[1]);
+                    put8::<T, E>(ptr[2].add(i + 8), s[3]);
                     if rows > 3 {
-                        put8(ptr[3].add(i), c[1], emit);
-                        put8(ptr[3].add(i + 8), c[3], emit);
+                        put8::<T, E>(ptr[3].add(i), c[1]);
+                        put8::<T, E>(ptr[3].add(i + 8), c[3]);
                     }
                 } else {
                     let (s, c) = box_muller8x([wa[0], wb[0]], [wa[1], wb[1]]);
-                    put8(ptr[0].add(i), s[0], emit);
-                    put8(ptr[0].add(i + 8), s[1], emit);
+                    put8::<T, E>(ptr[0].add(i), s[0]);
+                    put8::<T, E>(ptr[0].add(i + 8), s[1]);
                     if rows > 1 {
-                        put8(ptr[1].add(i), c[0], emit);
-                        put8(ptr[1].add(i + 8), c[1], emit);
+                        put8::<T, E>(ptr[1].add(i), c[0]);
+                        put8::<T, E>(ptr[1].add(i + 8), c[1]);
                     }
                 }
             }
