@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod latents;
 pub mod rng;
 pub mod schedule;
 

@@ -94,6 +94,15 @@ impl Noise {
         }
     }
 
+    /// Changes the length to `len` (new elements are zero).
+    pub fn resize(&mut self, len: usize) {
+        match self {
+            Noise::F32(v) => v.resize(len, 0.0),
+            Noise::F64(v) => v.resize(len, 0.0),
+            Noise::F16(v) | Noise::BF16(v) => v.resize(len, 0),
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
@@ -193,6 +202,17 @@ impl NoiseSliceMut<'_> {
             NoiseSliceMut::F64(v) => NoiseSliceMut::F64(v),
             NoiseSliceMut::F16(v) => NoiseSliceMut::F16(v),
             NoiseSliceMut::BF16(v) => NoiseSliceMut::BF16(v),
+        }
+    }
+
+    /// The elements `[start, start + len)` (the caller keeps the range in bounds).
+    pub(crate) fn sub(&mut self, start: usize, len: usize) -> NoiseSliceMut<'_> {
+        let range = start..start + len;
+        match self {
+            NoiseSliceMut::F32(v) => NoiseSliceMut::F32(&mut v[range]),
+            NoiseSliceMut::F64(v) => NoiseSliceMut::F64(&mut v[range]),
+            NoiseSliceMut::F16(v) => NoiseSliceMut::F16(&mut v[range]),
+            NoiseSliceMut::BF16(v) => NoiseSliceMut::BF16(&mut v[range]),
         }
     }
 }

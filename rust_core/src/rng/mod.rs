@@ -23,11 +23,13 @@ pub mod dtype;
 pub mod mt19937;
 pub mod philox;
 pub mod policy;
+pub mod sequential;
 pub mod simd;
 pub mod torch_cpu;
 
 pub use dtype::{Dtype, Noise, NoiseSliceMut};
 pub use policy::{sample_noise, sample_noise_into, NoiseRequest, Plan, SeedMode, Variation};
+pub use sequential::SequentialDraw;
 
 use crate::error::{CoreError, Result};
 use dtype::{f32_to_bf16_bits, f32_to_f16_bits};

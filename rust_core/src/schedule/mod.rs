@@ -17,7 +17,7 @@ mod img2img;
 mod kdiffusion;
 mod lcm;
 mod multistep;
-mod presets;
+pub mod presets;
 pub(crate) mod primitives;
 mod resolve;
 mod special;

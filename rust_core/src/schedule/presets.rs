@@ -23,6 +23,9 @@ pub struct Preset {
     pub latent_channels: usize,
     /// Pixels per latent cell along each axis (the VAE scale factor).
     pub vae_scale_factor: usize,
+    /// Latent cells per packed patch side (Flux packs 2x2 patches, so its pipelines size
+    /// latents from multiples of `vae_scale_factor * pack_factor` pixels); 1 when unpacked.
+    pub pack_factor: usize,
     /// The JSON keys of the repository's scheduler config (without `_class_name` and
     /// `_diffusers_version`).
     entries: &'static [(&'static str, P)],
@@ -191,7 +194,16 @@ const fn preset(
         class_name,
         latent_channels,
         vae_scale_factor: 8,
+        pack_factor: 1,
         entries,
+    }
+}
+
+/// A preset whose pipeline packs its latents in 2x2 patches (Flux).
+const fn packed(preset: Preset) -> Preset {
+    Preset {
+        pack_factor: 2,
+        ..preset
     }
 }
 
@@ -245,21 +257,89 @@ const PRESETS: [Preset; 9] = [
         16,
         SD35,
     ),
-    preset(
+    packed(preset(
         "flux-dev",
         "black-forest-labs/FLUX.1-dev",
         "FlowMatchEulerDiscreteScheduler",
         16,
         FLUX_DEV,
-    ),
-    preset(
+    )),
+    packed(preset(
         "flux-schnell",
         "black-forest-labs/FLUX.1-schnell",
         "FlowMatchEulerDiscreteScheduler",
         16,
         FLUX_SCHNELL,
-    ),
+    )),
 ];
+
+/// The preset used when a request names none.
+pub const DEFAULT_PRESET: &str = "sd15";
+
+/// How a model family's pipeline shapes its initial latents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatentFormat {
+    /// Latent channels.
+    pub channels: usize,
+    /// Pixels per latent cell along each axis.
+    pub vae_scale_factor: usize,
+    /// Latent cells per packed patch side (1: unpacked).
+    pub pack_factor: usize,
+}
+
+impl LatentFormat {
+    /// The `(B, C, H, W)` noise the pipeline draws for an image of `height` x `width` pixels
+    /// (diffusers 0.42.1 `StableDiffusionPipeline.prepare_latents`: `size // vae_scale_factor`;
+    /// `FluxPipeline.prepare_latents`: `2 * (size // (vae_scale_factor * 2))`). Sizes must be
+    /// multiples of the VAE factor (field `width` / `height`).
+    pub fn shape(&self, batch: usize, height: usize, width: usize) -> Result<Vec<usize>> {
+        let step = self.vae_scale_factor * self.pack_factor;
+        for (field, value) in [("width", width), ("height", height)] {
+            if value % self.vae_scale_factor != 0 {
+                return Err(CoreError::invalid(
+                    field,
+                    format!(
+                        "must be a multiple of {}, got {value}",
+                        self.vae_scale_factor
+                    ),
+                ));
+            }
+            if value < step {
+                return Err(CoreError::invalid(
+                    field,
+                    format!("must be at least {step} pixels, got {value}"),
+                ));
+            }
+        }
+        Ok(vec![
+            batch,
+            self.channels,
+            self.pack_factor * (height / step),
+            self.pack_factor * (width / step),
+        ])
+    }
+}
+
+impl Preset {
+    /// The preset's latent format.
+    pub fn latent_format(&self) -> LatentFormat {
+        LatentFormat {
+            channels: self.latent_channels,
+            vae_scale_factor: self.vae_scale_factor,
+            pack_factor: self.pack_factor,
+        }
+    }
+}
+
+/// The latent format of preset `name`.
+pub fn latent_format(name: &str) -> Result<LatentFormat> {
+    preset_map(name)?;
+    PRESETS
+        .iter()
+        .find(|p| p.name == name)
+        .map(Preset::latent_format)
+        .ok_or_else(|| CoreError::invalid("preset", format!("unknown preset {name:?}")))
+}
 
 /// Every preset, in a stable order.
 pub fn list_presets() -> &'static [Preset] {

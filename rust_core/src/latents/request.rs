@@ -1,0 +1,412 @@
+//! The one latents request: every rule of a `sample_init_latents` call, whether it comes from
+//! Python keyword arguments, a gRPC message or the Open Inference Protocol facade.
+
+use crate::error::{CoreError, Result};
+use crate::rng::policy::Plan;
+use crate::rng::{wrap_seed, Dtype, NoiseRequest, NoiseSliceMut, SeedMode, Source, Variation};
+use crate::schedule::{self, presets, ConfigMap};
+
+use super::options::{NoiseOptions, OptionValue};
+use super::payload;
+
+/// numpy's limit on array dimensions (`NPY_MAXDIMS`, numpy 2.x): a result with more could not
+/// be returned as an array, so no entry point accepts it.
+pub const MAX_DIMS: usize = 64;
+
+/// Steps used for the scale when a scheduler is named without `num_inference_steps` (the
+/// diffusers pipelines' default).
+pub const DEFAULT_STEPS: usize = 50;
+
+/// The preset a request names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum PresetArg {
+    /// Not given: [`presets::DEFAULT_PRESET`].
+    #[default]
+    Default,
+    /// Explicitly none (Python `None`, an empty string on the wire): class defaults, no
+    /// latent format.
+    Unset,
+    /// A preset name.
+    Named(String),
+}
+
+impl PresetArg {
+    fn name(&self) -> Option<&str> {
+        match self {
+            PresetArg::Default => Some(presets::DEFAULT_PRESET),
+            PresetArg::Unset => None,
+            PresetArg::Named(name) if name.is_empty() => None,
+            PresetArg::Named(name) => Some(name),
+        }
+    }
+}
+
+/// The raw arguments of a latents request, as the caller gave them (`None`: not given).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatentsArgs {
+    /// An explicit shape, batch dimension first.
+    pub shape: Option<Vec<i128>>,
+    /// Image width in pixels (with `height` and a preset instead of `shape`).
+    pub width: Option<i128>,
+    /// Image height in pixels.
+    pub height: Option<i128>,
+    /// Images per batch with `width`/`height` (default 1).
+    pub batch_size: Option<i128>,
+    /// The model family.
+    pub preset: PresetArg,
+    /// torch seeds in [-2**63, 2**64).
+    pub seeds: Vec<i128>,
+    /// `"per_item"` (default), `"batch"` or `"a1111"`.
+    pub seed_mode: Option<String>,
+    /// `"cpu"` (default), `"cuda"` or `"a1111_nv"`.
+    pub source: Option<String>,
+    /// The dtype name (default float32).
+    pub dtype: Option<String>,
+    /// An explicit scale factor.
+    pub sigma: Option<f64>,
+    /// The scheduler whose `init_noise_sigma` scales the noise.
+    pub scheduler: Option<String>,
+    /// Its steps.
+    pub num_inference_steps: Option<i128>,
+    /// Its configuration overrides.
+    pub scheduler_overrides: ConfigMap,
+    /// Generator options and seed features.
+    pub noise_options: Vec<(String, OptionValue)>,
+    /// Also report each generator's state after the draw.
+    pub return_generator_states: bool,
+    /// The largest element count accepted (checked before anything is allocated).
+    pub max_elements: Option<u64>,
+}
+
+/// A validated latents request: the shape, the seed policy, the noise options and the scale
+/// factor, resolved once. Every way of producing the latents (an array, a reply payload, a
+/// stream of chunks) reads from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatentsRequest {
+    pub(crate) noise: NoiseRequest,
+    pub(crate) plan: Plan,
+    seeds: Vec<i128>,
+    preset: Option<String>,
+    factor: f64,
+    return_generator_states: bool,
+}
+
+impl LatentsRequest {
+    /// Validates `args` (every rule; nothing is generated).
+    pub fn new(args: LatentsArgs) -> Result<LatentsRequest> {
+        let preset = args.preset.name().map(str::to_owned);
+        let shape = resolve_shape(&args, preset.as_deref())?;
+        if args.seeds.is_empty() {
+            return Err(CoreError::invalid("seeds", "at least one seed is required"));
+        }
+        let seeds = args
+            .seeds
+            .iter()
+            .map(|&s| wrap_seed(s, "seeds"))
+            .collect::<Result<Vec<u64>>>()?;
+        let factor = resolve_scale(&args, preset.as_deref())?;
+        let options = NoiseOptions::parse(&args.noise_options)?;
+        let noise = NoiseRequest {
+            shape,
+            seeds,
+            seed_mode: SeedMode::parse(args.seed_mode.as_deref().unwrap_or("per_item"))?,
+            source: Source::parse(
+                args.source.as_deref().unwrap_or("cpu"),
+                options.cpu_kernel.as_deref(),
+                options.gpu.as_deref(),
+            )?,
+            dtype: Dtype::parse(args.dtype.as_deref().unwrap_or("float32"))?,
+            batch_index: options.batch_index,
+            variation: options.subseeds.map(|subseeds| Variation {
+                subseeds,
+                strength: options.subseed_strength,
+            }),
+            seed_resize_from: options.seed_resize_from,
+            max_elements: args.max_elements,
+        };
+        let plan = noise.plan()?;
+        let request = LatentsRequest {
+            noise,
+            plan,
+            seeds: args.seeds,
+            preset,
+            factor,
+            return_generator_states: args.return_generator_states,
+        };
+        if request.return_generator_states {
+            request.check_states_defined()?;
+        }
+        Ok(request)
+    }
+
+    /// The same request for other seeds (everything else stays validated).
+    pub fn with_seeds(&self, seeds: Vec<i128>) -> Result<LatentsRequest> {
+        if seeds.is_empty() {
+            return Err(CoreError::invalid("seeds", "at least one seed is required"));
+        }
+        let mut noise = self.noise.clone();
+        noise.seeds = seeds
+            .iter()
+            .map(|&s| wrap_seed(s, "seeds"))
+            .collect::<Result<Vec<u64>>>()?;
+        let plan = noise.plan()?;
+        Ok(LatentsRequest {
+            noise,
+            plan,
+            seeds,
+            ..self.clone()
+        })
+    }
+
+    /// The latents' shape, batch dimension first.
+    pub fn shape(&self) -> &[usize] {
+        &self.noise.shape
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        self.noise.dtype
+    }
+
+    /// The element count.
+    pub fn numel(&self) -> usize {
+        self.plan.numel
+    }
+
+    /// The payload size in bytes.
+    pub fn nbytes(&self) -> usize {
+        self.plan.numel * self.noise.dtype.itemsize()
+    }
+
+    /// The seeds as the caller gave them.
+    pub fn seeds(&self) -> &[i128] {
+        &self.seeds
+    }
+
+    /// The seeds as torch stores them (two's complement of negative seeds).
+    pub fn wrapped_seeds(&self) -> &[u64] {
+        &self.noise.seeds
+    }
+
+    /// The factor the noise is multiplied by.
+    pub fn init_noise_sigma(&self) -> f64 {
+        self.factor
+    }
+
+    /// The preset, if any.
+    pub fn preset(&self) -> Option<&str> {
+        self.preset.as_deref()
+    }
+
+    /// The noise request underneath (seed policy, source, options).
+    pub fn noise(&self) -> &NoiseRequest {
+        &self.noise
+    }
+
+    /// Whether the caller asked for the generator states after the draw.
+    pub fn wants_generator_states(&self) -> bool {
+        self.return_generator_states
+    }
+
+    /// Whether every item is one fresh, plain draw from its own generator, or the whole batch
+    /// is one plain draw: no batch_index, variation seeds or seed resize.
+    pub fn is_plain(&self) -> bool {
+        self.noise.batch_index.is_none()
+            && self.plan.subseeds.is_none()
+            && self.plan.resize.is_none()
+    }
+
+    /// Refuses a request over a server's limits before anything is allocated: more than
+    /// `max_elements` elements, or (for a unary reply) more than `max_bytes` bytes.
+    pub fn check_size(&self, max_elements: u64, max_bytes: Option<u64>) -> Result<()> {
+        let count = self.plan.numel as u64;
+        if count > max_elements {
+            return Err(CoreError::too_large(
+                "shape",
+                format!(
+                    "{:?} has {count} elements, over this server's limit of {max_elements}",
+                    self.noise.shape
+                ),
+            ));
+        }
+        let size = self.nbytes() as u64;
+        match max_bytes {
+            Some(max) if size > max => Err(CoreError::too_large(
+                "shape",
+                format!(
+                    "the reply would be {size} bytes, over the unary limit of {max}; use \
+                     StreamInitLatents for tensors this large"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Draws the scaled latents into `out` (length and dtype of the request).
+    pub fn fill(&self, mut out: NoiseSliceMut<'_>) -> Result<()> {
+        payload::generate(&self.noise, &self.plan, out.reborrow())?;
+        super::scale::scale_noise(out, self.factor);
+        Ok(())
+    }
+
+    /// Writes the scaled latents as little-endian bytes into `buf[start..]` (exactly
+    /// [`LatentsRequest::nbytes`] bytes), at any alignment; `buf[..start]` is scratch space
+    /// on return (the caller writes its prefix afterwards).
+    pub fn write_payload(&self, buf: &mut [u8], start: usize) -> Result<()> {
+        payload::write_payload(self, buf, start)
+    }
+
+    /// The state of each generator after the draw (per_item: one per item; batch: one),
+    /// in the byte layout of torch's `Generator.get_state()` for the CPU source.
+    pub fn generator_states(&self) -> Result<Vec<Vec<u8>>> {
+        self.check_states_defined()?;
+        let per_draw = if self.noise.seed_mode == SeedMode::PerItem {
+            self.plan.item
+        } else {
+            self.plan.numel
+        };
+        Ok(self
+            .noise
+            .seeds
+            .iter()
+            .map(|&seed| {
+                // A replay that only advances the stream costs a fraction of the draw.
+                let mut generator = crate::rng::Generator::new(seed, self.noise.source);
+                generator.skip(per_draw, self.noise.dtype);
+                generator.get_state()
+            })
+            .collect())
+    }
+
+    fn check_states_defined(&self) -> Result<()> {
+        let mode_ok = matches!(self.noise.seed_mode, SeedMode::PerItem | SeedMode::Batch);
+        if mode_ok && self.is_plain() {
+            return Ok(());
+        }
+        Err(CoreError::invalid(
+            "return_generator_states",
+            "generator states are defined for per_item and batch seed modes without \
+             batch_index, variation seeds or seed resize",
+        ))
+    }
+
+    /// Bytes of memory producing the whole payload needs besides the payload itself (the
+    /// working arrays of variation seeds and seed resize), for admission against a budget.
+    pub fn working_bytes(&self) -> usize {
+        let item_bytes = self.plan.item * 8;
+        match (&self.plan.subseeds, &self.plan.resize) {
+            (None, None) => 0,
+            // noise and subnoise in float64, and the result before rounding
+            _ if self.noise.seed_mode == SeedMode::Batch => 3 * self.plan.numel * 8,
+            _ => 4 * item_bytes * rayon::current_num_threads(),
+        }
+    }
+}
+
+/// The shape from an explicit `shape` or from the image size and the preset's latent format.
+fn resolve_shape(args: &LatentsArgs, preset: Option<&str>) -> Result<Vec<usize>> {
+    if let Some(shape) = &args.shape {
+        if args.width.is_some() || args.height.is_some() {
+            return Err(CoreError::invalid(
+                "shape",
+                "give either shape or width/height, not both",
+            ));
+        }
+        if shape.is_empty() {
+            return Err(CoreError::invalid(
+                "shape",
+                "must have at least one dimension",
+            ));
+        }
+        check_ndim(shape.len())?;
+        return shape
+            .iter()
+            .map(|&d| positive(d, "shape"))
+            .collect::<Result<Vec<usize>>>();
+    }
+    let (Some(width), Some(height)) = (args.width, args.height) else {
+        return Err(CoreError::invalid(
+            "shape",
+            "give shape=(B, C, H, W) or both width and height",
+        ));
+    };
+    let Some(preset) = preset else {
+        return Err(CoreError::invalid(
+            "preset",
+            "width/height need a preset to know the latent channels",
+        ));
+    };
+    let format = presets::latent_format(preset)?;
+    let width = positive(width, "width")?;
+    let height = positive(height, "height")?;
+    let batch = positive(args.batch_size.unwrap_or(1), "batch_size")?;
+    format.shape(batch, height, width)
+}
+
+/// At most [`MAX_DIMS`] dimensions.
+pub fn check_ndim(ndim: usize) -> Result<()> {
+    if ndim > MAX_DIMS {
+        return Err(CoreError::invalid(
+            "shape",
+            format!("at most {MAX_DIMS} dimensions (numpy's limit), got {ndim}"),
+        ));
+    }
+    Ok(())
+}
+
+fn positive(value: i128, field: &str) -> Result<usize> {
+    if value <= 0 {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be positive, got {value}"),
+        ));
+    }
+    usize::try_from(value)
+        .ok()
+        .filter(|&v| v <= isize::MAX as usize)
+        .ok_or_else(|| CoreError::too_large(field, format!("{value} is too large")))
+}
+
+/// `sigma` when given, else the named scheduler's `init_noise_sigma`, else 1.
+fn resolve_scale(args: &LatentsArgs, preset: Option<&str>) -> Result<f64> {
+    if let Some(sigma) = args.sigma {
+        return check_sigma(sigma);
+    }
+    let Some(scheduler) = args.scheduler.as_deref().filter(|s| !s.is_empty()) else {
+        if let Some((key, _)) = args.scheduler_overrides.iter().next() {
+            return Err(CoreError::invalid(
+                key,
+                "scheduler options need a scheduler",
+            ));
+        }
+        return Ok(1.0);
+    };
+    let steps = match args.num_inference_steps {
+        None => DEFAULT_STEPS,
+        Some(n) => usize::try_from(n).map_err(|_| {
+            CoreError::invalid(
+                "num_inference_steps",
+                format!("must be at least 1, got {n}"),
+            )
+        })?,
+    };
+    let schedule = schedule::get_schedule(
+        scheduler,
+        Some(steps),
+        preset,
+        &ConfigMap::new(),
+        &args.scheduler_overrides,
+    )?;
+    check_sigma(schedule.init_noise_sigma)
+}
+
+/// A scale factor must be a finite, non-negative number.
+pub fn check_sigma(sigma: f64) -> Result<f64> {
+    if sigma.is_finite() && sigma >= 0.0 {
+        return Ok(sigma);
+    }
+    Err(CoreError::invalid(
+        "sigma",
+        format!("must be finite and non-negative, got {sigma}"),
+    ))
+}
