@@ -1,16 +1,35 @@
 """sigmaserve: diffusion noise schedules and torch-exact seeded latents.
 
 Local API: :func:`get_schedule`, :func:`randn`, :class:`Generator`, :func:`sample_init_latents`.
-Remote API: :class:`Client` and :class:`AsyncClient` return the same objects over gRPC.
+Remote API: :class:`Client` and :class:`AsyncClient` return the same objects over gRPC; they
+load on first use, so ``import sigmaserve`` does not import grpc.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from sigmaserve._core import __version__
-from sigmaserve.client import AsyncClient, Client, RemoteError
 from sigmaserve.ecosystem import compare_schedules, ecosystem_schedule
 from sigmaserve.errors import InvalidArgumentError, SigmaserveError, TooLargeError
-from sigmaserve.latents import LATENT_FORMATS, Latents, sample_init_latents
+from sigmaserve.latents import LATENT_FORMATS, sample_init_latents
 from sigmaserve.noise import Generator, randn
-from sigmaserve.schedules import Schedule, get_schedule, list_presets
+from sigmaserve.results import Latents, Schedule
+from sigmaserve.schedules import get_schedule, list_presets
+
+if TYPE_CHECKING:
+    from sigmaserve.client import AsyncClient, Client, RemoteError
+
+_CLIENT_NAMES = frozenset({"AsyncClient", "Client", "RemoteError"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_NAMES:
+        from sigmaserve import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'sigmaserve' has no attribute {name!r}")
+
 
 __all__ = [
     "LATENT_FORMATS",

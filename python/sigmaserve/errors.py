@@ -25,9 +25,19 @@ class TooLargeError(InvalidArgumentError):
     """The request is valid but exceeds a size limit (elements, bytes)."""
 
 
+class OverloadedError(SigmaserveError):
+    """The server cannot take the request now (its memory budget is in use); retry later."""
+
+
 def invalid(field: str, message: str) -> InvalidArgumentError:
     """Build an :class:`InvalidArgumentError` whose text starts with the field name."""
     return InvalidArgumentError(f"{field}: {message}", field)
 
 
-__all__ = ["InvalidArgumentError", "SigmaserveError", "TooLargeError", "invalid"]
+__all__ = [
+    "InvalidArgumentError",
+    "OverloadedError",
+    "SigmaserveError",
+    "TooLargeError",
+    "invalid",
+]

@@ -5,12 +5,13 @@
 
 use pyo3::prelude::*;
 
-mod args;
+mod bytes;
+mod convert;
 mod ecosystem;
 mod errors;
+mod latents;
 mod noise;
 mod schedule;
-mod wire;
 
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -18,6 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ecosystem::register(m)?;
     noise::register(m)?;
     schedule::register(m)?;
-    wire::register(m)?;
+    latents::register(m)?;
     Ok(())
 }

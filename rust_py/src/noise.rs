@@ -1,4 +1,4 @@
-//! Binding of the core's noise engine: `noise_randn`, `noise_sample`, the `Generator` class
+//! Binding of the core's noise engine: `noise_randn`, the `Generator` class
 //! and a few introspection helpers. Arguments are validated and copied into owned Rust
 //! values while attached; generation runs detached (`py.detach`); results are moved into
 //! numpy arrays without a copy.
@@ -7,26 +7,47 @@ use numpy::ndarray::IxDyn;
 use numpy::{PyArray, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use sigmaserve_core::rng::{self, Dtype, Generator, GpuGeometry, NoiseSliceMut, Source};
+use sigmaserve_core::latents::gpu_spec;
+use sigmaserve_core::rng::{self, wrap_seed, Dtype, Generator, GpuGeometry, NoiseSliceMut, Source};
 use sigmaserve_core::CoreError;
 
-use crate::args::{extract_seed, extract_sizes, invalid, NoiseArgs};
+use crate::convert::{count_arg, int_arg, ints_arg, invalid, option_value, str_arg};
 use crate::errors::{CoreResult, PyCoreError};
 
-fn numel_of(shape: &[usize], max_elements: Option<u64>) -> CoreResult<usize> {
-    let n = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| PyCoreError(CoreError::too_large("shape", "the element count overflows")))?;
-    if let Some(max) = max_elements {
-        if n as u64 > max {
-            return Err(PyCoreError(CoreError::too_large(
-                "shape",
-                format!("{n} elements exceed the limit of {max}"),
-            )));
-        }
-    }
-    Ok(n)
+/// A shape argument (an int or a sequence of ints) checked by the core.
+fn shape_arg(
+    shape: &Bound<'_, PyAny>,
+    max_elements: Option<u64>,
+) -> CoreResult<(Vec<usize>, usize)> {
+    let dims = ints_arg(shape, "shape")?;
+    Ok(rng::check_shape(&dims, max_elements)?)
+}
+
+/// A seed argument, wrapped like `manual_seed`.
+fn seed_arg(seed: &Bound<'_, PyAny>) -> CoreResult<u64> {
+    Ok(wrap_seed(int_arg(seed, "seed")?, "seed")?)
+}
+
+/// The source with its options: `gpu` is a preset name or (sm_count, max_threads_per_sm).
+fn source_arg(
+    source: &Bound<'_, PyAny>,
+    cpu_kernel: Option<&Bound<'_, PyAny>>,
+    gpu: Option<&Bound<'_, PyAny>>,
+) -> CoreResult<Source> {
+    let source = str_arg(source, "source")?;
+    let kernel = match cpu_kernel.filter(|k| !k.is_none()) {
+        Some(k) => Some(str_arg(k, "cpu_kernel")?),
+        None => None,
+    };
+    let gpu = match gpu.filter(|g| !g.is_none()) {
+        Some(g) => gpu_spec(&option_value(g))?,
+        None => None,
+    };
+    Ok(Source::parse(&source, kernel.as_deref(), gpu.as_deref())?)
+}
+
+fn dtype_arg(dtype: &Bound<'_, PyAny>) -> CoreResult<Dtype> {
+    Ok(Dtype::parse(&str_arg(dtype, "dtype")?)?)
 }
 
 /// Allocates the result with numpy (whose allocator asks the kernel for huge pages on
@@ -74,10 +95,14 @@ where
     macro_rules! into {
         ($t:ty, $variant:ident, $np:literal) => {{
             let arr = out.cast::<PyArrayDyn<$t>>().map_err(|_| {
+                let actual = out
+                    .getattr("dtype")
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|_| crate::convert::type_name(out));
                 invalid(
                     "out",
                     format!(
-                        "must be a numpy array of {} for dtype {}",
+                        "has dtype {actual}, expected a numpy array of {} for dtype {}",
                         $np,
                         dtype.name()
                     ),
@@ -110,7 +135,7 @@ where
 }
 
 /// A new filled array, or `out` filled in place and returned.
-fn filled_or_into<'py, F>(
+pub(crate) fn filled_or_into<'py, F>(
     py: Python<'py>,
     out: Option<Bound<'py, PyAny>>,
     shape: &[usize],
@@ -132,69 +157,33 @@ where
 /// `randn(shape, seed)` from a fresh generator; returns a numpy array (bfloat16 as uint16),
 /// or fills `out` in place and returns it.
 #[pyfunction]
-#[pyo3(signature = (shape, seed, source = "cpu", dtype = "float32", cpu_kernel = None, gpu = None, max_elements = None, out = None))]
+#[pyo3(signature = (shape, seed, source = None, dtype = None, cpu_kernel = None, gpu = None, max_elements = None, out = None))]
 #[allow(clippy::too_many_arguments)]
 fn noise_randn<'py>(
     py: Python<'py>,
-    shape: Vec<i64>,
+    shape: &Bound<'py, PyAny>,
     seed: &Bound<'py, PyAny>,
-    source: &str,
-    dtype: &str,
-    cpu_kernel: Option<&str>,
-    gpu: Option<&str>,
-    max_elements: Option<u64>,
+    source: Option<&Bound<'py, PyAny>>,
+    dtype: Option<&Bound<'py, PyAny>>,
+    cpu_kernel: Option<&Bound<'py, PyAny>>,
+    gpu: Option<&Bound<'py, PyAny>>,
+    max_elements: Option<&Bound<'py, PyAny>>,
     out: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let seed = extract_seed(seed, "seed")?;
-    let shape = extract_sizes(shape, "shape")?;
-    numel_of(&shape, max_elements)?;
-    let source = Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?;
-    let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
+    let (shape, _) = shape_arg(shape, count_arg(max_elements, "max_elements")?)?;
+    let seed = seed_arg(seed)?;
+    let source = match source {
+        Some(s) => source_arg(s, cpu_kernel, gpu)?,
+        None => Source::parse("cpu", None, None).map_err(PyCoreError::from)?,
+    };
+    let dtype = match dtype {
+        Some(d) => dtype_arg(d)?,
+        None => Dtype::Float32,
+    };
     filled_or_into(py, out, &shape, dtype, |out| {
         Generator::new(seed, source).fill(out);
         Ok(())
     })
-}
-
-/// Seed policies, variation seeds and seed resize over a batch; see `sigmaserve.sample_noise`.
-#[pyfunction]
-#[pyo3(signature = (shape, seeds, seed_mode = "per_item", source = "cpu", dtype = "float32", cpu_kernel = None, gpu = None, batch_index = None, subseeds = None, subseed_strength = 0.0, seed_resize_from = None, max_elements = None))]
-#[allow(clippy::too_many_arguments)]
-fn noise_sample<'py>(
-    py: Python<'py>,
-    shape: Vec<i64>,
-    seeds: Vec<Bound<'py, PyAny>>,
-    seed_mode: &str,
-    source: &str,
-    dtype: &str,
-    cpu_kernel: Option<&str>,
-    gpu: Option<&str>,
-    batch_index: Option<Vec<i64>>,
-    subseeds: Option<Vec<Bound<'py, PyAny>>>,
-    subseed_strength: f64,
-    seed_resize_from: Option<(i64, i64)>,
-    max_elements: Option<u64>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let req = NoiseArgs {
-        shape,
-        seeds: &seeds,
-        seed_mode,
-        source,
-        dtype,
-        cpu_kernel,
-        gpu,
-        batch_index,
-        subseeds: subseeds.as_deref(),
-        subseed_strength,
-        seed_resize_from,
-        max_elements,
-    }
-    .into_request()?;
-    let shape = req.shape.clone();
-    // Validate everything (sizes against max_elements included) before allocating.
-    req.plan().map_err(PyCoreError::from)?;
-    let dtype = req.dtype;
-    numpy_filled(py, &shape, dtype, |out| rng::sample_noise_into(&req, out))
 }
 
 /// The GPU presets: a list of (name, sm_count, max_threads_per_sm).
@@ -227,33 +216,38 @@ struct PyGenerator {
 #[pymethods]
 impl PyGenerator {
     #[new]
-    #[pyo3(signature = (seed, source = "cpu", cpu_kernel = None, gpu = None))]
+    #[pyo3(signature = (seed, source = None, cpu_kernel = None, gpu = None))]
     fn new(
         seed: &Bound<'_, PyAny>,
-        source: &str,
-        cpu_kernel: Option<&str>,
-        gpu: Option<&str>,
+        source: Option<&Bound<'_, PyAny>>,
+        cpu_kernel: Option<&Bound<'_, PyAny>>,
+        gpu: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let seed = extract_seed(seed, "seed")?;
-        let source = Source::parse(source, cpu_kernel, gpu).map_err(PyCoreError::from)?;
+        let seed = seed_arg(seed)?;
+        let source = match source {
+            Some(s) => source_arg(s, cpu_kernel, gpu)?,
+            None => Source::parse("cpu", None, None).map_err(PyCoreError::from)?,
+        };
         Ok(PyGenerator {
             inner: Generator::new(seed, source),
         })
     }
 
     /// One `randn(shape, dtype)` call on this stream.
-    #[pyo3(signature = (shape, dtype = "float32", max_elements = None, out = None))]
+    #[pyo3(signature = (shape, dtype = None, max_elements = None, out = None))]
     fn randn<'py>(
         &mut self,
         py: Python<'py>,
-        shape: Vec<i64>,
-        dtype: &str,
-        max_elements: Option<u64>,
+        shape: &Bound<'py, PyAny>,
+        dtype: Option<&Bound<'py, PyAny>>,
+        max_elements: Option<&Bound<'py, PyAny>>,
         out: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let shape = extract_sizes(shape, "shape")?;
-        numel_of(&shape, max_elements)?;
-        let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
+        let (shape, _) = shape_arg(shape, count_arg(max_elements, "max_elements")?)?;
+        let dtype = match dtype {
+            Some(d) => dtype_arg(d)?,
+            None => Dtype::Float32,
+        };
         let gen = &mut self.inner;
         filled_or_into(py, out, &shape, dtype, |out| {
             gen.fill(out);
@@ -262,11 +256,13 @@ impl PyGenerator {
     }
 
     /// Advances the stream as `randn(shape, dtype)` would, without computing values.
-    #[pyo3(signature = (shape, dtype = "float32"))]
-    fn skip(&mut self, shape: Vec<i64>, dtype: &str) -> PyResult<()> {
-        let shape = extract_sizes(shape, "shape")?;
-        let numel = numel_of(&shape, None)?;
-        let dtype = Dtype::parse(dtype).map_err(PyCoreError::from)?;
+    #[pyo3(signature = (shape, dtype = None))]
+    fn skip(&mut self, shape: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let (_, numel) = shape_arg(shape, None)?;
+        let dtype = match dtype {
+            Some(d) => dtype_arg(d)?,
+            None => Dtype::Float32,
+        };
         self.inner.skip(numel, dtype);
         Ok(())
     }
@@ -331,7 +327,6 @@ impl PyGenerator {
 /// Adds this module's functions and classes to `sigmaserve._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(noise_randn, m)?)?;
-    m.add_function(wrap_pyfunction!(noise_sample, m)?)?;
     m.add_function(wrap_pyfunction!(noise_gpu_presets, m)?)?;
     m.add_function(wrap_pyfunction!(noise_simd_isa, m)?)?;
     m.add_function(wrap_pyfunction!(noise_set_simd, m)?)?;

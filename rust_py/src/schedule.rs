@@ -82,7 +82,7 @@ fn list_value(items: Vec<ConfigValue>) -> ConfigValue {
 }
 
 /// A Python mapping (anything with `items()`) as a config map; keys must be strings.
-fn to_map(obj: Option<&Bound<'_, PyAny>>, field: &str) -> CoreResult<ConfigMap> {
+pub(crate) fn to_map(obj: Option<&Bound<'_, PyAny>>, field: &str) -> CoreResult<ConfigMap> {
     let mut map = ConfigMap::new();
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(map);
@@ -332,6 +332,7 @@ fn schedule_presets(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         dict.set_item("class_name", p.class_name)?;
         dict.set_item("latent_channels", p.latent_channels)?;
         dict.set_item("vae_scale_factor", p.vae_scale_factor)?;
+        dict.set_item("pack_factor", p.pack_factor)?;
         dict.set_item("config", config_dict(py, &p.config())?)?;
         list.append(dict)?;
     }

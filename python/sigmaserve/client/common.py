@@ -1,9 +1,10 @@
-"""Channel options, status mapping and reply decoding shared by the sync and asyncio clients."""
+"""What the sync and asyncio clients share: the channel set-up, request building, reply decoding
+and status mapping. The two clients only differ in how they wait for a call."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -12,8 +13,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from sigmaserve import tensors, wire
-from sigmaserve.errors import InvalidArgumentError, SigmaserveError, TooLargeError
-from sigmaserve.latents import Latents
+from sigmaserve.errors import InvalidArgumentError, SigmaserveError, TooLargeError, invalid
+from sigmaserve.results import Latents, Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
 
 MIB = 1 << 20
@@ -153,46 +154,100 @@ def message_field(message: str) -> str | None:
     return head if sep and " " not in head else None
 
 
-def latents_from_reply(reply: pb.SampleInitLatentsResponse, seeds: Sequence[int]) -> Latents:
-    """Latents of a unary reply: the payload is read once and copied once (writable array)."""
-    dtype = tensors.enum_to_dtype(reply.latents.dtype)
-    array = tensors.from_proto(reply.latents, field="latents").copy()
-    states = tuple(reply.generator_states) or None
-    return Latents(array, reply.init_noise_sigma, tuple(seeds), dtype, states)
+class _Unset:
+    """An argument the caller did not give: its field stays unset and the server's default
+    (the same as the local call's) applies."""
+
+    def __repr__(self) -> str:
+        return "<default>"
 
 
-def latents_from_chunks(
-    header: pb.LatentsHeader, chunks: Sequence[bytes], seeds: Sequence[int]
-) -> Latents:
-    dtype = tensors.enum_to_dtype(header.dtype)
-    buffer = np.empty(header.total_bytes, dtype=np.uint8)
-    offset = 0
-    for chunk in chunks:
-        buffer[offset : offset + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
-        offset += len(chunk)
-    if offset != header.total_bytes:
-        raise RemoteError(
-            f"stream ended after {offset} of {header.total_bytes} bytes", grpc.StatusCode.DATA_LOSS
+UNSET: Any = _Unset()
+
+
+class ClientCore:
+    """Everything of a client but the calls themselves."""
+
+    def __init__(
+        self,
+        target: str | Sequence[str],
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        stream_timeout: float | None = DEFAULT_STREAM_TIMEOUT,
+        credentials: grpc.ChannelCredentials | None = None,
+        root_certificates: str | bytes | None = None,
+        private_key: str | bytes | None = None,
+        certificate_chain: str | bytes | None = None,
+        token: str | None = None,
+        max_receive_message_length: int = DEFAULT_MAX_RECEIVE,
+        stream_threshold_bytes: int = 32 * MIB,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self.target = resolve_target(target)
+        self.options = channel_options(max_receive_message_length, options)
+        self.credentials = channel_credentials(
+            credentials, root_certificates, private_key, certificate_chain
         )
-    array = buffer.view(tensors.storage_dtype(dtype)).reshape(tuple(header.shape))
-    states = tuple(header.generator_states) or None
-    return Latents(array, header.init_noise_sigma, tuple(seeds), dtype, states)
-
-
-def expected_reply_bytes(request: pb.SampleInitLatentsRequest) -> int | None:
-    """Size of the latents a request asks for, when the client can tell without the server."""
-    kwargs = wire.latents_kwargs(request)
-    try:
-        from sigmaserve.latents import resolve_shape
-
-        dims = resolve_shape(
-            kwargs["shape"],
-            kwargs["width"],
-            kwargs["height"],
-            kwargs["batch_size"],
-            kwargs["preset"],
+        self.timeout = timeout
+        self.stream_timeout = stream_timeout
+        self.metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
         )
-    except InvalidArgumentError:
-        return None  # let the server report it
-    count = int(np.prod(dims, dtype=np.float64))
-    return count * tensors.storage_dtype(kwargs["dtype"]).itemsize
+        self.stream_threshold = stream_threshold_bytes
+
+    def schedule_request(
+        self,
+        scheduler: Any,
+        num_inference_steps: Any,
+        preset: Any,
+        config: Mapping[str, Any] | None,
+        overrides: Mapping[str, Any],
+    ) -> pb.GetScheduleRequest:
+        arguments = {
+            name: value
+            for name, value in (
+                ("scheduler", scheduler),
+                ("num_inference_steps", num_inference_steps),
+                ("preset", preset),
+                ("config", config),
+            )
+            if value is not UNSET
+        }
+        return wire.schedule_request({**arguments, **overrides})
+
+    def latents_request(self, arguments: Mapping[str, Any]) -> pb.SampleInitLatentsRequest:
+        if "max_elements" in arguments:
+            raise invalid(
+                "max_elements", "a server sets its own limit (see Client.server_info())"
+            )
+        return wire.latents_request(arguments)
+
+    def wants_stream(self, request: pb.SampleInitLatentsRequest) -> bool:
+        """Whether the reply is known to exceed the unary threshold before asking (explicit
+        shapes; for image sizes the server says so and the call falls back to the stream)."""
+        if not request.shape:
+            return False
+        count = int(np.prod(request.shape, dtype=np.float64))
+        dtype = tensors.enum_to_dtype(request.dtype, default="float32")
+        itemsize = tensors.storage_dtype(dtype).itemsize if dtype in tensors.NOISE_DTYPES else 4
+        return count * itemsize > self.stream_threshold
+
+    @staticmethod
+    def schedule_result(reply: pb.GetScheduleResponse) -> Schedule:
+        return wire.schedule_from_proto(reply)
+
+    @staticmethod
+    def latents_result(reply: pb.SampleInitLatentsResponse, seeds: Any) -> Latents:
+        return wire.latents_from_reply(reply, wire.given_seeds(seeds))
+
+    @staticmethod
+    def stream_result(chunks: Sequence[pb.LatentsChunk], seeds: Any) -> Latents:
+        """Latents of a whole stream: a header, then the payload chunks."""
+        if not chunks or not chunks[0].HasField("header"):
+            raise RemoteError("stream ended without a header", grpc.StatusCode.DATA_LOSS)
+        try:
+            return wire.latents_from_chunks(
+                chunks[0].header, [c.data for c in chunks[1:]], wire.given_seeds(seeds)
+            )
+        except ValueError as exc:
+            raise RemoteError(str(exc), grpc.StatusCode.DATA_LOSS) from None

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
 
-from sigmaserve import wire
-from sigmaserve.client import common
-from sigmaserve.latents import Latents, seed_list
-from sigmaserve.schedules import Schedule
+from sigmaserve.client.common import UNSET, ClientCore, needs_streaming, translate_error
+from sigmaserve.results import Latents, Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
 
@@ -20,39 +18,20 @@ class Client:
 
     ``target`` is any gRPC target: ``"host:port"``, ``"ipv4:10.0.0.1:50051,10.0.0.2:50051"``
     or ``"dns:///noise.svc:50051"`` (round_robin over all addresses, retries on UNAVAILABLE).
-    Tensors larger than ``stream_threshold_bytes`` are fetched with StreamInitLatents.
+    ``options``: ``timeout``, ``stream_timeout``, ``credentials`` or the PEM files
+    ``root_certificates``/``private_key``/``certificate_chain``, ``token``,
+    ``max_receive_message_length``, ``stream_threshold_bytes`` (larger tensors are fetched with
+    StreamInitLatents) and raw channel ``options``.
     """
 
-    def __init__(
-        self,
-        target: str | Sequence[str],
-        *,
-        timeout: float | None = common.DEFAULT_TIMEOUT,
-        stream_timeout: float | None = common.DEFAULT_STREAM_TIMEOUT,
-        credentials: grpc.ChannelCredentials | None = None,
-        root_certificates: str | bytes | None = None,
-        private_key: str | bytes | None = None,
-        certificate_chain: str | bytes | None = None,
-        token: str | None = None,
-        max_receive_message_length: int = common.DEFAULT_MAX_RECEIVE,
-        stream_threshold_bytes: int = 32 * common.MIB,
-        options: Sequence[tuple[str, Any]] = (),
-    ) -> None:
-        opts = common.channel_options(max_receive_message_length, options)
-        target = common.resolve_target(target)
-        credentials = common.channel_credentials(
-            credentials, root_certificates, private_key, certificate_chain
-        )
+    def __init__(self, target: Any, **options: Any) -> None:
+        self._core = core = ClientCore(target, **options)
         self._channel = (
-            grpc.secure_channel(target, credentials, options=opts)
-            if credentials is not None
-            else grpc.insecure_channel(target, options=opts)
+            grpc.secure_channel(core.target, core.credentials, options=core.options)
+            if core.credentials is not None
+            else grpc.insecure_channel(core.target, options=core.options)
         )
         self._stub = pb_grpc.NoiseServiceStub(self._channel)
-        self._timeout = timeout
-        self._stream_timeout = stream_timeout
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self._stream_threshold = stream_threshold_bytes
 
     def __enter__(self) -> Client:
         return self
@@ -65,69 +44,69 @@ class Client:
 
     def get_schedule(
         self,
-        scheduler: str = "EulerDiscreteScheduler",
-        num_inference_steps: int | None = 50,
+        scheduler: Any = UNSET,
+        num_inference_steps: Any = UNSET,
         *,
-        preset: str | None = wire.DEFAULT_PRESET,
+        preset: Any = UNSET,
         config: Mapping[str, Any] | None = None,
         **overrides: Any,
     ) -> Schedule:
-        request = wire.schedule_request(scheduler, num_inference_steps, preset, config, overrides)
-        reply = self._call(self._stub.GetSchedule, request)
-        return wire.schedule_from_proto(reply)
+        """:func:`sigmaserve.get_schedule` on the server (same defaults, same result)."""
+        request = self._core.schedule_request(
+            scheduler, num_inference_steps, preset, config, overrides
+        )
+        return self._core.schedule_result(self._call(self._stub.GetSchedule, request))
 
-    def sample_init_latents(self, *, seeds: int | Sequence[int], **kwargs: Any) -> Latents:
-        request = wire.latents_request(seeds=seeds, **kwargs)
-        size = common.expected_reply_bytes(request)
-        if size is not None and size > self._stream_threshold:
-            return self.stream_init_latents(seeds=seeds, **kwargs)
+    def sample_init_latents(self, *, seeds: Any, **arguments: Any) -> Latents:
+        """:func:`sigmaserve.sample_init_latents` on the server (same arguments, same result)."""
+        request = self._core.latents_request({"seeds": seeds, **arguments})
+        if self._core.wants_stream(request):
+            return self._stream(request, seeds)
         try:
             reply = self._stub.SampleInitLatents(
-                request, timeout=self._timeout, metadata=self._metadata
+                request, timeout=self._core.timeout, metadata=self._core.metadata
             )
         except grpc.RpcError as err:
-            if common.needs_streaming(err):  # the server's unary limit is below our threshold
-                return self.stream_init_latents(seeds=seeds, **kwargs)
-            raise common.translate_error(err) from None
-        return common.latents_from_reply(reply, seed_list(seeds))
+            if needs_streaming(err):  # the server's unary limit is below our threshold
+                return self._stream(request, seeds)
+            raise translate_error(err) from None
+        return self._core.latents_result(reply, seeds)
+
+    def stream_init_latents(self, *, seeds: Any, **arguments: Any) -> Latents:
+        """:meth:`sample_init_latents` through StreamInitLatents, whatever the size."""
+        return self._stream(self._core.latents_request({"seeds": seeds, **arguments}), seeds)
 
     def sample_init_latents_torch(
-        self,
-        *,
-        seeds: int | Sequence[int],
-        device: Any = None,
-        torch_dtype: Any = None,
-        **kwargs: Any,
+        self, *, seeds: Any, device: Any = None, torch_dtype: Any = None, **arguments: Any
     ) -> Any:
         """``sample_init_latents(...).to_torch(device, torch_dtype)``: a torch tensor.
 
         For a CUDA device the bytes are copied once into pinned host memory and moved with a
         non-blocking copy; bfloat16 comes back as ``torch.bfloat16``.
         """
-        result = self.sample_init_latents(seeds=seeds, **kwargs)
+        result = self.sample_init_latents(seeds=seeds, **arguments)
         return result.to_torch(device=device, dtype=torch_dtype)
 
     def server_info(self) -> Any:
         """The server's version and limits (``GetServerInfoResponse``)."""
         return self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest())
 
-    def stream_init_latents(self, *, seeds: int | Sequence[int], **kwargs: Any) -> Latents:
-        request = wire.latents_request(seeds=seeds, **kwargs)
+    def _stream(self, request: pb.SampleInitLatentsRequest, seeds: Any) -> Latents:
         try:
-            stream = self._stub.StreamInitLatents(
-                request, timeout=self._stream_timeout, metadata=self._metadata
+            chunks = list(
+                self._stub.StreamInitLatents(
+                    request, timeout=self._core.stream_timeout, metadata=self._core.metadata
+                )
             )
-            first = next(stream)
-            chunks = [chunk.data for chunk in stream]
         except grpc.RpcError as err:
-            raise common.translate_error(err) from None
-        return common.latents_from_chunks(first.header, chunks, seed_list(seeds))
+            raise translate_error(err) from None
+        return self._core.stream_result(chunks, seeds)
 
     def _call(self, method: Any, request: Any) -> Any:
         try:
-            return method(request, timeout=self._timeout, metadata=self._metadata)
+            return method(request, timeout=self._core.timeout, metadata=self._core.metadata)
         except grpc.RpcError as err:
-            raise common.translate_error(err) from None
+            raise translate_error(err) from None
 
 
 __all__ = ["Client"]

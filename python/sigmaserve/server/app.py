@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from sigmaserve.server.auth import BearerTokenInterceptor, server_credentials
 from sigmaserve.server.config import ServerConfig
 from sigmaserve.server.observability import Metrics, configure_logging
+from sigmaserve.server.service import LatentsService
 from sigmaserve.server.servicer import SERVICE_NAME, NoiseServicer
 
 log = logging.getLogger("sigmaserve.server")
@@ -74,7 +75,8 @@ async def start_server(config: ServerConfig) -> RunningServer:
         interceptors=interceptors,
     )
     metrics = Metrics()
-    servicer = NoiseServicer(config, metrics)
+    service = LatentsService(config)
+    servicer = NoiseServicer(config, service)
     server.add_generic_rpc_handlers((servicer.generic_handler(),))
     names = [SERVICE_NAME, health.SERVICE_NAME]
     oip = None
@@ -82,7 +84,7 @@ async def start_server(config: ServerConfig) -> RunningServer:
         from sigmaserve.server.oip import SERVICE_NAME as OIP_SERVICE
         from sigmaserve.server.oip import OipServicer
 
-        oip = OipServicer(config, metrics)
+        oip = OipServicer(config, service)
         server.add_generic_rpc_handlers((oip.generic_handler(),))
         names.append(OIP_SERVICE)
     health_servicer = health.aio.HealthServicer()

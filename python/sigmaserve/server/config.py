@@ -23,6 +23,10 @@ class ServerConfig:
     max_receive_message_bytes: int = 4 * MIB
     max_concurrent_rpcs: int = 64
     stream_chunk_bytes: int = 1 * MIB
+    # Working memory all calls in flight may hold together (replies, stream chunks, schedules);
+    # a call that does not fit is refused with RESOURCE_EXHAUSTED. The default leaves room for
+    # the process itself inside the 1 GiB the shipped compose file and k8s manifests allow.
+    memory_budget_bytes: int = 512 * MIB
     grace_seconds: float = 10.0
     # Seconds between health turning NOT_SERVING and the server refusing new calls (lets load
     # balancers and Kubernetes endpoints notice the drain first).
@@ -90,6 +94,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-receive-message-bytes", type=int, help="largest request, bytes")
     parser.add_argument("--max-concurrent-rpcs", type=int, help="requests served at once")
     parser.add_argument("--stream-chunk-bytes", type=int, help="StreamInitLatents chunk size")
+    parser.add_argument(
+        "--memory-budget-bytes",
+        type=int,
+        help="working memory of all calls in flight (default 512 MiB); over it: RESOURCE_EXHAUSTED",
+    )
     parser.add_argument("--grace-seconds", type=float, help="shutdown grace period")
     parser.add_argument(
         "--no-reflection",

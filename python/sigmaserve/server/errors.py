@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from sigmaserve.errors import InvalidArgumentError, TooLargeError
+from sigmaserve.errors import InvalidArgumentError, OverloadedError, TooLargeError
 
 log = logging.getLogger("sigmaserve.server")
 
@@ -21,6 +21,9 @@ def status_for(exc: BaseException) -> grpc.Status:
     """The status a failed call answers with. Caller mistakes never become UNKNOWN/INTERNAL."""
     if isinstance(exc, TooLargeError):
         info = error_details_pb2.ErrorInfo(reason="REPLY_TOO_LARGE", domain="sigmaserve")
+        return _status(code_pb2.RESOURCE_EXHAUSTED, str(exc), info)
+    if isinstance(exc, OverloadedError):
+        info = error_details_pb2.ErrorInfo(reason="SERVER_OVERLOADED", domain="sigmaserve")
         return _status(code_pb2.RESOURCE_EXHAUSTED, str(exc), info)
     if isinstance(exc, InvalidArgumentError):
         violation = error_details_pb2.BadRequest.FieldViolation(

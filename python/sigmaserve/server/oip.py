@@ -17,20 +17,18 @@ Outputs travel in ``raw_output_contents`` (what tritonclient's ``as_numpy`` read
 
 from __future__ import annotations
 
-import asyncio
 import struct
 from typing import Any
 
 import grpc
 import numpy as np
 
-from sigmaserve import latents
-from sigmaserve.errors import InvalidArgumentError, invalid
-from sigmaserve.schedules import get_schedule
+from sigmaserve import _core
+from sigmaserve.errors import invalid
 from sigmaserve.server.config import ServerConfig
-from sigmaserve.server.errors import Unparsable, lenient, status_for
-from sigmaserve.server.observability import Metrics, code_name, request_id_from, request_id_var
-from sigmaserve.server.servicer import check_size
+from sigmaserve.server.errors import lenient
+from sigmaserve.server.service import LatentsService, Reservation
+from sigmaserve.server.servicer import run
 
 SERVICE_NAME = "inference.GRPCInferenceService"
 MODELS = ("init_latents", "schedule")
@@ -69,9 +67,9 @@ def _pb() -> Any:
 class OipServicer:
     """The OIP handlers; ``ready`` follows the server's health (False while draining)."""
 
-    def __init__(self, config: ServerConfig, metrics: Metrics) -> None:
+    def __init__(self, config: ServerConfig, service: LatentsService | None = None) -> None:
         self.config = config
-        self.metrics = metrics
+        self.service = service or LatentsService(config)
         self.ready = True
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
@@ -86,29 +84,13 @@ class OipServicer:
         }
         handlers = {
             name: grpc.unary_unary_rpc_method_handler(
-                self._observe(name, method),
+                method,
                 request_deserializer=lenient(request),
                 response_serializer=lambda reply: reply.SerializeToString(),
             )
             for name, (request, method) in methods.items()
         }
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
-
-    def _observe(self, name: str, method: Any) -> Any:
-        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            request_id_var.set(request_id_from(context.invocation_metadata()))
-            start = self.metrics.begin(SERVICE_NAME, name)
-            failed = True
-            try:
-                if isinstance(request, Unparsable):
-                    await context.abort_with_status(status_for(request.error))
-                reply = await method(request, context)
-                failed = False
-                return reply
-            finally:
-                self.metrics.end(SERVICE_NAME, name, start, code_name(context, failed), 0)
-
-        return observed
 
     async def ServerLive(self, request: Any, context: Any) -> Any:
         return _pb().ServerLiveResponse(live=True)
@@ -162,16 +144,8 @@ class OipServicer:
         if not self.ready:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
         work = self._infer_latents if request.model_name == "init_latents" else self._infer_schedule
-        try:
-            outputs = await asyncio.to_thread(work, request)
-        except (ValueError, TypeError, OverflowError) as exc:
-            if not isinstance(exc, InvalidArgumentError):
-                exc = InvalidArgumentError(str(exc))
-            await context.abort_with_status(status_for(exc))
-            raise
-        except Exception as exc:
-            await context.abort_with_status(status_for(exc))
-            raise
+        outputs, reservation = await run(context, work, request)
+        context.add_done_callback(reservation.release)
         pb = _pb()
         reply = pb.ModelInferResponse(
             model_name=request.model_name, model_version="1", id=request.id
@@ -194,59 +168,46 @@ class OipServicer:
 
     # ---- models (worker threads) ----------------------------------------------------------
 
-    def _infer_latents(self, request: Any) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
+    def _infer_latents(self, request: Any) -> tuple[Outputs, Reservation]:
         inputs = _inputs(request)
         params = _params(request)
-        shape = _required(inputs, "SHAPE")
-        seeds = _required(inputs, "SEED")
-        kwargs: dict[str, Any] = {
-            "shape": [int(d) for d in shape.reshape(-1)],
-            "width": None,
-            "height": None,
-            "batch_size": 1,
-            "preset": str(params.pop("preset", "sd15")) or None,
-            "seeds": [int(s) for s in seeds.reshape(-1)],
-            "seed_mode": str(params.pop("seed_mode", "per_item")),
-            "source": str(params.pop("source", "cpu")),
-            "dtype": str(params.pop("dtype", "float32")),
-            "sigma": None,
-            "scheduler": params.pop("scheduler", None) or None,
-            "num_inference_steps": params.pop("num_inference_steps", None),
-            "noise_options": {},
+        arguments: dict[str, Any] = {
+            "shape": _numbers(inputs, "SHAPE", required=True).tolist(),
+            "seeds": _numbers(inputs, "SEED", required=True).tolist(),
         }
-        if "SIGMA" in inputs:
-            kwargs["sigma"] = float(inputs["SIGMA"].reshape(-1)[0])
-        if kwargs["dtype"] not in ("float32", "float64", "float16", "bfloat16"):
-            raise invalid("dtype", f"unsupported dtype {kwargs['dtype']!r}")
-        for key in ("headers", "binary_data_output", "sequence_id", "priority", "timeout"):
-            params.pop(key, None)
-        check_size(kwargs, self.config.max_elements, self.config.max_unary_reply_bytes)
-        result = latents.sample_init_latents(
-            **kwargs, **params, max_elements=self.config.max_elements
-        )
-        datatype, np_dtype = _OIP_DTYPES[kwargs["dtype"]]
-        data = np.ascontiguousarray(result.array, dtype=np_dtype)
-        return {
-            "LATENTS": (datatype, data.shape, data.tobytes()),
-            "INIT_NOISE_SIGMA": (
-                "FP64",
-                (1,),
-                np.array([result.init_noise_sigma], "<f8").tobytes(),
-            ),
+        sigma = _numbers(inputs, "SIGMA", required=False)
+        if sigma is not None:
+            arguments["sigma"] = float(sigma[0])
+        options = {k: params.pop(k) for k in list(params) if k in _NOISE_OPTIONS}
+        overrides = {k: params.pop(k) for k in list(params) if k not in _LATENTS_PARAMETERS}
+        arguments.update(params, noise_options=options, scheduler_overrides=overrides)
+        latents = self.service.latents_request(arguments)
+        reply = self.service.payload(latents)
+        datatype = _OIP_DTYPES[latents.dtype][0]
+        sigma_bytes = np.array([latents.init_noise_sigma], "<f8").tobytes()
+        outputs = {
+            "LATENTS": (datatype, tuple(latents.shape), reply.data),
+            "INIT_NOISE_SIGMA": ("FP64", (1,), sigma_bytes),
         }
+        return outputs, reply.reservation
 
-    def _infer_schedule(self, request: Any) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
+    def _infer_schedule(self, request: Any) -> tuple[Outputs, Reservation]:
         inputs = _inputs(request)
         params = _params(request)
-        steps = int(_required(inputs, "NUM_STEPS").reshape(-1)[0])
-        scheduler = params.pop("scheduler", "EulerDiscreteScheduler")
+        steps = _numbers(inputs, "NUM_STEPS", required=True)
+        if steps.dtype.kind not in "iu":
+            raise invalid("NUM_STEPS", f"must be an integer tensor, got {steps.dtype}")
+        arguments: dict[str, Any] = {
+            "scheduler": str(params.pop("scheduler", "EulerDiscreteScheduler")),
+            "num_inference_steps": int(steps[0]),
+        }
         if "SCHEDULER" in inputs:
-            scheduler = inputs["SCHEDULER"][0]
-        preset = params.pop("preset", "sd15") or None
-        for key in ("headers", "binary_data_output", "sequence_id", "priority", "timeout"):
-            params.pop(key, None)
-        schedule = get_schedule(str(scheduler), steps, preset=preset, **params)
-        out: dict[str, tuple[str, tuple[int, ...], bytes]] = {}
+            arguments["scheduler"] = _text(inputs, "SCHEDULER")
+        if "preset" in params:
+            arguments["preset"] = params.pop("preset") or None
+        arguments["overrides"] = params
+        schedule, reservation = self.service.schedule(arguments)
+        out: Outputs = {}
         for name, array in (("TIMESTEPS", schedule.timesteps), ("SIGMAS", schedule.sigmas)):
             if array is None:
                 continue
@@ -257,12 +218,49 @@ class OipServicer:
             out[name] = (datatype, data.shape, data.tobytes())
         sigma = np.array([schedule.init_noise_sigma], "<f8")
         out["INIT_NOISE_SIGMA"] = ("FP64", (1,), sigma.tobytes())
-        return out
+        return out, reservation
+
+
+# Outputs by name: (OIP datatype, shape, raw bytes).
+Outputs = dict[str, tuple[str, tuple[int, ...], bytes]]
+# Parameters that are arguments of the latents request itself; noise options go into
+# noise_options (the core's list), anything else is a scheduler override, as in the local API.
+_LATENTS_PARAMETERS = frozenset(
+    {"seed_mode", "source", "dtype", "scheduler", "num_inference_steps", "preset"}
+)
+_NOISE_OPTIONS = frozenset(_core.latents_noise_option_keys())
+# Request parameters of the protocol itself (tritonclient sends some), not model arguments.
+_PROTOCOL_PARAMETERS = ("headers", "binary_data_output", "sequence_id", "priority", "timeout")
+
+
+def _numbers(inputs: dict[str, Any], name: str, *, required: bool) -> Any:
+    """A numeric input as a flat array with at least one element."""
+    if name not in inputs:
+        if required:
+            raise invalid(name, f"input {name} is required")
+        return None
+    value = inputs[name]
+    if not isinstance(value, np.ndarray):
+        raise invalid(name, f"must be a numeric tensor, got BYTES")
+    flat = value.reshape(-1)
+    if flat.size == 0:
+        raise invalid(name, "must have at least one element")
+    return flat
+
+
+def _text(inputs: dict[str, Any], name: str) -> str:
+    value = inputs[name]
+    if isinstance(value, np.ndarray) or not value:
+        raise invalid(name, "must be a BYTES tensor with one element")
+    return str(value[0])
 
 
 def _params(request: Any) -> dict[str, Any]:
+    """The request's model parameters (the protocol's own left out)."""
     values: dict[str, Any] = {}
     for key, param in request.parameters.items():
+        if key in _PROTOCOL_PARAMETERS:
+            continue
         kind = param.WhichOneof("parameter_choice")
         values[key] = getattr(param, kind) if kind else None
     return values

@@ -357,46 +357,22 @@ def replay_generator_states(
     """Each CPU generator's state right after the pipeline's initial draw (torch get_state bytes).
 
     ``per_item``: one generator per seed, each past one ``(1, C, h, w)`` draw (diffusers' list of
-    generators); ``batch``: one generator past the whole ``(B, C, h, w)`` draw. Uses
-    ``sigmaserve.Generator`` (the service's own generator); without it, replays the draw with torch.
+    generators); ``batch``: one generator past the whole ``(B, C, h, w)`` draw. The replay is the
+    core's (``LatentsRequest.generator_states``), the same the service answers with.
     """
-    if seed_mode not in ("per_item", "batch"):
-        raise invalid(
-            "seed_mode", f"ancestral continuation needs per_item or batch, not {seed_mode}"
-        )
-    draws = (
-        [(int(s), tuple(item_shape)) for s in seeds]
-        if seed_mode == "per_item"
-        else [(int(seeds[0]), (len(seeds), *tuple(item_shape)[1:]))]
+    from sigmaserve.latents import latents_request
+
+    shape = (len(seeds), *tuple(item_shape)[1:])
+    request = latents_request(
+        shape=shape,
+        seeds=list(seeds) if seed_mode == "per_item" else [seeds[0]],
+        seed_mode=seed_mode,
+        dtype=dtype,
+        sigma=1.0,
+        preset=None,
+        return_generator_states=True,
     )
-    states = []
-    for seed, shape in draws:
-        state = _sigmaserve_state(seed, shape, dtype)
-        states.append(state if state is not None else _torch_state(seed, shape, dtype))
-    return states
-
-
-def _sigmaserve_state(seed: int, shape: tuple[int, ...], dtype: str) -> bytes | None:
-    try:
-        from sigmaserve import Generator
-    except ImportError:
-        return None
-    generator = Generator(seed)
-    if not hasattr(generator, "get_state"):
-        return None
-    if hasattr(generator, "skip"):
-        generator.skip(shape, dtype)  # advances exactly like randn, without building the array
-    else:
-        generator.randn(shape, dtype=dtype)
-    return bytes(generator.get_state())
-
-
-def _torch_state(seed: int, shape: tuple[int, ...], dtype: str) -> bytes:
-    import torch
-
-    generator = torch.Generator("cpu").manual_seed(seed)
-    torch.randn(shape, generator=generator, dtype=getattr(torch, dtype))
-    return bytes(generator.get_state().numpy().tobytes())
+    return [bytes(state) for state in request.generator_states()]
 
 
 def generators_from_states(states: Sequence[bytes]) -> list[Any]:

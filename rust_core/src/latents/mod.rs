@@ -11,10 +11,8 @@ mod request;
 mod scale;
 mod stream;
 
-pub use options::{NoiseOptions, OptionValue, NOISE_OPTION_KEYS};
-pub use request::{
-    check_ndim, check_sigma, LatentsArgs, LatentsRequest, PresetArg, DEFAULT_STEPS, MAX_DIMS,
-};
+pub use options::{gpu_spec, NoiseOptions, OptionValue, NOISE_OPTION_KEYS};
+pub use request::{check_sigma, LatentsArgs, LatentsRequest, PresetArg, DEFAULT_STEPS};
 pub use scale::scale_noise;
 pub use stream::PayloadStream;
 

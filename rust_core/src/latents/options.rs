@@ -175,8 +175,9 @@ fn list<'a>(key: &str, value: &'a OptionValue) -> Result<&'a [OptionValue]> {
     }
 }
 
-/// A preset name, or `[sm_count, max_threads_per_sm]`.
-fn gpu_spec(value: &OptionValue) -> Result<Option<String>> {
+/// A GPU given as a preset name, or `[sm_count, max_threads_per_sm]`, as the spec string
+/// [`crate::rng::GpuGeometry::parse`] reads.
+pub fn gpu_spec(value: &OptionValue) -> Result<Option<String>> {
     match value {
         OptionValue::Null => Ok(None),
         OptionValue::Str(s) => Ok(Some(s.clone())),

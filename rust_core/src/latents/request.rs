@@ -3,15 +3,13 @@
 
 use crate::error::{CoreError, Result};
 use crate::rng::policy::Plan;
-use crate::rng::{wrap_seed, Dtype, NoiseRequest, NoiseSliceMut, SeedMode, Source, Variation};
+use crate::rng::{
+    wrap_seed, Dtype, NoiseRequest, NoiseSliceMut, SeedMode, Source, Variation, MAX_DIMS,
+};
 use crate::schedule::{self, presets, ConfigMap};
 
 use super::options::{NoiseOptions, OptionValue};
 use super::payload;
-
-/// numpy's limit on array dimensions (`NPY_MAXDIMS`, numpy 2.x): a result with more could not
-/// be returned as an array, so no entry point accepts it.
-pub const MAX_DIMS: usize = 64;
 
 /// Steps used for the scale when a scheduler is named without `num_inference_steps` (the
 /// diffusers pipelines' default).
@@ -344,7 +342,7 @@ fn resolve_shape(args: &LatentsArgs, preset: Option<&str>) -> Result<Vec<usize>>
 }
 
 /// At most [`MAX_DIMS`] dimensions.
-pub fn check_ndim(ndim: usize) -> Result<()> {
+fn check_ndim(ndim: usize) -> Result<()> {
     if ndim > MAX_DIMS {
         return Err(CoreError::invalid(
             "shape",

@@ -49,6 +49,47 @@ pub fn wrap_seed(seed: i128, field: &str) -> Result<u64> {
     Ok(seed as u64)
 }
 
+/// numpy's limit on array dimensions (`NPY_MAXDIMS`, numpy 2.x): a result with more could not
+/// be returned as an array, so no entry point accepts it.
+pub const MAX_DIMS: usize = 64;
+
+/// A tensor shape from caller integers (field `"shape"`): at most [`MAX_DIMS`] dimensions,
+/// each non-negative, the element count representable and within `max_elements`
+/// ([`CoreError::TooLarge`] otherwise). Returns the dimensions and the element count.
+pub fn check_shape(dims: &[i128], max_elements: Option<u64>) -> Result<(Vec<usize>, usize)> {
+    if dims.len() > MAX_DIMS {
+        return Err(CoreError::invalid(
+            "shape",
+            format!(
+                "at most {MAX_DIMS} dimensions (numpy's limit), got {}",
+                dims.len()
+            ),
+        ));
+    }
+    let shape = dims
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| {
+                CoreError::invalid("shape", format!("dimensions must be >= 0, got {d}"))
+            })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= isize::MAX as usize / 8)
+        .ok_or_else(|| CoreError::too_large("shape", "the element count overflows"))?;
+    if let Some(max) = max_elements {
+        if numel as u64 > max {
+            return Err(CoreError::too_large(
+                "shape",
+                format!("{numel} elements exceed the limit of {max}"),
+            ));
+        }
+    }
+    Ok((shape, numel))
+}
+
 /// Which of torch's CPU normal kernels to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CpuKernel {

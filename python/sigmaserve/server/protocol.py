@@ -1,0 +1,146 @@
+"""The server side of the protocol: request messages into keyword arguments of the core, and the
+hand-built replies whose tensor bytes the core writes in place.
+
+Decoding walks the fields a message carries (``ListFields``: proto3 zeros and unset optional
+fields are absent, so the core's defaults apply). Field numbers of the hand-built replies come
+from the message descriptors; everything but the tensor bytes is serialized by protobuf itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from sigmaserve import tensors, wire
+from sigmaserve.v1 import noise_service_pb2 as pb
+
+_STRUCT = "google.protobuf.Struct"
+
+
+def arguments(message: Message) -> dict[str, Any]:
+    """The keyword arguments a request message carries, named like its fields.
+
+    Enums become their keyword names (``SEED_MODE_BATCH`` -> ``"batch"``; dtypes the canonical
+    names), Structs dicts, repeated fields lists. An explicitly present empty optional string
+    (``preset: ""``) is ``None``, as the proto documents.
+    """
+    out: dict[str, Any] = {}
+    for field, value in message.ListFields():
+        out[field.name] = _value(field, value)
+    return out
+
+
+def _value(field: FieldDescriptor, value: Any) -> Any:
+    if field.message_type is not None:
+        if field.message_type.full_name == _STRUCT:
+            return wire.struct_to_dict(value)
+        return value
+    if field.enum_type is not None:
+        if field.enum_type.full_name == pb.DataType.DESCRIPTOR.full_name:
+            return tensors.enum_to_dtype(value, field=field.name)
+        return wire.enum_value_name(field.enum_type, field.enum_type.values_by_number[value].name)
+    if field.is_repeated:
+        return list(value)
+    if field.has_presence and value == "":
+        return None
+    return value
+
+
+# ---- hand-built replies ----------------------------------------------------------------------
+
+
+def varint(value: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if not value:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
+
+
+def field_key(message: Descriptor, name: str) -> bytes:
+    """The key bytes of a length-delimited field (number from the descriptor, wire type 2)."""
+    return varint(message.fields_by_name[name].number << 3 | 2)
+
+
+_LATENTS_KEY = field_key(pb.SampleInitLatentsResponse.DESCRIPTOR, "latents")
+_DATA_KEY = field_key(pb.Tensor.DESCRIPTOR, "data")
+#: Key of ``LatentsChunk.data``, the payload messages of StreamInitLatents.
+CHUNK_DATA_KEY = field_key(pb.LatentsChunk.DESCRIPTOR, "data")
+#: Key of ``PingResponse.data``.
+PING_DATA_KEY = field_key(pb.PingResponse.DESCRIPTOR, "data")
+
+
+@lru_cache(maxsize=1024)
+def _tensor_head(dtype: str, shape: tuple[int, ...], nbytes: int) -> bytes:
+    """The ``latents`` field up to its tensor bytes: key, length, dtype, shape, data key and
+    data length."""
+    inner = pb.Tensor(dtype=tensors.dtype_to_enum(dtype), shape=shape).SerializeToString()
+    inner += _DATA_KEY + varint(nbytes)
+    return _LATENTS_KEY + varint(len(inner) + nbytes) + inner
+
+
+def latents_reply_prefix(
+    init_noise_sigma: float,
+    wrapped_seeds: Sequence[int],
+    dtype: str,
+    shape: Sequence[int],
+    nbytes: int,
+    generator_states: Sequence[bytes] = (),
+) -> bytes:
+    """Every byte of a serialized SampleInitLatentsResponse before its tensor bytes.
+
+    Parsed as the declared message; the latents field comes after the others (parsers accept
+    fields in any order), so the payload can be written last, in place.
+    """
+    head = pb.SampleInitLatentsResponse(
+        init_noise_sigma=init_noise_sigma,
+        seeds=wrapped_seeds,
+        generator_states=generator_states,
+    ).SerializeToString()
+    return head + _tensor_head(dtype, tuple(shape), nbytes)
+
+
+def latents_header(
+    init_noise_sigma: float,
+    wrapped_seeds: Sequence[int],
+    dtype: str,
+    shape: Sequence[int],
+    nbytes: int,
+    generator_states: Sequence[bytes] = (),
+) -> bytes:
+    """The first message of StreamInitLatents, serialized."""
+    header = pb.LatentsHeader(
+        dtype=tensors.dtype_to_enum(dtype),
+        shape=list(shape),
+        init_noise_sigma=init_noise_sigma,
+        seeds=wrapped_seeds,
+        total_bytes=nbytes,
+        generator_states=generator_states,
+    )
+    return pb.LatentsChunk(header=header).SerializeToString()
+
+
+def ping_reply(data: memoryview) -> bytes:
+    """A serialized PingResponse carrying ``data``."""
+    if not len(data):
+        return b""
+    return b"".join((PING_DATA_KEY, varint(len(data)), data))
+
+
+__all__ = [
+    "CHUNK_DATA_KEY",
+    "arguments",
+    "field_key",
+    "latents_header",
+    "latents_reply_prefix",
+    "ping_reply",
+    "varint",
+]
