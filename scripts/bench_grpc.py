@@ -9,9 +9,8 @@
 3. Peak server memory (VmHWM) while streaming a 1 GiB tensor with StreamInitLatents, per_item
    (64 generators) and batch (one generator, one logical draw continued chunk by chunk) for the
    CPU source, and batch for the CUDA (gpu=h100) and NV sources (computed range by range).
-4. In-process cost of building one reply (no gRPC): the Rust in-place fill (aligned and
-   misaligned payload) vs PyO3's zero-initialised ``PyBytes::new_with`` vs a separate ``Vec``
-   and one copy vs the reference path (numpy array, ``scale_noise``, ``b"".join``).
+4. In-process cost of building one reply (no gRPC): the core writing the payload into the
+   reply's own bytes (aligned and misaligned payload) vs the local numpy array and one copy.
 
     .venv/bin/python scripts/bench_grpc.py [--seconds 3] [--skip-stream | --only-stream]
 
@@ -287,8 +286,9 @@ async def all_stream_memory(env: dict[str, str]) -> None:
 
 
 def build_costs() -> None:
-    """Median time to build one serialized reply in this process (no transport)."""
-    from sigmaserve import _core, latents, wire
+    """Median time to build one serialized reply in this process (no transport): the core
+    writing the payload into the reply's own bytes, against the local array plus one copy."""
+    from sigmaserve.latents import latents_request, sample_init_latents
 
     def median_ms(fn, repeats: int) -> float:
         fn()
@@ -300,24 +300,17 @@ def build_costs() -> None:
         return 1000 * statistics.median(times)
 
     print("\n## Building one reply in-process (ms, median; factor 14.6 so scaling runs)")
-    print("| shape | inplace aligned | inplace misaligned | new_with | vec + copy | reference |")
-    print("|---|---|---|---|---|---|")
+    print("| shape | in place, aligned | in place, misaligned | array + copy |")
+    print("|---|---|---|---|")
     for shape, repeats in (([1, 4, 64, 64], 300), ([1, 4, 2048, 2048], 7)):
-        row = []
-        for plen, strategy in ((24, "inplace"), (21, "inplace"), (21, "new_with"), (21, "vec")):
-            prefix = b"p" * plen
-            row.append(
-                median_ms(
-                    lambda p=prefix, s=strategy, d=shape: _core.wire_latents_reply(
-                        p, 14.6, d, [1], strategy=s
-                    ),
-                    repeats,
-                )
-            )
+        request = latents_request(shape=shape, seeds=[1], sigma=14.6)
+        row = [
+            median_ms(lambda p=b"p" * plen, r=request: r.reply(p), repeats) for plen in (24, 21)
+        ]
 
         def reference(shape=shape):
-            r = latents.sample_init_latents(shape=shape, seeds=[1], sigma=14.6)
-            return wire.encode_latents_reply(r.array, "float32", 14.6, [1])
+            array = sample_init_latents(shape=shape, seeds=[1], sigma=14.6).array
+            return b"".join((b"p" * 21, array.data.cast("B")))
 
         row.append(median_ms(reference, repeats))
         print(f"| {'x'.join(map(str, shape))} | " + " | ".join(f"{v:.3f}" for v in row) + " |")

@@ -1,199 +1,153 @@
-"""The Rust-filled replies: byte-identical to the reference path (numpy array, scale_noise,
-one join-copy), for every dtype, seed mode, source, scale factor and payload alignment; and the
-chunked one-draw stream of seed_mode="batch" equal to the unary payload."""
+"""The replies the core writes in place: the unary reply and the stream messages parse as the
+declared messages and carry exactly the local call's latents, for every dtype, seed mode,
+source, seed feature, scale factor and payload alignment; the service layer's plans give the
+same bytes as fresh requests."""
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
-from sigmaserve import _core, latents, noise, wire
-from sigmaserve.server import ServerConfig
-from sigmaserve.server.servicer import NoiseServicer, SigmaCache
+import sigmaserve
+from sigmaserve import tensors, wire
+from sigmaserve.errors import InvalidArgumentError, TooLargeError
+from sigmaserve.latents import latents_request
+from sigmaserve.server import ServerConfig, protocol
+from sigmaserve.server.service import LatentsService
+from sigmaserve.server.servicer import NoiseServicer
 from sigmaserve.v1 import noise_service_pb2 as pb
 
 DTYPES = ["float32", "float64", "float16", "bfloat16"]
 
-
-def reference(prefix, factor, shape, seeds, seed_mode, dtype, source="cpu", **options):
-    array = noise.sample_noise(
-        shape, seeds, seed_mode=seed_mode, dtype=dtype, source=source, **options
-    )
-    return prefix + np.ascontiguousarray(latents.scale_noise(array, dtype, factor)).tobytes()
-
-
 CASES = [
-    ((1, 4, 8, 8), [5], "per_item"),
-    ((3, 5), [1, 2, 3], "per_item"),
-    ((2, 37), [9], "batch"),
-    ((1, 7), [2**64 - 1], "batch"),
-    ((2, 2, 3, 3), [4], "a1111"),
-    ((2, 4, 64, 64), [7, -3], "per_item"),
-]
+    {"shape": (1, 4, 8, 8), "seeds": [5]},
+    {"shape": (3, 5), "seeds": [1, 2, 3]},
+    {"shape": (2, 37), "seeds": [9], "seed_mode": "batch"},
+    {"shape": (1, 7), "seeds": [2**64 - 1], "seed_mode": "batch"},
+    {"shape": (2, 2, 3, 3), "seeds": [4], "seed_mode": "a1111"},
+    {"shape": (2, 4, 64, 64), "seeds": [7, -3]},
+    {"shape": (3, 4, 6, 7), "seeds": [8], "seed_mode": "batch",
+     "noise_options": {"batch_index": [2, 0, 2]}},
+    {"shape": (2, 4, 6, 7), "seeds": [8], "seed_mode": "a1111",
+     "noise_options": {"subseeds": 3, "subseed_strength": 0.25}},
+    {"shape": (2, 4, 6, 7), "seeds": [8, 9],
+     "noise_options": {"seed_resize_from": [5, 9]}},
+    {"shape": (2, 4, 6, 7), "seeds": [8], "seed_mode": "batch",
+     "noise_options": {"subseeds": [1], "subseed_strength": 0.6}},
+]  # fmt: skip
+
+
+def local_bytes(case, **extra):
+    return np.ascontiguousarray(
+        sigmaserve.sample_init_latents(preset=None, **case, **extra).array
+    ).tobytes()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("factor", [1.0, 14.614642, 0.5, 1e30])
-def test_reply_matches_reference_at_every_alignment(dtype, factor):
-    for shape, seeds, mode in CASES:
-        want = reference(b"", factor, shape, seeds, mode, dtype)
+@pytest.mark.parametrize("sigma", [1.0, 14.614642, 0.5, 1e30])
+def test_reply_payload_matches_the_local_array_at_every_alignment(dtype, sigma):
+    for case in CASES:
+        want = local_bytes(case, dtype=dtype, sigma=sigma)
+        request = latents_request(preset=None, dtype=dtype, sigma=sigma, **case)
         for plen in range(17):  # every misalignment of the payload for every itemsize
             prefix = bytes(range(plen))
-            for strategy in ("inplace", "new_with", "vec"):
-                got = _core.wire_latents_reply(
-                    prefix, factor, list(shape), seeds, seed_mode=mode, dtype=dtype,
-                    strategy=strategy,
-                )  # fmt: skip
-                assert got == prefix + want, (shape, mode, plen, strategy)
+            assert request.reply(prefix) == prefix + want, (case, plen)
 
 
 @pytest.mark.parametrize("source", ["cpu", "cuda", "a1111_nv"])
 @pytest.mark.parametrize("plen", [0, 1, 3, 21])
 def test_large_reply_all_sources(source, plen):
-    shape, seeds = (4, 4, 256, 256), [1, 2, 3, 4]  # 4 MiB: parallel core, detached fill
-    got = _core.wire_latents_reply(b"x" * plen, 3.5, list(shape), seeds, source=source)
-    assert got == reference(b"x" * plen, 3.5, shape, seeds, "per_item", "float32", source)
+    case = {"shape": (4, 4, 256, 256), "seeds": [1, 2, 3, 4], "source": source, "sigma": 3.5}
+    request = latents_request(preset=None, **case)  # 4 MiB: parallel core, detached fill
+    assert request.reply(b"x" * plen) == b"x" * plen + local_bytes(case)
 
 
 def test_reply_refuses_before_allocating():
-    from sigmaserve.errors import InvalidArgumentError, TooLargeError
-
     with pytest.raises(TooLargeError):
-        _core.wire_latents_reply(b"", 1.0, [1 << 20, 1 << 20], [1], max_elements=1000)
-    with pytest.raises(InvalidArgumentError):
-        _core.wire_latents_reply(b"", 1.0, [2, 4], [1], seed_mode="per_item")
-    with pytest.raises(ValueError):
-        _core.wire_latents_reply(b"", 1.0, [2, 4], [1, 2], strategy="nope")
+        latents_request(shape=[1 << 20, 1 << 20], seeds=[1], max_elements=1000)
+    with pytest.raises(InvalidArgumentError, match="one seed per batch item"):
+        latents_request(shape=[2, 4], seeds=[1])
+    request = latents_request(shape=[4, 1 << 20], seeds=[1, 2, 3, 4])
+    with pytest.raises(TooLargeError, match="StreamInitLatents"):
+        request.check_size(1 << 30, 1 << 20)
 
 
-@pytest.mark.parametrize("dtype,itemsize", [("float32", 4), ("float64", 8), ("float16", 2),
-                                            ("bfloat16", 2)])  # fmt: skip
-def test_batch_stream_equals_one_draw(dtype, itemsize):
-    for numel in (1, 15, 16, 17, 33, 1000, 4099, 70001):
-        for factor in (1.0, 7.25):
-            whole = _core.wire_latents_reply(
-                b"", factor, [1, numel], [123], seed_mode="batch", dtype=dtype
-            )
-            for step in (1, 3, 8, 40, 1000, 1 << 20):
-                if numel * itemsize // step > 2000:
-                    continue
-                stream = _core.BatchStream(123, numel, dtype, factor)
-                parts = []
-                while (message := stream.next_chunk(step)) is not None:
-                    data = pb.LatentsChunk.FromString(message).data
-                    assert 0 < len(data) <= step
-                    parts.append(data)
-                assert b"".join(parts) == whole, (numel, factor, step)
-                assert stream.offset == stream.total_bytes == numel * itemsize
+def streamed(request, step):
+    stream = request.stream(step, protocol.CHUNK_DATA_KEY)
+    parts = []
+    while (message := stream.next_message()) is not None:
+        data = pb.LatentsChunk.FromString(message).data
+        assert 0 < len(data) <= step
+        parts.append(data)
+    assert stream.remaining_bytes == 0
+    return b"".join(parts)
 
 
-def test_batch_stream_large_chunks_cross_the_parallel_threshold():
-    numel = 3 * (1 << 18) + 5  # chunks of 1 MiB (parallel fill) and a tail block
-    for kernel in (None, "default"):
-        whole = reference(b"", 2.0, (numel,), [77], "batch", "float32", cpu_kernel=kernel)
-        stream = _core.BatchStream(77, numel, "float32", 2.0, kernel)
-        parts = []
-        while (message := stream.next_chunk(1 << 20)) is not None:
-            parts.append(pb.LatentsChunk.FromString(message).data)
-        assert b"".join(parts) == whole
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_stream_equals_the_payload_in_every_mode(dtype):
+    for case in CASES:
+        request = latents_request(preset=None, dtype=dtype, sigma=7.25, **case)
+        whole = request.reply(b"")
+        for step in (1, 3, 8, 40, 1000, 1 << 20):
+            if len(whole) // step > 3000:
+                continue
+            assert streamed(request, step) == whole, (case, step)
 
 
 @pytest.mark.parametrize(
     ("source", "gpu"), [("cuda", None), ("cuda", "1x512"), ("cuda", "t4"), ("a1111_nv", None)]
 )
-@pytest.mark.parametrize("dtype,itemsize", [("float32", 4), ("float64", 8), ("bfloat16", 2)])
-def test_counter_source_streams_equal_one_draw(source, gpu, dtype, itemsize):
-    """CUDA and NV batch draws stream range by range, byte-identical to the unary payload."""
+def test_counter_source_streams_equal_one_draw(source, gpu):
     options = {"gpu": gpu} if gpu else {}
     for numel in (1, 17, 5000, 70001):
-        whole = _core.wire_latents_reply(
-            b"", 3.5, [1, numel], [9], seed_mode="batch", dtype=dtype, source=source, **options
-        )
+        request = latents_request(
+            shape=[1, numel], seeds=[9], seed_mode="batch", source=source, sigma=3.5,
+            noise_options=options, preset=None,
+        )  # fmt: skip
+        whole = request.reply(b"")
         for step in (3, 1000, 1 << 16):
-            if numel * itemsize // step > 2000:
+            if len(whole) // step > 2000:
                 continue
-            stream = _core.BatchStream(9, numel, dtype, 3.5, source=source, gpu=gpu)
-            parts = []
-            while (message := stream.next_chunk(step)) is not None:
-                parts.append(pb.LatentsChunk.FromString(message).data)
-            assert b"".join(parts) == whole, (numel, step)
+            assert streamed(request, step) == whole, (numel, step)
 
 
-REQUESTS = [
-    {"shape": [1, 4, 64, 64], "seeds": [42]},
-    {
-        "width": 512,
-        "height": 512,
-        "batch_size": 2,
-        "seeds": [1, 2],
-        "scheduler": "EulerDiscreteScheduler",
-    },
-    {"shape": [2, 4, 8, 8], "seeds": [5], "seed_mode": "batch", "dtype": "bfloat16", "sigma": 3},
-    {"shape": [3, 4, 8, 8], "seeds": [5], "seed_mode": "a1111", "dtype": "float16"},
-    {"shape": [2, 4, 8, 8], "seeds": [1, 2], "source": "cuda", "noise_options": {"gpu": "t4"}},
-    {"shape": [2, 4, 8, 8], "seeds": [1, 2], "noise_options": {"cpu_kernel": "default"}},
-    {"shape": [2, 4, 8, 8], "seeds": [1, 2], "return_generator_states": True},
-    {"shape": [2, 4, 8, 8], "seeds": [3], "seed_mode": "batch", "return_generator_states": True},
-    {
-        "shape": [2, 4, 8, 8],
-        "seeds": [1],
-        "noise_options": {"subseeds": [3], "subseed_strength": 0.5},
-        "seed_mode": "a1111",
-    },  # variation seeds: the reference path
-]
-
-
-@pytest.mark.parametrize("fields", REQUESTS)
-def test_servicer_fast_path_equals_reference(fields):
-    servicer = NoiseServicer(ServerConfig())
-    request = wire.latents_request(**fields)
-    kwargs = wire.latents_kwargs(request)
-    want = servicer._reference_latents(kwargs)
-    assert servicer._unary_latents(request) == want
-    assert servicer._unary_latents(request) == want  # the cached schedule gives the same bytes
-    parsed = pb.SampleInitLatentsResponse.FromString(want)
-    local = latents.sample_init_latents(**kwargs)
-    assert parsed.latents.data == np.ascontiguousarray(local.array).tobytes()
-
-
-def test_sigma_cache_equals_resolve_sigma():
-    cache = SigmaCache(size=2)
-    for scheduler, steps in [
-        ("EulerDiscreteScheduler", 30),
-        ("DDIMScheduler", None),
-        ("EulerDiscreteScheduler", 30),
-        ("LMSDiscreteScheduler", 20),
-    ] * 2:
-        request = wire.latents_request(
-            shape=[1, 4, 8, 8], seeds=[1], scheduler=scheduler, num_inference_steps=steps
+def test_large_stream_crosses_the_parallel_threshold():
+    numel = 3 * (1 << 18) + 5  # chunks of 1 MiB (parallel fill) and a tail block
+    for kernel in ({}, {"cpu_kernel": "default"}):
+        request = latents_request(
+            shape=[1, numel], seeds=[77], seed_mode="batch", sigma=2.0, noise_options=kernel
         )
-        kwargs = wire.latents_kwargs(request)
-        want = latents.resolve_sigma(None, scheduler, steps, "sd15", {})
-        assert cache.resolve(kwargs) == want
-    assert len(cache._values) <= 2
+        assert streamed(request, 1 << 20) == request.reply(b"")
 
 
-@pytest.mark.parametrize("sigma", [0.0, -0.0, 1.0, 14.614642, float("nan"), 1e300])
+@pytest.mark.parametrize("sigma", [0.0, -0.0, 1.0, 14.614642, 1e300])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_hand_encoded_prefix_equals_protobuf(sigma, dtype):
+def test_reply_prefix_parses_as_the_declared_message(sigma, dtype):
     for seeds, shape, states in [
         ([0], [1], ()),
         ([1, 2**64 - 1, 300], [2, 4, 64, 64], ()),
         ([5, 6], [2, 3], (b"s" * 5056, b"")),
-        ([127, 128, 16383, 16384], [1, 16, 128, 128], (b"\x00" * 16,)),
     ]:
-        nbytes = int(np.prod(shape)) * (2 if dtype in ("float16", "bfloat16") else 4)
-        got = wire.latents_reply_prefix(sigma, seeds, dtype, shape, nbytes, states)
-        want = wire._latents_reply_prefix_protobuf(sigma, seeds, dtype, shape, nbytes, states)
-        assert got == want
+        nbytes = int(np.prod(shape)) * tensors.storage_dtype(dtype).itemsize
+        prefix = protocol.latents_reply_prefix(sigma, seeds, dtype, shape, nbytes, states)
         message = pb.SampleInitLatentsResponse(
             init_noise_sigma=sigma,
             seeds=seeds,
             generator_states=list(states),
             latents=pb.Tensor(
-                dtype=wire.tensors.dtype_to_enum(dtype), shape=shape, data=b"\x01" * nbytes
+                dtype=tensors.dtype_to_enum(dtype), shape=shape, data=b"\x01" * nbytes
             ),
         )
-        assert pb.SampleInitLatentsResponse.FromString(got + b"\x01" * nbytes) == message
+        assert pb.SampleInitLatentsResponse.FromString(prefix + b"\x01" * nbytes) == message
+
+
+def test_reply_field_keys_come_from_the_descriptors():
+    data = b"abc"
+    assert protocol.CHUNK_DATA_KEY + protocol.varint(3) + data == pb.LatentsChunk(
+        data=data
+    ).SerializeToString()
+    assert protocol.ping_reply(memoryview(data)) == pb.PingResponse(data=data).SerializeToString()
 
 
 class _Context:
@@ -202,8 +156,8 @@ class _Context:
     def time_remaining(self):
         return None
 
-    async def abort_with_status(self, status):
-        raise AssertionError(status.details)
+    def add_done_callback(self, callback):
+        callback(self)
 
 
 PLAN_REQUESTS = [
@@ -211,66 +165,53 @@ PLAN_REQUESTS = [
     {"shape": [1, 4, 8, 8], "scheduler": "EulerDiscreteScheduler", "num_inference_steps": 30},
     {"shape": [1, 4, 8, 8], "sigma": 14.6},
     {"shape": [1, 4, 8, 8], "sigma": 0.0},
-    {"shape": [1, 4, 8, 8], "sigma": -0.0},
     {"shape": [2, 4, 8, 8], "seed_mode": "batch", "dtype": "float16"},
     {"shape": [2, 4, 8, 8], "source": "cuda", "noise_options": {"gpu": "t4"}},
     {"width": 64, "height": 64, "batch_size": 2, "preset": "sdxl", "seed_mode": "batch"},
     {"shape": [2, 4, 8, 8], "scheduler": "EulerDiscreteScheduler", "timestep_spacing": "leading"},
+    {"shape": [2, 4, 8, 8], "return_generator_states": True},
 ]
 
 
 @pytest.mark.parametrize("fields", PLAN_REQUESTS)
-def test_cached_reply_plans_equal_reference(fields):
-    """Repeated requests that differ only in their seeds take a prepared plan: same bytes."""
-    import asyncio
-
+def test_planned_replies_equal_fresh_requests(fields):
+    """Requests that differ only in their seeds reuse one validated plan: the same bytes."""
     servicer = NoiseServicer(ServerConfig())
     batch = 2 if fields.get("shape", [1])[0] == 2 or fields.get("batch_size") == 2 else 1
-    seed_lists = [
-        [7] * batch,
-        [2**64 - 1] * batch,
-        [127, 128][:batch],
-        [0] * batch,
-        [300, 5][:batch],
-    ]
     if fields.get("seed_mode") == "batch":
-        seed_lists = [[7], [2**64 - 1], [127], [128], [0]]
+        batch = 1
+    seed_lists = [[7] * batch, [2**64 - 1] * batch, [127, 128][:batch], [300, -5][:batch]]
 
     async def calls():
         for seeds in seed_lists:
-            request = wire.latents_request(**fields, seeds=seeds)
-            want = servicer._reference_latents(wire.latents_kwargs(request))
+            request = wire.latents_request({**fields, "seeds": seeds})
+            fresh = LatentsService(ServerConfig()).unary(
+                latents_request(**fields_local(fields), seeds=seeds)
+            )
             got = await servicer.SampleInitLatents(request, _Context())
-            assert got == want, seeds
+            assert got == fresh.data, seeds
+            fresh.reservation.release()
 
     asyncio.run(calls())
-    positive = fields.get("sigma", 1.0) > 0
-    assert len(servicer._plans) == (1 if positive else 0)
+    assert len(servicer.service._plans) == 1
+    assert servicer.service.budget.in_use == 0
 
 
-def test_cached_plan_still_refuses_empty_seeds():
-    import asyncio
+def fields_local(fields):
+    """The local keyword arguments of wire-style fields (unknown names are overrides)."""
+    names = set(pb.SampleInitLatentsRequest.DESCRIPTOR.fields_by_name)
+    local = {k: v for k, v in fields.items() if k in names}
+    overrides = {k: v for k, v in fields.items() if k not in names}
+    return {**local, "scheduler_overrides": overrides}
 
-    from sigmaserve.errors import InvalidArgumentError
 
-    servicer = NoiseServicer(ServerConfig())
-    servicer._unary_latents(wire.latents_request(shape=[1, 4, 8, 8], seeds=[1]))
-    assert len(servicer._plans) == 1
-    request = pb.SampleInitLatentsRequest(shape=[1, 4, 8, 8])
-    with pytest.raises(InvalidArgumentError, match="at least one seed"):
-        servicer._unary_latents(request)
+def test_planned_request_still_checks_the_seeds():
+    service = LatentsService(ServerConfig())
+    request = wire.latents_request({"shape": [1, 4, 8, 8], "seeds": [1]})
+    from sigmaserve.server.servicer import plan_key
 
-    class Refusing(_Context):
-        async def abort_with_status(self, status):
-            raise RuntimeError(status.details)
-
-    with pytest.raises(RuntimeError, match="at least one seed"):
-        asyncio.run(servicer.SampleInitLatents(request, Refusing()))
-    # a seed count the core refuses: the same message with and without the plan
-    request = wire.latents_request(shape=[1, 4, 8, 8], seeds=[1, 2])
-    with pytest.raises(RuntimeError) as fresh:
-        asyncio.run(NoiseServicer(ServerConfig()).SampleInitLatents(request, Refusing()))
-    with pytest.raises(RuntimeError) as planned:
-        asyncio.run(servicer.SampleInitLatents(request, Refusing()))
-    assert "one seed per batch item" in str(fresh.value)
-    assert str(planned.value) == str(fresh.value)
+    key = plan_key(request)
+    service.latents_request(protocol.arguments(request), key)
+    for seeds, message in (([], "at least one seed"), ([1, 2], "one seed per batch item")):
+        with pytest.raises(InvalidArgumentError, match=message):
+            service.cached_request({"seeds": seeds}, key)

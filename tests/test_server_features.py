@@ -10,7 +10,6 @@ import grpc
 import pytest
 import sigmaserve
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sigmaserve import wire
 from sigmaserve.client.common import resolve_target
 from sigmaserve.errors import TooLargeError
 from sigmaserve.server import ServerConfig, server_in_thread
@@ -26,20 +25,23 @@ def stub(target):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
-def test_hand_built_reply_is_byte_identical_to_protobuf(dtype):
+def test_hand_built_reply_parses_as_the_local_latents(dtype):
+    from sigmaserve import tensors
+    from sigmaserve.latents import latents_request
+    from sigmaserve.server.service import LatentsService
+
     local = sigmaserve.sample_init_latents(
         shape=(2, 4, 8, 8), seeds=[3, 2**64 - 1], dtype=dtype, sigma=1.5
     )
-    built = wire.encode_latents_reply(local.array, dtype, local.init_noise_sigma, local.seeds)
-    from sigmaserve import tensors
-
+    request = latents_request(shape=(2, 4, 8, 8), seeds=[3, 2**64 - 1], dtype=dtype, sigma=1.5)
+    reply = LatentsService(ServerConfig()).unary(request)
     reference = pb.SampleInitLatentsResponse(
         init_noise_sigma=local.init_noise_sigma,
-        seeds=wire.seeds_to_wire(list(local.seeds)),
+        seeds=[3, 2**64 - 1],
         latents=tensors.to_proto(local.array, dtype),
-    ).SerializeToString()
-    assert built == reference
-    assert wire.encode_chunk(b"abc") == pb.LatentsChunk(data=b"abc").SerializeToString()
+    )
+    assert pb.SampleInitLatentsResponse.FromString(reply.data) == reference
+    reply.reservation.release()
 
 
 def _stream(stub, request):

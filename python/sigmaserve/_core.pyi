@@ -1,51 +1,43 @@
 """Type stubs of ``sigmaserve._core``, the PyO3 binding (rust_py/). Checked by mypy.stubtest."""
 
-from collections.abc import Mapping
-from typing import Any, Self, final
+from collections.abc import Mapping, Sequence
+from typing import Any, Self, TypeAlias, final
 
 import numpy as np
 
 __version__: str
 __all__ = [
-    "BatchStream",
     "Generator",
+    "LatentsRequest",
+    "PayloadStream",
     "__version__",
     "ecosystem_names",
     "ecosystem_schedule",
+    "latents_default_preset",
+    "latents_noise_option_keys",
     "noise_gpu_presets",
     "noise_randn",
-    "noise_sample",
     "noise_set_simd",
     "noise_simd_isa",
     "schedule_get",
     "schedule_presets",
     "schedule_schedulers",
-    "wire_latents_reply",
 ]
 
+# --- noise (rust_py/src/noise.rs): arguments are type-checked here, validated by the core ---
+
+_Shape: TypeAlias = int | Sequence[int]
+_GpuArg: TypeAlias = str | tuple[int, int] | None
+
 def noise_randn(
-    shape: list[int],
+    shape: _Shape,
     seed: int,
-    source: str = "cpu",
-    dtype: str = "float32",
+    source: str | None = None,
+    dtype: str | None = None,
     cpu_kernel: str | None = None,
-    gpu: str | None = None,
+    gpu: _GpuArg = None,
     max_elements: int | None = None,
     out: np.ndarray | None = None,
-) -> np.ndarray: ...
-def noise_sample(
-    shape: list[int],
-    seeds: list[int],
-    seed_mode: str = "per_item",
-    source: str = "cpu",
-    dtype: str = "float32",
-    cpu_kernel: str | None = None,
-    gpu: str | None = None,
-    batch_index: list[int] | None = None,
-    subseeds: list[int] | None = None,
-    subseed_strength: float = 0.0,
-    seed_resize_from: tuple[int, int] | None = None,
-    max_elements: int | None = None,
 ) -> np.ndarray: ...
 def noise_gpu_presets() -> list[tuple[str, int, int]]: ...
 def noise_simd_isa() -> str: ...
@@ -54,16 +46,20 @@ def noise_set_simd(enabled: bool) -> None: ...
 @final
 class Generator:
     def __new__(
-        cls, seed: int, source: str = "cpu", cpu_kernel: str | None = None, gpu: str | None = None
+        cls,
+        seed: int,
+        source: str | None = None,
+        cpu_kernel: str | None = None,
+        gpu: _GpuArg = None,
     ) -> Self: ...
     def randn(
         self,
-        shape: list[int],
-        dtype: str = "float32",
+        shape: _Shape,
+        dtype: str | None = None,
         max_elements: int | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray: ...
-    def skip(self, shape: list[int], dtype: str = "float32") -> None: ...
+    def skip(self, shape: _Shape, dtype: str | None = None) -> None: ...
     def get_state(self) -> bytes: ...
     def set_state(self, state: bytes) -> None: ...
     @property
@@ -112,40 +108,65 @@ def ecosystem_schedule(
 ) -> dict[str, Any]: ...
 def ecosystem_names(tool: str) -> list[str]: ...
 
-# --- gRPC hot path (rust_py/src/wire.rs) ---
+# --- latents (rust_py/src/latents.rs): the one latents request ---
 
-def wire_latents_reply(
-    prefix: bytes,
-    factor: float,
-    shape: list[int],
-    seeds: list[int],
-    seed_mode: str = "per_item",
-    source: str = "cpu",
-    dtype: str = "float32",
-    cpu_kernel: str | None = None,
-    gpu: str | None = None,
-    batch_index: list[int] | None = None,
-    subseeds: list[int] | None = None,
-    subseed_strength: float = 0.0,
-    seed_resize_from: tuple[int, int] | None = None,
-    max_elements: int | None = None,
-    strategy: str = "inplace",
-) -> bytes: ...
-
+def latents_default_preset() -> str: ...
+def latents_noise_option_keys() -> list[str]: ...
 @final
-class BatchStream:
+class LatentsRequest:
+    """A validated ``sample_init_latents`` request (every rule is the core's)."""
+
     def __new__(
         cls,
-        seed: int,
-        numel: int,
-        dtype: str = "float32",
-        factor: float = 1.0,
-        cpu_kernel: str | None = None,
-        source: str = "cpu",
-        gpu: str | None = None,
+        *,
+        seeds: int | Sequence[int],
+        shape: _Shape | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        batch_size: int | None = None,
+        preset: str | None = ...,
+        seed_mode: str | None = None,
+        source: str | None = None,
+        dtype: str | None = None,
+        sigma: float | None = None,
+        scheduler: str | None = None,
+        num_inference_steps: int | None = None,
+        scheduler_overrides: Mapping[str, Any] | None = None,
+        noise_options: Mapping[str, Any] | None = None,
+        return_generator_states: bool = False,
+        max_elements: int | None = None,
     ) -> Self: ...
-    def next_chunk(self, chunk_bytes: int) -> bytes | None: ...
+    def with_seeds(self, seeds: int | Sequence[int]) -> LatentsRequest: ...
+    def check_size(self, max_elements: int, max_bytes: int | None = None) -> None: ...
+    def sample(self, out: np.ndarray | None = None) -> np.ndarray: ...
+    def reply(self, prefix: bytes) -> bytes: ...
+    def stream(self, chunk_bytes: int, tag: bytes) -> PayloadStream: ...
+    def generator_states(self) -> list[bytes]: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def numel(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def seeds(self) -> list[int]: ...
+    @property
+    def wrapped_seeds(self) -> list[int]: ...
+    @property
+    def init_noise_sigma(self) -> float: ...
+    @property
+    def preset(self) -> str | None: ...
+    @property
+    def return_generator_states(self) -> bool: ...
+    @property
+    def working_bytes(self) -> int: ...
+
+@final
+class PayloadStream:
+    def next_message(self) -> bytes | None: ...
     @property
     def total_bytes(self) -> int: ...
     @property
-    def offset(self) -> int: ...
+    def remaining_bytes(self) -> int: ...

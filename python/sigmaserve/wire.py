@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from google.protobuf import struct_pb2
-from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from sigmaserve import tensors
@@ -120,7 +120,7 @@ def encode(message_class: type[M], arguments: Mapping[str, Any], rest: str | Non
     return message
 
 
-def _set(message: Message, field: FieldDescriptor, value: Any) -> None:
+def _set(message: Message, field: Any, value: Any) -> None:
     name = field.name
     try:
         if field.message_type is not None:
@@ -141,7 +141,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _scalar(field: FieldDescriptor, value: Any) -> Any:
+def _scalar(field: Any, value: Any) -> Any:
     if field.enum_type is not None:
         return _enum_number(field, value)
     if field.type == FieldDescriptor.TYPE_UINT64:
@@ -167,12 +167,12 @@ def _uint64(name: str, value: Any) -> int:
     return number % U64
 
 
-def _enum_number(field: FieldDescriptor, value: Any) -> int:
-    if field.enum_type.full_name == pb.DataType.DESCRIPTOR.full_name:
+def _enum_number(field: Any, value: Any) -> int:
+    enum = field.enum_type
+    if enum.full_name == pb.DataType.DESCRIPTOR.full_name:
         return int(tensors.dtype_to_enum(dtype_name(value)))
     if not isinstance(value, str):
         raise invalid(field.name, f"must be a name, got {value!r}")
-    enum = field.enum_type
     number = enum.values_by_name.get(enum_prefix(enum) + value.upper())
     if number is None or not value:
         names = [enum_value_name(enum, v.name) for v in enum.values if v.number]
@@ -180,12 +180,12 @@ def _enum_number(field: FieldDescriptor, value: Any) -> int:
     return int(number.number)
 
 
-def enum_prefix(enum: EnumDescriptor) -> str:
+def enum_prefix(enum: Any) -> str:
     """The prefix every value name of a buf-style enum starts with (``SEED_MODE_``)."""
     return enum.values_by_number[0].name.removesuffix("UNSPECIFIED")
 
 
-def enum_value_name(enum: EnumDescriptor, name: str) -> str:
+def enum_value_name(enum: Any, name: str) -> str:
     """An enum value name as a keyword argument (``SEED_MODE_PER_ITEM`` -> ``per_item``)."""
     return name.removeprefix(enum_prefix(enum)).lower()
 

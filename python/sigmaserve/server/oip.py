@@ -241,7 +241,7 @@ def _numbers(inputs: dict[str, Any], name: str, *, required: bool) -> Any:
         return None
     value = inputs[name]
     if not isinstance(value, np.ndarray):
-        raise invalid(name, f"must be a numeric tensor, got BYTES")
+        raise invalid(name, "must be a numeric tensor, got BYTES")
     flat = value.reshape(-1)
     if flat.size == 0:
         raise invalid(name, "must have at least one element")

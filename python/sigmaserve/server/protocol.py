@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from sigmaserve import tensors, wire
@@ -34,7 +33,7 @@ def arguments(message: Message) -> dict[str, Any]:
     return out
 
 
-def _value(field: FieldDescriptor, value: Any) -> Any:
+def _value(field: Any, value: Any) -> Any:
     if field.message_type is not None:
         if field.message_type.full_name == _STRUCT:
             return wire.struct_to_dict(value)
@@ -65,7 +64,7 @@ def varint(value: int) -> bytes:
         out.append(byte | 0x80)
 
 
-def field_key(message: Descriptor, name: str) -> bytes:
+def field_key(message: Any, name: str) -> bytes:
     """The key bytes of a length-delimited field (number from the descriptor, wire type 2)."""
     return varint(message.fields_by_name[name].number << 3 | 2)
 
