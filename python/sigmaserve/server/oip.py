@@ -28,8 +28,8 @@ from sigmaserve import latents
 from sigmaserve.errors import InvalidArgumentError, invalid
 from sigmaserve.schedules import get_schedule
 from sigmaserve.server.config import ServerConfig
-from sigmaserve.server.errors import Unparsable, lenient, status_for
-from sigmaserve.server.observability import Metrics, code_name, request_id_from, request_id_var
+from sigmaserve.server.errors import lenient, status_for
+from sigmaserve.server.observability import Metrics
 from sigmaserve.server.servicer import check_size
 
 SERVICE_NAME = "inference.GRPCInferenceService"
@@ -86,29 +86,13 @@ class OipServicer:
         }
         handlers = {
             name: grpc.unary_unary_rpc_method_handler(
-                self._observe(name, method),
+                method,
                 request_deserializer=lenient(request),
                 response_serializer=lambda reply: reply.SerializeToString(),
             )
             for name, (request, method) in methods.items()
         }
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
-
-    def _observe(self, name: str, method: Any) -> Any:
-        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            request_id_var.set(request_id_from(context.invocation_metadata()))
-            start = self.metrics.begin(SERVICE_NAME, name)
-            failed = True
-            try:
-                if isinstance(request, Unparsable):
-                    await context.abort_with_status(status_for(request.error))
-                reply = await method(request, context)
-                failed = False
-                return reply
-            finally:
-                self.metrics.end(SERVICE_NAME, name, start, code_name(context, failed), 0)
-
-        return observed
 
     async def ServerLive(self, request: Any, context: Any) -> Any:
         return _pb().ServerLiveResponse(live=True)

@@ -28,8 +28,8 @@ from sigmaserve import latents, tensors, wire
 from sigmaserve.errors import InvalidArgumentError, TooLargeError, invalid
 from sigmaserve.schedules import get_schedule
 from sigmaserve.server.config import ServerConfig
-from sigmaserve.server.errors import Unparsable, lenient, status_for
-from sigmaserve.server.observability import Metrics, code_name, request_id_from, request_id_var
+from sigmaserve.server.errors import lenient, status_for
+from sigmaserve.server.observability import Metrics
 from sigmaserve.v1 import noise_service_pb2 as pb
 
 T = TypeVar("T")
@@ -54,84 +54,34 @@ class NoiseServicer:
         """The service's method handlers; tensor replies are pre-serialized bytes."""
         unary = grpc.unary_unary_rpc_method_handler
         stream = grpc.unary_stream_rpc_method_handler
-        observe = self._observe
         handlers = {
             "GetSchedule": unary(
-                observe("GetSchedule", self.GetSchedule),
+                self.GetSchedule,
                 request_deserializer=lenient(pb.GetScheduleRequest),
                 response_serializer=pb.GetScheduleResponse.SerializeToString,
             ),
             "SampleInitLatents": unary(
-                observe("SampleInitLatents", self.SampleInitLatents),
+                self.SampleInitLatents,
                 request_deserializer=lenient(pb.SampleInitLatentsRequest),
                 response_serializer=None,  # bytes built by wire.encode_latents_reply
             ),
             "StreamInitLatents": stream(
-                self._observe_stream("StreamInitLatents", self.StreamInitLatents),
+                self.StreamInitLatents,
                 request_deserializer=lenient(pb.SampleInitLatentsRequest),
                 response_serializer=None,  # bytes built by wire.encode_chunk
             ),
             "GetServerInfo": unary(
-                observe("GetServerInfo", self.GetServerInfo),
+                self.GetServerInfo,
                 request_deserializer=lenient(pb.GetServerInfoRequest),
                 response_serializer=pb.GetServerInfoResponse.SerializeToString,
             ),
             "Ping": unary(
-                observe("Ping", self.Ping),
+                self.Ping,
                 request_deserializer=lenient(pb.PingRequest),
                 response_serializer=None,
             ),
         }
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
-
-    def _observe(self, method: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-        metrics = self.metrics
-
-        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            request_id_var.set(request_id_from(context.invocation_metadata()))
-            start = metrics.begin(SERVICE_NAME, method)
-            failed = True
-            sent = 0
-            try:
-                if isinstance(request, Unparsable):
-                    await context.abort_with_status(status_for(request.error))
-                reply = await handler(request, context)
-                failed = False
-                sent = len(reply) if isinstance(reply, bytes) else 0
-                return reply
-            finally:
-                code = code_name(context, failed)
-                metrics.end(SERVICE_NAME, method, start, code, sent)
-                if code != "OK":
-                    log.info("%s answered %s", method, code, extra={"rpc": method, "code": code})
-
-        return observed
-
-    def _observe_stream(self, method: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-        metrics = self.metrics
-
-        async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            request_id_var.set(request_id_from(context.invocation_metadata()))
-            start = metrics.begin(SERVICE_NAME, method)
-            failed = True
-            sent = 0
-            try:
-                if isinstance(request, Unparsable):
-                    await context.abort_with_status(status_for(request.error))
-                async for message in handler(request, context):
-                    sent += len(message)
-                    yield message
-                failed = False
-            except asyncio.CancelledError:
-                log.info("%s cancelled by the caller after %d bytes", method, sent)
-                raise
-            finally:
-                code = code_name(context, failed)
-                metrics.end(SERVICE_NAME, method, start, code, sent)
-                if code != "OK":
-                    log.info("%s answered %s", method, code, extra={"rpc": method, "code": code})
-
-        return observed
 
     # ---- RPCs ---------------------------------------------------------------------------
 
