@@ -25,6 +25,14 @@ SD15_SCHEDULER_CONFIG = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "runtime: needs only sigmaserve's runtime dependencies; `make test-runtime` runs these "
+        "in a virtualenv without torch, diffusers or prometheus-client",
+    )
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
     config = ServerConfig(port=0, max_unary_reply_bytes=8 << 20, max_elements=1 << 24)

@@ -34,17 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from sigmaserve.server import PortInUseError, serve
-    from sigmaserve.server.config import from_args
+    from sigmaserve.server import serve
+    from sigmaserve.server.config import StartupError, from_args
 
-    config = from_args(args)
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
     try:
+        config = from_args(args)
+        config.validate()
+        logging.basicConfig(
+            level=config.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
         asyncio.run(serve(config))
-    except PortInUseError as exc:
+    except StartupError as exc:  # a configuration the server cannot run with: one line
         print(f"sigmaserve: {exc}", file=sys.stderr)
         return 2
     return 0

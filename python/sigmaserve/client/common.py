@@ -22,6 +22,10 @@ DEFAULT_TIMEOUT = 30.0
 # StreamInitLatents moves up to gigabytes; its deadline covers the whole stream.
 DEFAULT_STREAM_TIMEOUT = 600.0
 DEFAULT_MAX_RECEIVE = 256 * MIB
+# An idle channel pings the server this often, so NATs and load balancers keep the connection
+# and a dead peer is noticed. sigmaserve's server accepts pings every 20 s at most often
+# (ServerConfig.min_ping_interval_ms); a server that accepts fewer answers GOAWAY too_many_pings.
+KEEPALIVE_TIME_MS = 30_000
 
 # Retries UNAVAILABLE (a replica restarting, a connection reset) with backoff; every RPC of the
 # service is idempotent, so a retried call returns the same bytes.
@@ -57,9 +61,12 @@ def channel_options(
         ("grpc.max_receive_message_length", max_receive_message_length),
         ("grpc.service_config", json.dumps(RETRY_SERVICE_CONFIG)),
         ("grpc.enable_retries", 1),
-        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        # Ping every KEEPALIVE_TIME_MS however long the channel is idle (grpc's default, 2,
+        # throttles the pings of an idle channel to one a minute).
+        ("grpc.http2.max_pings_without_data", 0),
         *extra,
     ]
 

@@ -7,12 +7,13 @@ from sigmaserve.server.app import (
     server_in_thread,
     start_server,
 )
-from sigmaserve.server.config import ServerConfig
+from sigmaserve.server.config import ServerConfig, StartupError
 
 __all__ = [
     "PortInUseError",
     "RunningServer",
     "ServerConfig",
+    "StartupError",
     "serve",
     "server_in_thread",
     "start_server",

@@ -6,17 +6,24 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from sigmaserve.server.auth import BearerTokenInterceptor, server_credentials
-from sigmaserve.server.config import ServerConfig
+from sigmaserve.server.config import ServerConfig, StartupError, join_host_port
+from sigmaserve.server.interceptors import (
+    ConcurrencyLimitInterceptor,
+    ObservingInterceptor,
+    ServerLifecycle,
+)
 from sigmaserve.server.observability import Metrics, configure_logging
 from sigmaserve.server.service import LatentsService
 from sigmaserve.server.servicer import SERVICE_NAME, NoiseServicer
@@ -24,7 +31,7 @@ from sigmaserve.server.servicer import SERVICE_NAME, NoiseServicer
 log = logging.getLogger("sigmaserve.server")
 
 
-class PortInUseError(RuntimeError):
+class PortInUseError(StartupError):
     """The requested address could not be bound."""
 
 
@@ -39,6 +46,7 @@ class RunningServer:
     metrics: Metrics
     metrics_port: int | None = None
     oip: Any = None
+    lifecycle: ServerLifecycle | None = None
 
     async def shutdown(self, grace: float | None = None) -> None:
         """Health turns NOT_SERVING, then in-flight calls get ``grace`` seconds to finish."""
@@ -47,7 +55,12 @@ class RunningServer:
             self.oip.ready = False
         if self.config.drain_seconds > 0:
             await asyncio.sleep(self.config.drain_seconds)
-        await self.server.stop(self.config.grace_seconds if grace is None else grace)
+        grace = self.config.grace_seconds if grace is None else grace
+        if self.lifecycle is not None:
+            self.lifecycle.stopping(grace)
+        await self.server.stop(grace)
+        if self.lifecycle is not None:
+            await self.lifecycle.calls_finished(timeout=2.0)
         self.metrics.close()
 
 
@@ -58,41 +71,92 @@ def server_options(config: ServerConfig) -> list[tuple[str, int]]:
         ("grpc.max_receive_message_length", config.max_receive_message_bytes),
         # A second server on the same port must fail, not silently share it.
         ("grpc.so_reuseport", 0),
+        # Ping policy, matched to sigmaserve.Client's keepalive (client/common.py): idle
+        # clients may ping, every min_ping_interval_ms at most. grpc-core's name for this
+        # argument is "grpc.http2.min_ping_interval_without_data_ms"
+        # (GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS in
+        # include/grpc/impl/channel_arg_names.h); "..._min_recv_ping_interval_..." as some
+        # docs spell it is silently ignored, leaving the 5 minute default.
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", config.min_ping_interval_ms),
+        # Clients reconnect (and re-resolve) every few minutes; this also ends every stream,
+        # health Watch streams included, within max age + grace.
         ("grpc.max_connection_age_ms", 300_000),
         ("grpc.max_connection_age_grace_ms", 30_000),
     ]
 
 
+def _check_address_free(host: str, port: int, address: str) -> None:
+    """Refuse an address no socket can bind, with the system's reason (grpc would log a
+    multi-line error first). Like grpc, one bindable address of the host's is enough."""
+    if port == 0:
+        return
+    try:
+        candidates = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise PortInUseError(f"cannot listen on {address}: {exc.strerror}") from None
+    reason = "no address"
+    for family, kind, proto, _name, sockaddr in candidates:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
+            try:
+                probe.bind(sockaddr)
+                return
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+    raise PortInUseError(f"cannot listen on {address}: {reason}")
+
+
+def _served_methods(service_names: list[str]) -> list[str]:
+    """``/package.Service/Method`` of every method of the named services."""
+    pool = descriptor_pool.Default()
+    return [
+        f"/{name}/{method.name}"
+        for name in service_names
+        for method in pool.FindServiceByName(name).methods
+    ]
+
+
 async def start_server(config: ServerConfig) -> RunningServer:
-    """Start serving on ``config.host:config.port`` (port 0 picks a free one)."""
+    """Start serving on ``config.host:config.port`` (port 0 picks a free one).
+
+    Raises StartupError (PortInUseError for the address) when the configuration cannot be
+    served: an empty token file, unreadable or mismatched TLS files, a taken port."""
+    config.validate()
     token = config.bearer_token()
-    interceptors = [BearerTokenInterceptor(token)] if token else []
-    server = grpc.aio.server(
-        options=server_options(config),
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
-        interceptors=interceptors,
-    )
+    credentials = server_credentials(config)
     metrics = Metrics()
+    lifecycle = ServerLifecycle()
     service = LatentsService(config)
     servicer = NoiseServicer(config, service)
-    server.add_generic_rpc_handlers((servicer.generic_handler(),))
-    names = [SERVICE_NAME, health.SERVICE_NAME]
+    handlers = [servicer.generic_handler()]
+    names = [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME]
     oip = None
     if config.oip:
         from sigmaserve.server.oip import SERVICE_NAME as OIP_SERVICE
         from sigmaserve.server.oip import OipServicer
 
         oip = OipServicer(config, service)
-        server.add_generic_rpc_handlers((oip.generic_handler(),))
+        handlers.append(oip.generic_handler())
         names.append(OIP_SERVICE)
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        ObservingInterceptor(metrics, lifecycle, _served_methods(names))
+    ]
+    if token:
+        interceptors.append(BearerTokenInterceptor(token))
+    interceptors.append(
+        ConcurrencyLimitInterceptor(config.max_concurrent_rpcs, config.max_health_watches)
+    )
+    server = grpc.aio.server(options=server_options(config), interceptors=interceptors)
+    server.add_generic_rpc_handlers(tuple(handlers))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
-    address = f"{config.host}:{config.port}"
-    credentials = server_credentials(config)
+        reflection.enable_server_reflection(names, server)
+    address = config.listen_address()
+    _check_address_free(config.host, config.port, address)
     try:
         if credentials is None:
             port = server.add_insecure_port(address)
@@ -104,23 +168,30 @@ async def start_server(config: ServerConfig) -> RunningServer:
         raise PortInUseError(f"cannot listen on {address}: address in use or not available")
     metrics_port = None
     if config.metrics_port:
-        metrics_port = metrics.serve_http(config.metrics_host, max(config.metrics_port, 0))
+        try:
+            metrics_port = metrics.serve_http(config.metrics_host, max(config.metrics_port, 0))
+        except StartupError:
+            await server.stop(None)
+            raise
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics_address = join_host_port(config.metrics_host, metrics_port or 0)
     log.info(
-        "sigmaserve listening on %s:%d (%s%s%s)",
-        config.host,
-        port,
+        "sigmaserve listening on %s (%s%s%s)",
+        join_host_port(config.host, port),
         "TLS" if credentials is not None else "plaintext",
         ", token auth" if token else "",
-        f", metrics on {config.metrics_host}:{metrics_port}" if metrics_port else "",
+        f", metrics on {metrics_address}" if metrics_port else "",
     )
-    return RunningServer(server, health_servicer, port, config, metrics, metrics_port, oip)
+    return RunningServer(
+        server, health_servicer, port, config, metrics, metrics_port, oip, lifecycle
+    )
 
 
 async def serve(config: ServerConfig) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    config.validate()
     configure_logging(config.log_level, config.log_format)
     running = await start_server(config)
     stop = asyncio.Event()

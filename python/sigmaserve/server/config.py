@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from dataclasses import dataclass, fields
 
 MIB = 1 << 20
+
+
+class StartupError(RuntimeError):
+    """The server cannot start as configured. The message is one line for the operator;
+    ``sigmaserve serve`` prints it and exits with status 2."""
 
 
 @dataclass(frozen=True)
@@ -21,7 +27,16 @@ class ServerConfig:
     max_unary_reply_bytes: int = 64 * MIB
     # Requests are tiny: keep grpcio's 4 MiB receive limit.
     max_receive_message_bytes: int = 4 * MIB
+    # Calls to NoiseService, the OIP facade and reflection served at once; more are refused with
+    # RESOURCE_EXHAUSTED at once. Health checks are not counted: they are answered always.
     max_concurrent_rpcs: int = 64
+    # grpc.health.v1.Health/Watch streams (open to anyone, like every health call) held at once;
+    # they never end by themselves, so they get their own small limit.
+    max_health_watches: int = 16
+    # Shortest interval between HTTP/2 pings without data the server accepts; a client pinging
+    # more often is sent GOAWAY too_many_pings. Below sigmaserve's own client keepalive
+    # (client.common.KEEPALIVE_TIME_MS, 30 s) so idle clients keep their connection.
+    min_ping_interval_ms: int = 20_000
     stream_chunk_bytes: int = 1 * MIB
     # Working memory all calls in flight may hold together (replies, stream chunks, schedules);
     # a call that does not fit is refused with RESOURCE_EXHAUSTED. The default leaves room for
@@ -49,11 +64,43 @@ class ServerConfig:
     oip: bool = True
 
     def bearer_token(self) -> str:
-        """The configured token (read from token_file when set), or "" for no auth."""
+        """The configured token (read from token_file when set), or "" for no auth.
+
+        A token file that cannot be read, or holds only whitespace, and a token of only
+        whitespace are refused: starting without auth would be a silent surprise."""
         if self.token_file:
-            with open(self.token_file, encoding="utf-8") as handle:
-                return handle.read().strip()
+            try:
+                with open(self.token_file, encoding="utf-8") as handle:
+                    token = handle.read().strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise StartupError(
+                    f"--token-file: cannot read {self.token_file}: {_reason(exc)}"
+                ) from None
+            if not token:
+                raise StartupError(
+                    f"--token-file: {self.token_file} is empty; refusing to start without auth"
+                )
+            return token
+        if self.token and not self.token.strip():
+            raise StartupError("--token: the token is blank; refusing to start without auth")
         return self.token
+
+    def validate(self) -> None:
+        """Refuse settings no server can run with (StartupError naming the flag)."""
+        if not isinstance(logging.getLevelName(self.log_level.upper()), int):
+            raise StartupError(f"--log-level: unknown level {self.log_level!r}")
+        if self.log_format not in ("text", "json"):
+            raise StartupError(f"--log-format: 'text' or 'json', got {self.log_format!r}")
+        for name in ("max_concurrent_rpcs", "max_elements", "stream_chunk_bytes"):
+            if getattr(self, name) < 1:
+                flag = "--" + name.replace("_", "-")
+                raise StartupError(f"{flag}: must be at least 1, got {getattr(self, name)}")
+        if self.max_health_watches < 0:
+            raise StartupError(f"--max-health-watches: must be >= 0, got {self.max_health_watches}")
+
+    def listen_address(self) -> str:
+        """``host:port`` as grpc wants it: IPv6 literals in brackets (``[::1]:50051``)."""
+        return join_host_port(self.host, self.port)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> ServerConfig:
@@ -66,6 +113,19 @@ class ServerConfig:
                 values[f.name] = _parse(raw, f.type, f.name)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def join_host_port(host: str, port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS error's text without the errno prefix (``No such file or directory``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 def _parse(raw: str, type_name: object, name: str) -> object:
@@ -81,7 +141,7 @@ def _parse(raw: str, type_name: object, name: str) -> object:
                 return False
             raise ValueError(raw)
     except ValueError:
-        raise SystemExit(f"SIGMASERVE_{name.upper()}: cannot parse {raw!r}") from None
+        raise StartupError(f"SIGMASERVE_{name.upper()}: cannot parse {raw!r}") from None
     return raw
 
 
@@ -92,7 +152,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-elements", type=int, help="largest tensor per request, elements")
     parser.add_argument("--max-unary-reply-bytes", type=int, help="largest unary reply, bytes")
     parser.add_argument("--max-receive-message-bytes", type=int, help="largest request, bytes")
-    parser.add_argument("--max-concurrent-rpcs", type=int, help="requests served at once")
+    parser.add_argument(
+        "--max-concurrent-rpcs",
+        type=int,
+        help="calls served at once (health checks not counted); more get RESOURCE_EXHAUSTED",
+    )
+    parser.add_argument(
+        "--max-health-watches", type=int, help="grpc.health.v1.Health/Watch streams at once"
+    )
+    parser.add_argument(
+        "--min-ping-interval-ms",
+        type=int,
+        help="shortest client ping interval accepted without data (ms); keep it below the "
+        "clients' keepalive time (sigmaserve.Client: 30000)",
+    )
     parser.add_argument("--stream-chunk-bytes", type=int, help="StreamInitLatents chunk size")
     parser.add_argument(
         "--memory-budget-bytes",
@@ -113,8 +186,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
     parser.add_argument("--log-format", choices=["text", "json"], help="log line format")
-    parser.add_argument("--token", help="require 'authorization: Bearer TOKEN' (not for health)")
-    parser.add_argument("--token-file", help="read the bearer token from this file")
+    parser.add_argument(
+        "--token",
+        help="require 'authorization: Bearer TOKEN' (not for health). The value shows in the "
+        "process list: prefer --token-file or SIGMASERVE_TOKEN",
+    )
+    parser.add_argument(
+        "--token-file", help="read the bearer token from this file (an empty file is an error)"
+    )
     parser.add_argument("--tls-cert", help="PEM certificate chain: serve TLS")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--tls-client-ca", help="PEM CA bundle: require client certificates")

@@ -7,12 +7,16 @@ import itertools
 import json
 import logging
 import os
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-import grpc
+from sigmaserve.server.config import StartupError
 
 log = logging.getLogger("sigmaserve.server")
 
@@ -47,6 +51,8 @@ class Metrics:
     """
 
     def __init__(self) -> None:
+        self._http: MetricsHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
         try:
             import prometheus_client as prom
         except ImportError:  # metrics are an optional extra
@@ -76,7 +82,6 @@ class Metrics:
         self.inflight = prom.Gauge(
             "sigmaserve_inflight_requests", "RPCs being served", registry=self.registry
         )
-        self._http: Any = None
         # label children, looked up once per (service, method) and code
         self._children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._handled: dict[tuple[str, str, str], Any] = {}
@@ -84,11 +89,18 @@ class Metrics:
     def serve_http(self, host: str, port: int) -> int:
         """Expose ``/metrics`` on ``host:port`` (0 picks a port); returns the bound port."""
         if self.registry is None:
-            raise RuntimeError("metrics need the prometheus-client package")
+            raise StartupError(
+                "--metrics-port: metrics need the prometheus-client package "
+                "(pip install 'sigmaserve[metrics]')"
+            )
         import prometheus_client as prom
 
-        server, _thread = prom.start_http_server(port, addr=host, registry=self.registry)
+        server = MetricsHTTPServer.bind(host, port, prom.make_wsgi_app(self.registry))
         self._http = server
+        self._http_thread = threading.Thread(
+            target=server.serve_forever, name="sigmaserve-metrics-accept", daemon=True
+        )
+        self._http_thread.start()
         return int(server.server_address[1])
 
     def close(self) -> None:
@@ -96,6 +108,9 @@ class Metrics:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+        if self._http_thread is not None:
+            self._http_thread.join(timeout=10)
+            self._http_thread = None
 
     def begin(self, service: str, method: str) -> float:
         if self.registry is not None:
@@ -131,6 +146,65 @@ class Metrics:
         return children
 
 
+class _QuietHandler(WSGIRequestHandler):
+    # A scraper that opens a connection and sends nothing is dropped after this many seconds.
+    timeout = 10.0
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class MetricsHTTPServer(WSGIServer):
+    """The ``/metrics`` endpoint, served by a fixed pool of threads.
+
+    prometheus-client's own server starts a thread per connection without a cap, so slow or
+    idle connections could make hundreds of threads. Here ``WORKERS`` threads serve at most
+    ``WORKERS + WAITING`` connections; further connections are closed at once, and a
+    connection that sends nothing is dropped after the handler's timeout."""
+
+    WORKERS = 4
+    WAITING = 16
+    request_queue_size = 64  # the listen backlog
+
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily) -> None:
+        self.address_family = family
+        self._pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="sigmaserve-metrics")
+        self._room = threading.BoundedSemaphore(self.WORKERS + self.WAITING)
+        super().__init__(address, _QuietHandler)  # binds (closes itself on failure)
+
+    @classmethod
+    def bind(cls, host: str, port: int, app: Callable[..., Any]) -> MetricsHTTPServer:
+        try:
+            family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+            server = cls((host, port), family)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise StartupError(
+                f"--metrics-port: cannot listen on {host}:{port}: {reason}"
+            ) from None
+        server.set_app(app)
+        return server
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._room.acquire(blocking=False):
+            self.shutdown_request(request)  # over capacity: closed at once
+            return
+        self._pool.submit(self._serve, request, client_address)
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            log.debug("metrics request from %s failed", client_address, exc_info=True)
+        finally:
+            self.shutdown_request(request)
+            self._room.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def request_id_from(metadata: Iterable[tuple[str, Any]] | None) -> str:
     """The caller's ``x-request-id`` (trimmed to 128 characters) or a fresh one."""
     for key, value in metadata or ():
@@ -143,19 +217,6 @@ def request_id_from(metadata: Iterable[tuple[str, Any]] | None) -> str:
 # (unique in the process, far cheaper than uuid4 on every call).
 _ID_PREFIX = uuid.uuid4().hex[:16]
 _ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "little"))
-
-
-def code_name(context: grpc.aio.ServicerContext, failed: bool) -> str:
-    """The status code a finished call answered with (OK unless the handler set or raised one)."""
-    code = context.code()
-    if code is None:
-        return "UNKNOWN" if failed else "OK"
-    if isinstance(code, grpc.StatusCode):
-        return code.name
-    try:
-        return grpc.StatusCode[str(code)].name  # pragma: no cover - defensive
-    except KeyError:
-        return str(code)
 
 
 class _RequestIdFilter(logging.Filter):
