@@ -15,6 +15,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from sigmaserve import tensors, wire
+from sigmaserve.errors import invalid
 from sigmaserve.v1 import noise_service_pb2 as pb
 
 _STRUCT = "google.protobuf.Struct"
@@ -41,7 +42,10 @@ def _value(field: Any, value: Any) -> Any:
     if field.enum_type is not None:
         if field.enum_type.full_name == pb.DataType.DESCRIPTOR.full_name:
             return tensors.enum_to_dtype(value, field=field.name)
-        return wire.enum_value_name(field.enum_type, field.enum_type.values_by_number[value].name)
+        known = field.enum_type.values_by_number.get(value)
+        if known is None:  # proto3 enums are open: any number parses
+            raise invalid(field.name, f"unknown value {value}")
+        return wire.enum_value_name(field.enum_type, known.name)
     if field.is_repeated:
         return list(value)
     if field.has_presence and value == "":

@@ -153,6 +153,8 @@ class LatentsService:
     ) -> _core.LatentsRequest:
         """The validated request for ``sample_init_latents`` arguments, kept under
         ``plan_key`` when one is given (see :meth:`cached_request`)."""
+        # A message without seeds still reaches the core, which names the missing field.
+        arguments = {"seeds": [], **arguments}
         request = latents_request(**arguments, max_elements=self.config.max_elements)
         if plan_key is not None:
             with self._lock:
