@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from google.protobuf import struct_pb2
@@ -26,11 +26,8 @@ from google.protobuf.message import Message
 from sigmaserve import tensors
 from sigmaserve.dtypes import dtype_name
 from sigmaserve.errors import invalid
-from sigmaserve.results import Latents
+from sigmaserve.results import Latents, Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
-
-if TYPE_CHECKING:
-    from sigmaserve.schedules import Schedule
 
 M = TypeVar("M", bound=Message)
 U64 = 1 << 64
@@ -234,8 +231,6 @@ def schedule_to_proto(schedule: Schedule) -> pb.GetScheduleResponse:
 
 def schedule_from_proto(reply: pb.GetScheduleResponse) -> Schedule:
     """Rebuild the ``Schedule`` a reply describes."""
-    from sigmaserve.schedules import Schedule
-
     data: dict[str, Any] = json.loads(reply.extras_json or "{}")
     data.update(
         scheduler=reply.scheduler,
