@@ -304,9 +304,7 @@ def build_costs() -> None:
     print("|---|---|---|---|")
     for shape, repeats in (([1, 4, 64, 64], 300), ([1, 4, 2048, 2048], 7)):
         request = latents_request(shape=shape, seeds=[1], sigma=14.6)
-        row = [
-            median_ms(lambda p=b"p" * plen, r=request: r.reply(p), repeats) for plen in (24, 21)
-        ]
+        row = [median_ms(lambda p=b"p" * plen, r=request: r.reply(p), repeats) for plen in (24, 21)]
 
         def reference(shape=shape):
             array = sample_init_latents(shape=shape, seeds=[1], sigma=14.6).array

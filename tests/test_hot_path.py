@@ -144,9 +144,10 @@ def test_reply_prefix_parses_as_the_declared_message(sigma, dtype):
 
 def test_reply_field_keys_come_from_the_descriptors():
     data = b"abc"
-    assert protocol.CHUNK_DATA_KEY + protocol.varint(3) + data == pb.LatentsChunk(
-        data=data
-    ).SerializeToString()
+    assert (
+        protocol.CHUNK_DATA_KEY + protocol.varint(3) + data
+        == pb.LatentsChunk(data=data).SerializeToString()
+    )
     assert protocol.ping_reply(memoryview(data)) == pb.PingResponse(data=data).SerializeToString()
 
 

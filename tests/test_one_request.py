@@ -108,7 +108,8 @@ def _imports(module: str) -> set[str]:
 
     spec = importlib.util.find_spec(module)
     assert spec is not None and spec.origin is not None
-    tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+    with open(spec.origin, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -9,6 +9,7 @@ BYTES-typed inputs, memory beyond the shipped limits) have their own tests below
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -54,7 +55,7 @@ class ServerProcess:
         self.port = _free_port()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # A file, not a pipe: a full pipe nobody reads would block the server's logging.
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sigmaserve", "serve", "--port", str(self.port), *flags],
             stdout=subprocess.DEVNULL,
@@ -75,7 +76,9 @@ class ServerProcess:
         self.process.terminate()
         self.process.wait(timeout=60)
         self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        text = self.log.read().decode(errors="replace")
+        self.log.close()
+        return text
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +116,7 @@ def _json(rng: random.Random, depth: int = 0):
     if kind == 1:
         return rng.random() < 0.5
     if kind == 2:
-        return rng.choice(EDGE_INTS + [0.5, 1e308, -1e-300, float("nan"), float("inf")])
+        return rng.choice([*EDGE_INTS, 0.5, 1e308, -1e-300, float("nan"), float("inf")])
     if kind == 3:
         return rng.choice(["avx2", "default", "t4", "", "h100", "82x1536", "x" * 50])
     if kind == 4:
@@ -127,10 +130,8 @@ def _struct(rng: random.Random) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     for _ in range(rng.randrange(4)):
         value = _json(rng)
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             struct.update({rng.choice(KEYS): value})
-        except (TypeError, ValueError):
-            pass
     return struct
 
 
@@ -148,7 +149,7 @@ def latents_message(rng: random.Random) -> pb.SampleInitLatentsRequest:
     if rng.random() < 0.8:
         m.shape.extend(_shape(rng))
     else:
-        m.width, m.height = rng.choice(EDGE_INTS[:6] + [64, 128]), rng.choice([0, 64, 72, -8])
+        m.width, m.height = rng.choice([*EDGE_INTS[:6], 64, 128]), rng.choice([0, 64, 72, -8])
         m.batch_size = rng.choice([0, 1, 2, -1, 2**40])
     if rng.random() < 0.5:
         m.preset = rng.choice(["sd15", "sdxl", "flux-dev", "", "nope", "SD15"])
@@ -224,14 +225,16 @@ CALLS = [
     (NOISE + "GetServerInfo", lambda rng: pb.GetServerInfoRequest(), False),
     (NOISE + "Ping", lambda rng: pb.PingRequest(reply_bytes=rng.choice(EDGE_INTS)), False),
     (OIP + "ModelInfer", oip_message, False),
-    (OIP + "ModelMetadata", lambda rng: oip.ModelMetadataRequest(name=rng.choice(["x", ""])), False),
+    (OIP + "ModelMetadata", lambda rng: oip.ModelMetadataRequest(name=rng.choice("x ")), False),
 ]
 
 
 def _one(channel: grpc.Channel, rng: random.Random) -> tuple[str, grpc.StatusCode]:
     method, build, streaming = rng.choice(CALLS)
-    data = build(rng).SerializeToString() if rng.random() < 0.85 else rng.randbytes(
-        rng.randrange(0, 300)
+    data = (
+        build(rng).SerializeToString()
+        if rng.random() < 0.85
+        else rng.randbytes(rng.randrange(0, 300))
     )
     identity = {"request_serializer": None, "response_deserializer": None}
     start = time.monotonic()

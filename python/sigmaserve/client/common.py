@@ -224,9 +224,7 @@ class ClientCore:
 
     def latents_request(self, arguments: Mapping[str, Any]) -> pb.SampleInitLatentsRequest:
         if "max_elements" in arguments:
-            raise invalid(
-                "max_elements", "a server sets its own limit (see Client.server_info())"
-            )
+            raise invalid("max_elements", "a server sets its own limit (see Client.server_info())")
         return wire.latents_request(arguments)
 
     def wants_stream(self, request: pb.SampleInitLatentsRequest) -> bool:

@@ -125,9 +125,7 @@ class LatentsService:
         kwargs = dict(arguments)
         overrides = kwargs.pop("overrides", None) or {}
         steps = _schedule_length(kwargs.get("num_inference_steps"), overrides)
-        reservation = self.budget.reserve(
-            steps * SCHEDULE_BYTES_PER_STEP, "num_inference_steps"
-        )
+        reservation = self.budget.reserve(steps * SCHEDULE_BYTES_PER_STEP, "num_inference_steps")
         try:
             return get_schedule(**kwargs, **overrides), reservation
         except BaseException:
