@@ -292,12 +292,13 @@ def test_the_server_accepts_the_keepalive_of_sigmaserves_client():
 
 
 def test_an_idle_client_keeps_its_connection(capfd):
-    """The client's real keepalive options, with the intervals shrunk (client 300 ms, server
-    accepting 100 ms) so that an idle gap of 3 s holds 10 pings: grpc's ping-strike policy
-    would have sent GOAWAY too_many_pings after the third ping if the server ignored its
-    configured interval (it then allows one ping per 5 minutes)."""
-    config = ServerConfig(port=0, min_ping_interval_ms=100)
-    options = common.channel_options(common.DEFAULT_MAX_RECEIVE, [("grpc.keepalive_time_ms", 300)])
+    """The client's own keepalive options with the intervals shrunk (client pings every 1 s,
+    grpc's shortest; the server accepts one every 0.5 s): in an idle gap of 6 s, grpc's
+    ping-strike policy would send GOAWAY too_many_pings at the fourth ping if the server
+    did not apply its configured interval (grpc's default allows one ping per 5 minutes)."""
+    config = ServerConfig(port=0, min_ping_interval_ms=500)
+    options = common.channel_options(common.DEFAULT_MAX_RECEIVE, [("grpc.keepalive_time_ms", 1000)])
+    assert dict(options)["grpc.keepalive_time_ms"] == 1000
     states: list[grpc.ChannelConnectivity] = []
     with (
         server_in_thread(config) as running,
@@ -306,7 +307,7 @@ def test_an_idle_client_keeps_its_connection(capfd):
         health = health_pb2_grpc.HealthStub(channel)
         assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == SERVING
         channel.subscribe(states.append)
-        time.sleep(3.0)  # idle: only keepalive pings on the connection
+        time.sleep(6.0)  # idle: only keepalive pings on the connection
         assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == SERVING
         channel.unsubscribe(states.append)
     assert set(states) == {grpc.ChannelConnectivity.READY}, states

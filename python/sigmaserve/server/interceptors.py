@@ -62,11 +62,20 @@ class CallGuard(Protocol):
 
 
 def wrap_handler(
-    handler: Any, guard: Callable[[Any], CallGuard], *, check_requests: bool = False
+    handler: Any,
+    guard: Callable[[Any], CallGuard],
+    *,
+    check_requests: bool = False,
+    write_responses: bool = False,
 ) -> Any:
-    """``handler`` with its behaviour run inside ``guard(context)``; with ``check_requests``
-    an :class:`Unparsable` request raises its InvalidArgumentError inside the guard.
-    Synchronous behaviours (run by grpc in its thread pool) are returned unchanged."""
+    """``handler`` with its behaviour run inside ``guard(context)``.
+
+    ``check_requests``: an :class:`Unparsable` request raises its InvalidArgumentError inside
+    the guard. ``write_responses``: a streaming behaviour's messages are written here with
+    ``context.write`` (inside the guard) rather than by grpc, so a write to a call its caller
+    or the server shutdown has ended is seen by the guard, and ends quietly instead of with
+    grpc's "ExecuteBatchError raised in core" error line. Synchronous behaviours (run by grpc
+    in its thread pool) are returned unchanged."""
     kind = next(k for k in _KINDS if getattr(handler, k) is not None)
     inner = getattr(handler, kind)
     streaming_requests = bool(handler.request_streaming)
@@ -81,7 +90,24 @@ def wrap_handler(
         return request
 
     behaviour: Callable[..., Any]
-    if inspect.isasyncgenfunction(inner):
+    if inspect.isasyncgenfunction(inner) and write_responses:
+
+        async def writer(request: Any, context: Any) -> None:
+            try:
+                async with (
+                    guard(context) as call,
+                    contextlib.aclosing(inner(checked(request), context)) as messages,
+                ):
+                    async for message in messages:
+                        call.replied(message)
+                        await context.write(message)
+            except Exception as exc:
+                if _ended_from_outside(exc):
+                    raise asyncio.CancelledError from exc  # grpc logs this at debug level
+                raise
+
+        behaviour = writer
+    elif inspect.isasyncgenfunction(inner):
 
         async def generator(request: Any, context: Any) -> AsyncIterator[Any]:
             async with guard(context) as call:
@@ -189,7 +215,10 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             name = _message_name(parse) or f"{route[0]}.{route[1]} request"
             handler = handler._replace(request_deserializer=tolerant(parse, name))
         return wrap_handler(
-            handler, lambda context: _ObservedCall(self, route, context), check_requests=True
+            handler,
+            lambda context: _ObservedCall(self, route, context),
+            check_requests=True,
+            write_responses=True,
         )
 
     def ended_from_outside(self, context: Any) -> tuple[str, str]:
@@ -289,6 +318,8 @@ def _ended_from_outside(exc: BaseException) -> bool:
     than the handler failing: a cancellation, or grpc's own errors about the finished call."""
     if isinstance(exc, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt, SystemExit)):
         return True
+    if isinstance(exc, grpc.aio.AbortError):
+        return False
     return type(exc).__module__ == "grpc._cython.cygrpc"
 
 
