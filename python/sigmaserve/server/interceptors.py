@@ -36,6 +36,12 @@ log = logging.getLogger("sigmaserve.server")
 HEALTH_SERVICE = "grpc.health.v1.Health"
 HEALTH_WATCH = f"/{HEALTH_SERVICE}/Watch"
 _HEALTH_PREFIX = f"/{HEALTH_SERVICE}/"
+# The Open Inference Protocol's own probes (what tritonclient's is_server_live() and KServe
+# call): instant answers, never limited, like Health/Check. They still need the token.
+_OIP_PROBES = frozenset(
+    f"/inference.GRPCInferenceService/{name}"
+    for name in ("ServerLive", "ServerReady", "ModelReady")
+)
 # Labels of calls to methods the server does not serve (never one label per random name).
 _UNKNOWN_ROUTE = ("unknown", "unknown")
 # A call the caller dropped this close to its deadline counts as DEADLINE_EXCEEDED: the server
@@ -381,7 +387,8 @@ class _Slot:
 class ConcurrencyLimitInterceptor(grpc.aio.ServerInterceptor):
     """At most ``max_calls`` calls doing work at once and ``max_watches`` health Watch streams;
     a call over its limit is refused at once with RESOURCE_EXHAUSTED. Other health calls
-    (Check) are not limited: a liveness probe is answered however busy the server is.
+    (Check) and the OIP probes are not limited: a liveness probe is answered however busy the
+    server is.
 
     This replaces grpc's ``maximum_concurrent_rpcs``, which counts every call, health and
     unauthenticated ones included, so never-ending Watch streams could starve everything."""
@@ -398,6 +405,8 @@ class ConcurrencyLimitInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method or ""
+        if method in _OIP_PROBES:
+            return handler
         if method.startswith(_HEALTH_PREFIX):
             if method != HEALTH_WATCH:
                 return handler
