@@ -54,7 +54,25 @@ test-rs:
 test-py: build-dev
 	$(VENV)/bin/pytest -q tests
 
-test: lint protos-check test-rs stubtest test-py
+# The server's tests in a virtualenv holding only the runtime dependencies, as the server image
+# installs them: the built wheel without extras (no torch, diffusers or prometheus-client),
+# plus pytest. Runs the tests marked `runtime`; those needing an extra skip themselves.
+RUNTIME_VENV := .venv-runtime
+RUNTIME_WHEEL := build/runtime-wheel
+RUNTIME_TESTS := tests/test_server_admission.py tests/test_server_errors.py \
+	tests/test_server_features.py tests/test_server_interceptors.py tests/test_server_load.py \
+	tests/test_server_startup.py tests/test_service.py
+
+.PHONY: test-runtime
+test-runtime: $(STAMP)
+	rm -rf $(RUNTIME_WHEEL) $(RUNTIME_VENV)
+	$(VENV)/bin/maturin build --release -q -o $(RUNTIME_WHEEL)
+	$(PY) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install -q $(RUNTIME_WHEEL)/*.whl pytest pytest-timeout
+	$(RUNTIME_VENV)/bin/python -c "import importlib.util as u; extras = [m for m in ('torch', 'diffusers', 'prometheus_client') if u.find_spec(m)]; raise SystemExit(f'extras installed: {extras}' if extras else 0)"
+	$(RUNTIME_VENV)/bin/pytest -q -m runtime -p no:cacheprovider $(RUNTIME_TESTS)
+
+test: lint protos-check test-rs stubtest test-py test-runtime
 
 run: build-dev
 	$(VENV)/bin/sigmaserve serve --host $(HOST) --port $(PORT)

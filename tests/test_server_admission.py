@@ -91,6 +91,10 @@ def test_health_answers_while_the_work_services_are_saturated():
             with pytest.raises(grpc.RpcError) as refused:
                 stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=10)
             health = {_check(channel), _check(channel, "sigmaserve.v1.NoiseService")}
+            # the OIP facade's liveness probe too (ServerLiveResponse(live=True) on the wire)
+            live = channel.unary_unary("/inference.GRPCInferenceService/ServerLive")(
+                b"", timeout=10
+            )
         finally:
             for s in streams:
                 s.cancel()
@@ -98,6 +102,7 @@ def test_health_answers_while_the_work_services_are_saturated():
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "64 calls" in refused.value.details()
     assert health == {SERVING}
+    assert live == b"\x08\x01"
     assert info.max_concurrent_rpcs == 64
 
 

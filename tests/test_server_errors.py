@@ -13,6 +13,8 @@ from sigmaserve.errors import InvalidArgumentError, TooLargeError
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.runtime
+
 
 @pytest.fixture(scope="module")
 def stub(target):

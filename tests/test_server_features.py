@@ -17,6 +17,8 @@ from sigmaserve.server.config import add_arguments, from_args
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.runtime
+
 
 @pytest.fixture(scope="module")
 def stub(target):
@@ -199,6 +201,7 @@ def test_endpoint_lists_become_round_robin_targets():
 
 
 def test_metrics_endpoint_counts_requests_and_codes():
+    pytest.importorskip("prometheus_client")  # the metrics extra
     config = ServerConfig(port=0, metrics_port=-1)  # negative: any free port
     with server_in_thread(config) as running:
         with sigmaserve.Client(f"127.0.0.1:{running.port}") as c:
@@ -338,7 +341,7 @@ def test_mutual_tls(certs):
 
 
 def test_torch_results(client):
-    import torch
+    torch = pytest.importorskip("torch")
 
     got = client.sample_init_latents_torch(shape=(1, 4, 8, 8), seeds=3, seed_mode="batch")
     expected = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(3))

@@ -171,13 +171,15 @@ def test_unparsable_stream_request_is_invalid_argument(target):
 
 def test_unauthenticated_calls_are_counted_and_logged(caplog):
     caplog.set_level(logging.INFO, logger="sigmaserve.server")
-    with server_in_thread(ServerConfig(port=0, token="s3cret")) as running:
-        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            stub = pb_grpc.NoiseServiceStub(channel)
-            with pytest.raises(grpc.RpcError) as unary:
-                stub.GetSchedule(pb.GetScheduleRequest(scheduler="EulerDiscreteScheduler"))
-            with pytest.raises(grpc.RpcError) as stream:
-                next(stub.StreamInitLatents(pb.SampleInitLatentsRequest(), timeout=10))
+    with (
+        server_in_thread(ServerConfig(port=0, token="s3cret")) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        stub = pb_grpc.NoiseServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as unary:
+            stub.GetSchedule(pb.GetScheduleRequest(scheduler="EulerDiscreteScheduler"))
+        with pytest.raises(grpc.RpcError) as stream:
+            next(stub.StreamInitLatents(pb.SampleInitLatentsRequest(), timeout=10))
     # (read once the server has stopped: it finishes counting a call after sending its status)
     counts = [
         handled(running, NOISE, m, "UNAUTHENTICATED") for m in ("GetSchedule", "StreamInitLatents")
@@ -292,12 +294,13 @@ def test_the_server_accepts_the_keepalive_of_sigmaserves_client():
 
 
 def test_an_idle_client_keeps_its_connection(capfd):
-    """The client's real keepalive options, with the intervals shrunk (client 300 ms, server
-    accepting 100 ms) so that an idle gap of 3 s holds 10 pings: grpc's ping-strike policy
-    would have sent GOAWAY too_many_pings after the third ping if the server ignored its
-    configured interval (it then allows one ping per 5 minutes)."""
-    config = ServerConfig(port=0, min_ping_interval_ms=100)
-    options = common.channel_options(common.DEFAULT_MAX_RECEIVE, [("grpc.keepalive_time_ms", 300)])
+    """The client's own keepalive options with the intervals shrunk (client pings every 1 s,
+    grpc's shortest; the server accepts one every 0.5 s): in an idle gap of 6 s, grpc's
+    ping-strike policy would send GOAWAY too_many_pings at the fourth ping if the server
+    did not apply its configured interval (grpc's default allows one ping per 5 minutes)."""
+    config = ServerConfig(port=0, min_ping_interval_ms=500)
+    options = common.channel_options(common.DEFAULT_MAX_RECEIVE, [("grpc.keepalive_time_ms", 1000)])
+    assert dict(options)["grpc.keepalive_time_ms"] == 1000
     states: list[grpc.ChannelConnectivity] = []
     with (
         server_in_thread(config) as running,
@@ -306,7 +309,7 @@ def test_an_idle_client_keeps_its_connection(capfd):
         health = health_pb2_grpc.HealthStub(channel)
         assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == SERVING
         channel.subscribe(states.append)
-        time.sleep(3.0)  # idle: only keepalive pings on the connection
+        time.sleep(6.0)  # idle: only keepalive pings on the connection
         assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == SERVING
         channel.unsubscribe(states.append)
     assert set(states) == {grpc.ChannelConnectivity.READY}, states

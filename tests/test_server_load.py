@@ -20,6 +20,8 @@ from sigmaserve.server import ServerConfig, server_in_thread
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.runtime
+
 SHAPE = (1, 4, 8, 8)
 
 

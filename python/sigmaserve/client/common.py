@@ -57,7 +57,9 @@ class RemoteError(SigmaserveError):
 def channel_options(
     max_receive_message_length: int, extra: Sequence[tuple[str, Any]] = ()
 ) -> list[tuple[str, Any]]:
-    return [
+    """The client's channel arguments; ``extra`` ones replace defaults of the same name (grpc
+    itself would keep the first of two)."""
+    defaults = [
         ("grpc.max_receive_message_length", max_receive_message_length),
         ("grpc.service_config", json.dumps(RETRY_SERVICE_CONFIG)),
         ("grpc.enable_retries", 1),
@@ -67,8 +69,8 @@ def channel_options(
         # Ping every KEEPALIVE_TIME_MS however long the channel is idle (grpc's default, 2,
         # throttles the pings of an idle channel to one a minute).
         ("grpc.http2.max_pings_without_data", 0),
-        *extra,
     ]
+    return list({**dict(defaults), **dict(extra)}.items())
 
 
 def resolve_target(target: str | Sequence[str]) -> str:

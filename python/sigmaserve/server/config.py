@@ -28,7 +28,8 @@ class ServerConfig:
     # Requests are tiny: keep grpcio's 4 MiB receive limit.
     max_receive_message_bytes: int = 4 * MIB
     # Calls to NoiseService, the OIP facade and reflection served at once; more are refused with
-    # RESOURCE_EXHAUSTED at once. Health checks are not counted: they are answered always.
+    # RESOURCE_EXHAUSTED at once. Health checks and the OIP probes are not counted: they are
+    # answered always.
     max_concurrent_rpcs: int = 64
     # grpc.health.v1.Health/Watch streams (open to anyone, like every health call) held at once;
     # they never end by themselves, so they get their own small limit.

@@ -36,6 +36,12 @@ log = logging.getLogger("sigmaserve.server")
 HEALTH_SERVICE = "grpc.health.v1.Health"
 HEALTH_WATCH = f"/{HEALTH_SERVICE}/Watch"
 _HEALTH_PREFIX = f"/{HEALTH_SERVICE}/"
+# The Open Inference Protocol's own probes (what tritonclient's is_server_live() and KServe
+# call): instant answers, never limited, like Health/Check. They still need the token.
+_OIP_PROBES = frozenset(
+    f"/inference.GRPCInferenceService/{name}"
+    for name in ("ServerLive", "ServerReady", "ModelReady")
+)
 # Labels of calls to methods the server does not serve (never one label per random name).
 _UNKNOWN_ROUTE = ("unknown", "unknown")
 # A call the caller dropped this close to its deadline counts as DEADLINE_EXCEEDED: the server
@@ -62,11 +68,20 @@ class CallGuard(Protocol):
 
 
 def wrap_handler(
-    handler: Any, guard: Callable[[Any], CallGuard], *, check_requests: bool = False
+    handler: Any,
+    guard: Callable[[Any], CallGuard],
+    *,
+    check_requests: bool = False,
+    write_responses: bool = False,
 ) -> Any:
-    """``handler`` with its behaviour run inside ``guard(context)``; with ``check_requests``
-    an :class:`Unparsable` request raises its InvalidArgumentError inside the guard.
-    Synchronous behaviours (run by grpc in its thread pool) are returned unchanged."""
+    """``handler`` with its behaviour run inside ``guard(context)``.
+
+    ``check_requests``: an :class:`Unparsable` request raises its InvalidArgumentError inside
+    the guard. ``write_responses``: a streaming behaviour's messages are written here with
+    ``context.write`` (inside the guard) rather than by grpc, so a write to a call its caller
+    or the server shutdown has ended is seen by the guard, and ends quietly instead of with
+    grpc's "ExecuteBatchError raised in core" error line. Synchronous behaviours (run by grpc
+    in its thread pool) are returned unchanged."""
     kind = next(k for k in _KINDS if getattr(handler, k) is not None)
     inner = getattr(handler, kind)
     streaming_requests = bool(handler.request_streaming)
@@ -81,7 +96,24 @@ def wrap_handler(
         return request
 
     behaviour: Callable[..., Any]
-    if inspect.isasyncgenfunction(inner):
+    if inspect.isasyncgenfunction(inner) and write_responses:
+
+        async def writer(request: Any, context: Any) -> None:
+            try:
+                async with (
+                    guard(context) as call,
+                    contextlib.aclosing(inner(checked(request), context)) as messages,
+                ):
+                    async for message in messages:
+                        call.replied(message)
+                        await context.write(message)
+            except Exception as exc:
+                if _ended_from_outside(exc):
+                    raise asyncio.CancelledError from exc  # grpc logs this at debug level
+                raise
+
+        behaviour = writer
+    elif inspect.isasyncgenfunction(inner):
 
         async def generator(request: Any, context: Any) -> AsyncIterator[Any]:
             async with guard(context) as call:
@@ -189,7 +221,10 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             name = _message_name(parse) or f"{route[0]}.{route[1]} request"
             handler = handler._replace(request_deserializer=tolerant(parse, name))
         return wrap_handler(
-            handler, lambda context: _ObservedCall(self, route, context), check_requests=True
+            handler,
+            lambda context: _ObservedCall(self, route, context),
+            check_requests=True,
+            write_responses=True,
         )
 
     def ended_from_outside(self, context: Any) -> tuple[str, str]:
@@ -289,6 +324,8 @@ def _ended_from_outside(exc: BaseException) -> bool:
     than the handler failing: a cancellation, or grpc's own errors about the finished call."""
     if isinstance(exc, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt, SystemExit)):
         return True
+    if isinstance(exc, grpc.aio.AbortError):
+        return False
     return type(exc).__module__ == "grpc._cython.cygrpc"
 
 
@@ -350,7 +387,8 @@ class _Slot:
 class ConcurrencyLimitInterceptor(grpc.aio.ServerInterceptor):
     """At most ``max_calls`` calls doing work at once and ``max_watches`` health Watch streams;
     a call over its limit is refused at once with RESOURCE_EXHAUSTED. Other health calls
-    (Check) are not limited: a liveness probe is answered however busy the server is.
+    (Check) and the OIP probes are not limited: a liveness probe is answered however busy the
+    server is.
 
     This replaces grpc's ``maximum_concurrent_rpcs``, which counts every call, health and
     unauthenticated ones included, so never-ending Watch streams could starve everything."""
@@ -367,6 +405,8 @@ class ConcurrencyLimitInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method or ""
+        if method in _OIP_PROBES:
+            return handler
         if method.startswith(_HEALTH_PREFIX):
             if method != HEALTH_WATCH:
                 return handler

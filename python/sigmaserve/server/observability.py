@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from sigmaserve.server.config import StartupError
+from sigmaserve.server.config import StartupError, join_host_port
 
 log = logging.getLogger("sigmaserve.server")
 
@@ -179,9 +179,8 @@ class MetricsHTTPServer(WSGIServer):
             server = cls((host, port), family)
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            raise StartupError(
-                f"--metrics-port: cannot listen on {host}:{port}: {reason}"
-            ) from None
+            address = join_host_port(host, port)
+            raise StartupError(f"--metrics-port: cannot listen on {address}: {reason}") from None
         server.set_app(app)
         return server
 
