@@ -108,14 +108,21 @@ def resolve_shape(
 
 
 def resolve_sigma(
-    sigma: float | None,
+    sigma: Any,
     scheduler: str | None,
     num_inference_steps: int | None,
     preset: str | None,
     scheduler_overrides: Mapping[str, Any],
 ) -> float:
-    """The factor the noise is multiplied by: ``sigma``, else the schedule's init_noise_sigma."""
+    """The factor the noise is multiplied by: ``sigma``, else the schedule's init_noise_sigma.
+
+    ``sigma`` may also be a numpy or torch scalar, e.g. a pipeline's own float32
+    ``init_noise_sigma``: float32 -> float -> float32 is exact, so the multiplication is the
+    caller's own (torch multiplies a float32 tensor by a scalar in float32).
+    """
     if sigma is not None:
+        if not isinstance(sigma, (bool, int, float)) and getattr(sigma, "shape", None) == ():
+            sigma = sigma.item()
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
             raise invalid("sigma", f"must be a number, got {type(sigma).__name__}")
         if not math.isfinite(sigma) or sigma < 0:
