@@ -111,7 +111,7 @@ pub(crate) fn comfy_normal(model: &Model, n: usize, sgm: bool) -> Vec<f32> {
 /// AUTOMATIC1111 `normal_scheduler` / `sgm_uniform` (modules/sd_schedulers.py, v1.10.1):
 /// the t-range is k-diffusion's `sigma_to_t` of the (possibly overridden) σ range, which with
 /// "Enable quantization" returns table indices, so an overridden end moves to the nearest
-/// table σ.
+/// table σ (both on 0-d tensors: in float16 on the downcast table).
 pub(crate) fn a1111_normal(
     model: &Model,
     n: usize,
@@ -119,8 +119,8 @@ pub(crate) fn a1111_normal(
     sgm: bool,
     quantize: bool,
 ) -> Vec<f32> {
-    let start = model.kd_sigma_to_t(r32(sigma_max), quantize);
-    let end = model.kd_sigma_to_t(r32(sigma_min), quantize);
+    let start = model.kd_sigma_to_t_0d(r32(sigma_max), quantize);
+    let end = model.kd_sigma_to_t_0d(r32(sigma_min), quantize);
     let mut ts = torch_linspace_f32(
         f64::from(start),
         f64::from(end),

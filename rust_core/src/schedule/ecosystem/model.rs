@@ -413,7 +413,43 @@ impl Model {
         self.table_sigma(t, false)
     }
 
-    /// k-diffusion `DiscreteSchedule.sigma_to_t`, interpolated (default) or quantised.
+    /// k-diffusion `DiscreteSchedule.sigma_to_t` of a 0-d tensor, as A1111's `normal` and
+    /// `sgm_uniform` call it on `torch.tensor(sigma)`. torch's type promotion lets the
+    /// table's dtype win over a 0-d operand, so on a float16 table (the downcast) ln σ is cast
+    /// to float16 and every step rounds to float16: the distances, `w`, and `t` itself.
+    /// Otherwise as [`Model::kd_sigma_to_t`].
+    pub(crate) fn kd_sigma_to_t_0d(&self, sigma: f32, quantize: bool) -> f32 {
+        if !self.half_table {
+            return self.kd_sigma_to_t(sigma, quantize);
+        }
+        let ls = h16(ln32(sigma));
+        let dists: Vec<f32> = self.log_sigmas.iter().map(|&l| h16(ls - l)).collect();
+        if quantize {
+            // argmin of the float16 distances: the first of equal ones.
+            let mut best = 0usize;
+            for (i, d) in dists.iter().enumerate() {
+                if d.abs() < dists[best].abs() {
+                    best = i;
+                }
+            }
+            return best as f32;
+        }
+        let n = dists.len();
+        if n < 2 {
+            return 0.0;
+        }
+        let lo = dists
+            .iter()
+            .rposition(|&d| d >= 0.0)
+            .unwrap_or(0)
+            .min(n - 2);
+        let (low, high) = (self.log_sigmas[lo], self.log_sigmas[lo + 1]);
+        let w = h16(h16(low - ls) / h16(low - high)).clamp(0.0, 1.0);
+        h16(h16(h16(1.0 - w) * lo as f32) + h16(w * (lo + 1) as f32))
+    }
+
+    /// k-diffusion `DiscreteSchedule.sigma_to_t` of a 1-D float32 tensor (what the sampler
+    /// feeds the model), interpolated (default) or quantised.
     pub(crate) fn kd_sigma_to_t(&self, sigma: f32, quantize: bool) -> f32 {
         if quantize {
             return self.quantized_t(sigma) as f32;
