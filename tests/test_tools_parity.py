@@ -878,6 +878,10 @@ def test_issue13_valid_options_without_effect_are_accepted():
     a = ecosystem_schedule("a1111:uniform", 20, sigma_min=0.1, rho=3.0)
     assert any(w.startswith("sigma_min has no effect") for w in a.warnings)
     assert any(w.startswith("rho has no effect") for w in a.warnings)
+    img = ecosystem_schedule("a1111:karras", 20, denoising_strength=0.5, sgm_noise_multiplier=True)
+    assert img.init_noise == "sigma" and any("sgm_noise_multiplier" in w for w in img.warnings)
+    txt = ecosystem_schedule("a1111:karras", 20, img2img_fix_steps=True)
+    assert any("img2img_fix_steps" in w for w in txt.warnings)
     ays = ecosystem_schedule("comfyui:align_your_steps", 10, sampler="dpm_2")
     assert any("penultimate" in w for w in ays.warnings)
     with pytest.raises(sigmaserve.InvalidArgumentError, match="bogus"):

@@ -816,6 +816,15 @@ pub(crate) fn a1111(req: &Request<'_>) -> Result<EcosystemSchedule> {
     let strength = o.f64("denoising_strength")?;
     let fix = o.bool_or("img2img_fix_steps", false)?;
     let sgm = o.bool_or("sgm_noise_multiplier", false)?;
+    // sample() applies the SGM multiplier, sample_img2img() the fixed steps.
+    if sgm && strength.is_some() {
+        warnings.push(
+            "sgm_noise_multiplier has no effect in img2img (A1111 scales by sigma_0 there)".into(),
+        );
+    }
+    if fix && o.overridden("img2img_fix_steps") && strength.is_none() {
+        warnings.push("img2img_fix_steps has no effect without denoising_strength".into());
+    }
     let (sigmas, init, factor) = match strength {
         None => {
             let s = get(n);
