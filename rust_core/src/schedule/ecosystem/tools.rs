@@ -647,20 +647,21 @@ pub(crate) fn comfyui(req: &Request<'_>) -> Result<EcosystemSchedule> {
     };
     // KSamplerAdvanced (comfy/samplers.py KSampler.sample): last_step, with
     // force_full_denoise, truncates; then start_step.
-    let truncates = last_step.is_some_and(|last| last < sigmas.len().saturating_sub(1));
-    if let (true, Some(last)) = (truncates, last_step) {
-        sigmas.truncate(last + 1);
-        if force_full_denoise {
-            if let Some(l) = sigmas.last_mut() {
-                *l = 0.0;
+    match last_step.filter(|&last| last < sigmas.len().saturating_sub(1)) {
+        Some(last) => {
+            sigmas.truncate(last + 1);
+            if force_full_denoise {
+                if let Some(l) = sigmas.last_mut() {
+                    *l = 0.0;
+                }
             }
         }
-    } else if force_full_denoise {
-        warnings.push(
+        None if force_full_denoise => warnings.push(
             "force_full_denoise has no effect: it zeroes the last sigma only when last_step \
              ends the schedule early"
                 .into(),
-        );
+        ),
+        None => {}
     }
     if let Some(start) = start_step {
         if start >= sigmas.len().saturating_sub(1) {
