@@ -82,7 +82,7 @@ def sample_init_latents(
     seeds: int | Sequence[int],
     source: str = "cpu",
     dtype: Any = "float32",
-    sigma: float | None = None,
+    sigma: Any = None,
     scheduler: str | None = None,
     num_inference_steps: int | None = None,
     seed_mode: str = "per_item",

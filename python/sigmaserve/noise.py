@@ -321,11 +321,13 @@ def to_torch(array: np.ndarray, dtype: Any = None) -> torch.Tensor:
     """A torch tensor from a result of this module (bfloat16: the uint16 bits reinterpreted)."""
     import torch
 
+    from sigmaserve.torch_utils import c_contiguous
+
     name = None if dtype is None else dtype_name(dtype)
     if name == "bfloat16" or (name is None and array.dtype == np.uint16):
-        bits = np.ascontiguousarray(array, dtype=np.uint16)
+        bits = c_contiguous(array, np.uint16)
         return torch.from_numpy(bits.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(array))
+    return torch.from_numpy(c_contiguous(array))
 
 
 __all__ = [

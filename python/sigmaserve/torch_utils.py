@@ -17,7 +17,7 @@ def numpy_to_torch(array: np.ndarray, dtype_name: str, *, device: Any = None, dt
     import torch
 
     target = torch.device(device) if device is not None else None
-    array = np.ascontiguousarray(array)
+    array = c_contiguous(array)
     if target is not None and target.type == "cuda":
         host = torch.empty(array.shape, dtype=_storage_dtype(torch, array), pin_memory=True)
         host.numpy()[...] = array
@@ -29,6 +29,12 @@ def numpy_to_torch(array: np.ndarray, dtype_name: str, *, device: Any = None, dt
         if target is not None:
             host = host.to(target)
     return host if dtype is None else host.to(dtype)
+
+
+def c_contiguous(array: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """``array`` in C order (a copy only if needed), keeping its shape: unlike
+    ``np.ascontiguousarray``, which turns a 0-d array into shape ``(1,)``."""
+    return np.require(array, dtype=dtype, requirements="C")
 
 
 def _storage_dtype(torch: Any, array: np.ndarray) -> Any:

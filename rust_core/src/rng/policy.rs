@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
 
-use super::a1111::{paste_centered, slerp_chw, SeedResize};
+use super::a1111::{paste_centered, slerp_chw, SeedResize, SlerpFloat, MIN_SLERP_ROWS};
 use super::dtype::{f32_to_bf16_bits, f32_to_f16_bits, Dtype, Noise, NoiseSliceMut};
 use super::{Generator, Source};
 
@@ -294,6 +294,27 @@ impl NoiseRequest {
             }
             None => None,
         };
+        if variation.is_some() {
+            let rows = resize.map_or(self.shape[2], |r| r.height);
+            if rows < MIN_SLERP_ROWS {
+                let (field, what) = if resize.is_some() {
+                    (
+                        "seed_resize_from",
+                        "a seed resize height of 1 latent row (8 to 15 px)",
+                    )
+                } else {
+                    ("subseeds", "a latent height of 1 row")
+                };
+                return Err(CoreError::invalid(
+                    field,
+                    format!(
+                        "variation seeds are undefined with {what}: A1111 normalises each column \
+                         along the height, so the slerp weights are NaN or about 1e7; use at \
+                         least {MIN_SLERP_ROWS} rows"
+                    ),
+                ));
+            }
+        }
         Ok(Plan {
             batch: b,
             item,
@@ -332,20 +353,21 @@ pub struct Plan {
     pub resize: Option<SeedResize>,
 }
 
-/// Element types the policies write: how to draw them and how to come back from the
-/// float64 working values of the slerp.
+/// Element types the policies write: how to draw them, and the float type the variation
+/// slerp runs in for them (float32 as A1111 does, float64 for float64 output).
 trait Kind {
     type T: Copy + Send + Sync + Default;
+    type W: SlerpFloat;
     fn fill(g: &mut Generator, out: &mut [Self::T]);
-    /// Draws `n` values for the slerp: float64 for float64 output, float32 (widened) else.
-    fn draw_work(g: &mut Generator, n: usize) -> Vec<f64>;
-    fn from_work(x: f64) -> Self::T;
+    /// Draws `n` values for the slerp.
+    fn draw_work(g: &mut Generator, n: usize) -> Vec<Self::W>;
+    fn from_work(x: Self::W) -> Self::T;
 }
 
-fn draw_f32_work(g: &mut Generator, n: usize) -> Vec<f64> {
+fn draw_f32_work(g: &mut Generator, n: usize) -> Vec<f32> {
     let mut v = vec![0f32; n];
     g.fill_f32(&mut v);
-    v.into_iter().map(f64::from).collect()
+    v
 }
 
 struct KF32;
@@ -355,19 +377,21 @@ struct KBF16;
 
 impl Kind for KF32 {
     type T = f32;
+    type W = f32;
     fn fill(g: &mut Generator, out: &mut [f32]) {
         g.fill_f32(out)
     }
-    fn draw_work(g: &mut Generator, n: usize) -> Vec<f64> {
+    fn draw_work(g: &mut Generator, n: usize) -> Vec<f32> {
         draw_f32_work(g, n)
     }
-    fn from_work(x: f64) -> f32 {
-        x as f32
+    fn from_work(x: f32) -> f32 {
+        x
     }
 }
 
 impl Kind for KF64 {
     type T = f64;
+    type W = f64;
     fn fill(g: &mut Generator, out: &mut [f64]) {
         g.fill_f64(out)
     }
@@ -383,38 +407,40 @@ impl Kind for KF64 {
 
 impl Kind for KF16 {
     type T = u16;
+    type W = f32;
     fn fill(g: &mut Generator, out: &mut [u16]) {
         g.fill_f16(out)
     }
-    fn draw_work(g: &mut Generator, n: usize) -> Vec<f64> {
+    fn draw_work(g: &mut Generator, n: usize) -> Vec<f32> {
         draw_f32_work(g, n)
     }
-    fn from_work(x: f64) -> u16 {
-        f32_to_f16_bits(x as f32)
+    fn from_work(x: f32) -> u16 {
+        f32_to_f16_bits(x)
     }
 }
 
 impl Kind for KBF16 {
     type T = u16;
+    type W = f32;
     fn fill(g: &mut Generator, out: &mut [u16]) {
         g.fill_bf16(out)
     }
-    fn draw_work(g: &mut Generator, n: usize) -> Vec<f64> {
+    fn draw_work(g: &mut Generator, n: usize) -> Vec<f32> {
         draw_f32_work(g, n)
     }
-    fn from_work(x: f64) -> u16 {
-        f32_to_bf16_bits(x as f32)
+    fn from_work(x: f32) -> u16 {
+        f32_to_bf16_bits(x)
     }
 }
 
 /// Items smaller than this are generated in parallel across items.
 const ITEM_PAR_MAX: usize = 1 << 17;
 
-fn run<K: Kind>(req: &NoiseRequest, plan: &Plan, out: &mut [K::T]) {
+fn run<K: Kind>(req: &NoiseRequest, plan: &Plan, out: &mut [K::T]) -> Result<()> {
     let src = req.source;
     let item = plan.item;
     if plan.numel == 0 {
-        return;
+        return Ok(());
     }
     let variation = plan.subseeds.is_some();
     match req.seed_mode {
@@ -430,12 +456,13 @@ fn run<K: Kind>(req: &NoiseRequest, plan: &Plan, out: &mut [K::T]) {
                     let (c, h, w) = (req.shape[1], req.shape[2], req.shape[3]);
                     out.par_chunks_mut(item)
                         .zip(noise.par_chunks(item).zip(sub.par_chunks(item)))
-                        .for_each(|(o, (n, s))| {
-                            let r = slerp_chw(plan.strength, n, s, c, h, w);
+                        .try_for_each(|(o, (n, s))| {
+                            let r = slerp_chw(plan.strength, n, s, (c, h, w))?;
                             for (d, x) in o.iter_mut().zip(r) {
                                 *d = K::from_work(x);
                             }
-                        });
+                            Ok(())
+                        })?;
                 }
                 Some(bi) => {
                     let max = bi.iter().copied().max().unwrap_or(0);
@@ -455,7 +482,7 @@ fn run<K: Kind>(req: &NoiseRequest, plan: &Plan, out: &mut [K::T]) {
                         if let Some(sg) = sg.as_mut() {
                             let n = K::draw_work(&mut g, item);
                             let s = K::draw_work(sg, item);
-                            let r = slerp_chw(plan.strength, &n, &s, c, h, w);
+                            let r = slerp_chw(plan.strength, &n, &s, (c, h, w))?;
                             for (d, x) in out[first * item..(first + 1) * item].iter_mut().zip(r) {
                                 *d = K::from_work(x);
                             }
@@ -474,18 +501,19 @@ fn run<K: Kind>(req: &NoiseRequest, plan: &Plan, out: &mut [K::T]) {
             if item < ITEM_PAR_MAX {
                 out.par_chunks_mut(item)
                     .enumerate()
-                    .for_each(|(i, o)| one(i, o));
+                    .try_for_each(|(i, o)| one(i, o))?;
             } else {
                 for (i, o) in out.chunks_mut(item).enumerate() {
-                    one(i, o);
+                    one(i, o)?;
                 }
             }
         }
     }
+    Ok(())
 }
 
 /// A1111's `ImageRNG.first` for image `i` (also plain per-item generation).
-fn per_image<K: Kind>(req: &NoiseRequest, plan: &Plan, i: usize, out: &mut [K::T]) {
+fn per_image<K: Kind>(req: &NoiseRequest, plan: &Plan, i: usize, out: &mut [K::T]) -> Result<()> {
     let src = req.source;
     let seed = plan.seeds[i];
     let fresh = |s: u64| Generator::new(s, src);
@@ -510,11 +538,11 @@ fn per_image<K: Kind>(req: &NoiseRequest, plan: &Plan, i: usize, out: &mut [K::T
                 },
             );
             let n = K::draw_work(&mut fresh(seed), sub.len());
-            let r = slerp_chw(plan.strength, &n, &sub, c, nh, nw);
+            let r = slerp_chw(plan.strength, &n, &sub, (c, nh, nw))?;
             let v: Vec<K::T> = r.into_iter().map(K::from_work).collect();
             if plan.resize.is_none() {
                 out.copy_from_slice(&v);
-                return;
+                return Ok(());
             }
             Some(v)
         }
@@ -535,11 +563,14 @@ fn per_image<K: Kind>(req: &NoiseRequest, plan: &Plan, i: usize, out: &mut [K::T
             paste_centered(out, (c, h, w), &small_noise, (nh, nw));
         }
     }
+    Ok(())
 }
 
 /// Generates the request into `out`, whose length must be the shape's element count and
 /// whose dtype must be `req.dtype` (field `"out"` otherwise). All checks, including
-/// `max_elements`, happen before anything is generated.
+/// `max_elements`, happen before anything is generated, except one that depends on the drawn
+/// values: a variation slerp column whose seed and subseed noise are parallel (field
+/// `"subseeds"`, see [`slerp_chw`]), after which `out` is partly written.
 pub fn sample_noise_into(req: &NoiseRequest, mut out: NoiseSliceMut<'_>) -> Result<()> {
     let plan = req.plan()?;
     if out.len() != plan.numel || out.dtype() != req.dtype {
@@ -560,7 +591,6 @@ pub fn sample_noise_into(req: &NoiseRequest, mut out: NoiseSliceMut<'_>) -> Resu
         NoiseSliceMut::F16(v) => run::<KF16>(req, &plan, v),
         NoiseSliceMut::BF16(v) => run::<KBF16>(req, &plan, v),
     }
-    Ok(())
 }
 
 /// Generates the request into a new buffer (validated before allocating).

@@ -182,6 +182,9 @@ pub fn get_schedule(
         extras: &extras,
     };
     let built = build(request, &mut warnings)?;
+    if resolved.flag("rescale_betas_zero_snr")? {
+        warnings.push(betas::ZERO_SNR_PRECISION.into());
+    }
     let order = class_order(class);
     let img2img = match extras.strength {
         Some(strength) if !matches!(class, SchedulerClass::Lcm | SchedulerClass::Tcd) => Some(

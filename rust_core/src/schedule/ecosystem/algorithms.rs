@@ -108,17 +108,19 @@ pub(crate) fn comfy_normal(model: &Model, n: usize, sgm: bool) -> Vec<f32> {
     }
 }
 
-/// AUTOMATIC1111 `normal_scheduler` / `sgm_uniform`: the t-range comes from the
-/// interpolating `sigma_to_t` of the (possibly overridden) σ range.
+/// AUTOMATIC1111 `normal_scheduler` / `sgm_uniform` (modules/sd_schedulers.py, v1.10.1):
+/// the t-range is k-diffusion's `sigma_to_t` of the (possibly overridden) σ range, which with
+/// "Enable quantization" returns table indices, so an overridden end moves to the nearest
+/// table σ (both on 0-d tensors: in float16 on the downcast table).
 pub(crate) fn a1111_normal(
     model: &Model,
     n: usize,
-    sigma_min: f64,
-    sigma_max: f64,
+    (sigma_min, sigma_max): (f64, f64),
     sgm: bool,
+    quantize: bool,
 ) -> Vec<f32> {
-    let start = model.kd_sigma_to_t(r32(sigma_max), false);
-    let end = model.kd_sigma_to_t(r32(sigma_min), false);
+    let start = model.kd_sigma_to_t_0d(r32(sigma_max), quantize);
+    let end = model.kd_sigma_to_t_0d(r32(sigma_min), quantize);
     let mut ts = torch_linspace_f32(
         f64::from(start),
         f64::from(end),

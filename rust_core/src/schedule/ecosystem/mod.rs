@@ -162,10 +162,18 @@ pub fn get_schedule(
     tools::override_init_noise(&reader, &mut out)?;
     out.config = reader.finish(&out.scheduler)?;
     if out.sigmas.iter().any(|s| !s.is_finite()) {
+        let why = if out.model_sigma_range.1.is_finite() {
+            ""
+        } else {
+            // A1111: zero terminal SNR pins the last ᾱ to 4.9e-8, float16's smallest
+            // subnormal after the downcast, and (1 - ᾱ)/ᾱ overflows float16.
+            " (the model table's sigma_max is infinite, as A1111's is with zero terminal SNR \
+             on a float16 alphas_cumprod)"
+        };
         return Err(CoreError::invalid(
             "scheduler",
             format!(
-                "{} produced non-finite sigmas for these options",
+                "{} produced non-finite sigmas for these options{why}",
                 out.scheduler
             ),
         ));

@@ -40,11 +40,15 @@ pub(crate) enum Kind {
 #[derive(Debug, Clone)]
 pub(crate) struct Model {
     pub kind: Kind,
-    /// Ascending σ table (float32, as the tool stores it).
+    /// Ascending σ table (float32, as the tool stores it; float16 values with
+    /// `half_table`).
     pub sigmas: Vec<f32>,
     /// `log_sigmas` as the tool stores it (ComfyUI: ln of the f64 σ, rounded; k-diffusion:
-    /// f32 ln of the f32 σ).
+    /// f32 ln of the f32 σ, or the float16 ln of the float16 σ).
     pub log_sigmas: Vec<f32>,
+    /// The k-diffusion table is a float16 buffer (A1111's "Downcast alphas_cumprod"), so
+    /// differences of two table entries round to float16 too.
+    pub half_table: bool,
     /// Training betas (discrete tables only).
     pub betas: Option<Vec<f32>>,
     /// Training ᾱ (discrete tables only).
@@ -111,29 +115,64 @@ pub(crate) fn betas_f64(p: &DiscreteParams) -> Result<Vec<f64>> {
     })
 }
 
-/// Zero-terminal-SNR rescale of an ascending f32 ᾱ (torch float32 ops, last value pinned).
-fn rescale_zsnr_abar(acp: &[f32]) -> Vec<f32> {
-    let sq: Vec<f32> = acp.iter().map(|a| a.sqrt()).collect();
+/// `x` rounded to float16 and back: what a torch op on float16 tensors stores (it computes
+/// in float32 and rounds the result).
+fn h16(x: f32) -> f32 {
+    half::f16::from_f32(x).to_f32()
+}
+
+/// Zero-terminal-SNR rescale of an ascending ᾱ in the precision of its buffer, as A1111's
+/// `rescale_zero_terminal_snr_abar` (modules/sd_models.py, v1.10.1) runs it on
+/// `alphas_cumprod`: float32 ops, or float16 ones (`round` = [`h16`]) after the downcast.
+fn rescale_zsnr_abar(acp: &[f32], round: fn(f32) -> f32) -> Vec<f32> {
+    let sq: Vec<f32> = acp.iter().map(|a| round(a.sqrt())).collect();
     let (Some(&a0), Some(&at)) = (sq.first(), sq.last()) else {
         return Vec::new();
     };
-    let scale = a0 / (a0 - at);
+    let scale = round(a0 / round(a0 - at));
     let mut out: Vec<f32> = sq
         .iter()
         .map(|&a| {
-            let v = (a - at) * scale;
-            v * v
+            let v = round(round(a - at) * scale);
+            round(v * v)
         })
         .collect();
     if let Some(last) = out.last_mut() {
-        *last = r32(ZSNR_LAST_ALPHA_BAR);
+        *last = round(r32(ZSNR_LAST_ALPHA_BAR));
     }
     out
 }
 
+/// ComfyUI's `rescale_zero_terminal_snr_sigmas` (comfy/model_sampling.py, a125cd84) on the
+/// float64 σ table: ᾱ = 1/(σ² + 1), the √ᾱ shift and scale, the last ᾱ pinned, back to σ,
+/// all in float64 like ComfyUI's tensors.
+fn rescale_zsnr_sigmas_f64(sigmas: &[f64]) -> Vec<f64> {
+    let sq: Vec<f64> = sigmas
+        .iter()
+        .map(|s| (1.0 / (s * s + 1.0)).sqrt())
+        .collect();
+    let (Some(&a0), Some(&at)) = (sq.first(), sq.last()) else {
+        return Vec::new();
+    };
+    let scale = a0 / (a0 - at);
+    let last = sq.len() - 1;
+    sq.iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            let v = (a - at) * scale;
+            let abar = if i == last {
+                ZSNR_LAST_ALPHA_BAR
+            } else {
+                v * v
+            };
+            ((1.0 - abar) / abar).sqrt()
+        })
+        .collect()
+}
+
 impl Model {
-    /// ComfyUI `ModelSamplingDiscrete`: f64 betas, ᾱ and σ; σ and ln σ stored as f32.
-    /// `zsnr` applies ComfyUI's rescale to the f32 σ table.
+    /// ComfyUI `ModelSamplingDiscrete` (comfy/model_sampling.py, a125cd84): betas, ᾱ, σ
+    /// and `zsnr`'s rescale in float64; σ and ln σ (of the float64 σ) stored as float32.
     pub(crate) fn comfy_discrete(p: &DiscreteParams) -> Result<Model> {
         let betas = betas_f64(p)?;
         let mut acc = 1.0f64;
@@ -144,33 +183,27 @@ impl Model {
                 acc
             })
             .collect();
-        let s64: Vec<f64> = acp.iter().map(|a| ((1.0 - a) / a).sqrt()).collect();
-        let alphas_cumprod: Vec<f32> = acp.iter().map(|&a| r32(a)).collect();
-        let (sigmas, log_sigmas) = if p.zsnr {
-            let s32: Vec<f32> = s64.iter().map(|&s| r32(s)).collect();
-            let abar: Vec<f32> = s32.iter().map(|s| 1.0 / (s * s + 1.0)).collect();
-            let abar = rescale_zsnr_abar(&abar);
-            let sig: Vec<f32> = abar.iter().map(|a| ((1.0 - a) / a).sqrt()).collect();
-            let logs = ln_f32(&sig);
-            (sig, logs)
-        } else {
-            (
-                s64.iter().map(|&s| r32(s)).collect(),
-                s64.iter().map(|&s| r32(s.ln())).collect(),
-            )
-        };
+        let mut s64: Vec<f64> = acp.iter().map(|a| ((1.0 - a) / a).sqrt()).collect();
+        if p.zsnr {
+            s64 = rescale_zsnr_sigmas_f64(&s64);
+        }
         Ok(Model {
             kind: Kind::Discrete,
-            sigmas,
-            log_sigmas,
+            sigmas: s64.iter().map(|&s| r32(s)).collect(),
+            log_sigmas: s64.iter().map(|&s| r32(s.ln())).collect(),
+            half_table: false,
             betas: Some(betas.iter().map(|&b| r32(b)).collect()),
-            alphas_cumprod: Some(alphas_cumprod),
+            // What the (rescaled) table implies; ComfyUI itself keeps no ᾱ buffer.
+            alphas_cumprod: Some(s64.iter().map(|&s| r32(1.0 / (s * s + 1.0))).collect()),
         })
     }
 
-    /// k-diffusion `CompVisDenoiser` over an LDM model: ᾱ computed in f64, stored as the
-    /// model's f32 buffer, then σ = √((1 − ᾱ)/ᾱ) and ln σ in f32. `downcast` rounds ᾱ through
-    /// f16 first (A1111 "Downcast alphas_cumprod to fp16"); `zsnr` is A1111's rescale of ᾱ.
+    /// k-diffusion `CompVisDenoiser` over an LDM model: ᾱ computed in f64 and stored as the
+    /// model's float32 buffer, then σ = √((1 − ᾱ)/ᾱ) and ln σ in float32. `downcast` is
+    /// A1111's "Downcast alphas_cumprod to fp16" (`use_downcasted_alpha_bar`): the buffer
+    /// becomes float16 and so does everything k-diffusion derives from it, the σ and ln σ
+    /// tables included (σ_max 14.609375, σ_min 0.03125 for SD). `zsnr` is A1111's rescale of
+    /// ᾱ in the buffer's precision.
     pub(crate) fn kdiff_discrete(p: &DiscreteParams, downcast: bool) -> Result<Model> {
         let betas = betas_f64(p)?;
         let mut acc = 1.0f64;
@@ -181,21 +214,29 @@ impl Model {
                 r32(acc)
             })
             .collect();
-        if downcast {
-            acp = acp
-                .iter()
-                .map(|&a| half::f16::from_f32(a).to_f32())
-                .collect();
-        }
+        let round: fn(f32) -> f32 = if downcast { h16 } else { |x| x };
+        acp = acp.into_iter().map(round).collect();
         if p.zsnr {
-            acp = rescale_zsnr_abar(&acp);
+            acp = rescale_zsnr_abar(&acp, round);
         }
-        let sigmas = training_sigmas(&acp);
-        let log_sigmas = ln_f32(&sigmas);
+        let (sigmas, log_sigmas) = if downcast {
+            // ((1 - ᾱ) / ᾱ) ** 0.5 and .log() on float16 tensors: each op rounds to float16.
+            let sigmas: Vec<f32> = acp
+                .iter()
+                .map(|&a| h16(h16(h16(1.0 - a) / a).sqrt()))
+                .collect();
+            let logs = sigmas.iter().map(|&s| h16(ln32(s))).collect();
+            (sigmas, logs)
+        } else {
+            let sigmas = training_sigmas(&acp);
+            let logs = ln_f32(&sigmas);
+            (sigmas, logs)
+        };
         Ok(Model {
             kind: Kind::Discrete,
             sigmas,
             log_sigmas,
+            half_table: downcast,
             betas: Some(betas.iter().map(|&b| r32(b)).collect()),
             alphas_cumprod: Some(acp),
         })
@@ -224,6 +265,7 @@ impl Model {
             kind,
             sigmas,
             log_sigmas,
+            half_table: false,
             betas: None,
             alphas_cumprod: None,
         })
@@ -262,6 +304,7 @@ impl Model {
             kind,
             sigmas: Vec::new(),
             log_sigmas: Vec::new(),
+            half_table: false,
             betas: None,
             alphas_cumprod: None,
         };
@@ -339,17 +382,28 @@ impl Model {
         }
     }
 
-    /// `argmin_i |ln σ − ln σ_i|` (first index on ties), in float32.
+    /// ComfyUI `timestep(σ)` and k-diffusion's quantised `sigma_to_t`:
+    /// `argmin_i |ln σ − ln σ_i|`. torch's `argmin` returns the first minimum, so a σ exactly
+    /// between two entries in log space (σ(k + ½), e.g. from sgm_uniform's fractional
+    /// timesteps) maps to the **lower** index k. In float32 such a tie survives only up to
+    /// the rounding of `exp` and `log`, which differs between torch builds, so the distances
+    /// are compared in float64 and an entry within that rounding of the minimum
+    /// ([`tie_tolerance`]) below it wins.
     pub(crate) fn quantized_t(&self, sigma: f32) -> usize {
-        let ls = ln32(sigma);
+        let ls = f64::from(sigma).ln();
+        let dist = |i: usize| (ls - f64::from(self.log_sigmas[i])).abs();
         let mut best = 0usize;
-        let mut best_d = f32::INFINITY;
-        for (i, &l) in self.log_sigmas.iter().enumerate() {
-            let d = (ls - l).abs();
+        let mut best_d = f64::INFINITY;
+        for i in 0..self.log_sigmas.len() {
+            let d = dist(i);
             if d < best_d {
                 best_d = d;
                 best = i;
             }
+        }
+        let tie = tie_tolerance(ls);
+        while best > 0 && dist(best - 1) <= best_d + tie {
+            best -= 1;
         }
         best
     }
@@ -359,7 +413,43 @@ impl Model {
         self.table_sigma(t, false)
     }
 
-    /// k-diffusion `DiscreteSchedule.sigma_to_t`, interpolated (default) or quantised.
+    /// k-diffusion `DiscreteSchedule.sigma_to_t` of a 0-d tensor, as A1111's `normal` and
+    /// `sgm_uniform` call it on `torch.tensor(sigma)`. torch's type promotion lets the
+    /// table's dtype win over a 0-d operand, so on a float16 table (the downcast) ln σ is cast
+    /// to float16 and every step rounds to float16: the distances, `w`, and `t` itself.
+    /// Otherwise as [`Model::kd_sigma_to_t`].
+    pub(crate) fn kd_sigma_to_t_0d(&self, sigma: f32, quantize: bool) -> f32 {
+        if !self.half_table {
+            return self.kd_sigma_to_t(sigma, quantize);
+        }
+        let ls = h16(ln32(sigma));
+        let dists: Vec<f32> = self.log_sigmas.iter().map(|&l| h16(ls - l)).collect();
+        if quantize {
+            // argmin of the float16 distances: the first of equal ones.
+            let mut best = 0usize;
+            for (i, d) in dists.iter().enumerate() {
+                if d.abs() < dists[best].abs() {
+                    best = i;
+                }
+            }
+            return best as f32;
+        }
+        let n = dists.len();
+        if n < 2 {
+            return 0.0;
+        }
+        let lo = dists
+            .iter()
+            .rposition(|&d| d >= 0.0)
+            .unwrap_or(0)
+            .min(n - 2);
+        let (low, high) = (self.log_sigmas[lo], self.log_sigmas[lo + 1]);
+        let w = h16(h16(low - ls) / h16(low - high)).clamp(0.0, 1.0);
+        h16(h16(h16(1.0 - w) * lo as f32) + h16(w * (lo + 1) as f32))
+    }
+
+    /// k-diffusion `DiscreteSchedule.sigma_to_t` of a 1-D float32 tensor (what the sampler
+    /// feeds the model), interpolated (default) or quantised.
     pub(crate) fn kd_sigma_to_t(&self, sigma: f32, quantize: bool) -> f32 {
         if quantize {
             return self.quantized_t(sigma) as f32;
@@ -377,9 +467,27 @@ impl Model {
             .min(n - 2);
         let hi = lo + 1;
         let (low, high) = (self.log_sigmas[lo], self.log_sigmas[hi]);
-        let w = ((low - ls) / (low - high)).clamp(0.0, 1.0);
+        // `low - high` of two float16 buffer entries is a float16 op.
+        let span = if self.half_table {
+            h16(low - high)
+        } else {
+            low - high
+        };
+        let w = ((low - ls) / span).clamp(0.0, 1.0);
         (1.0 - w) * lo as f32 + w * hi as f32
     }
+}
+
+/// How far apart two float64 distances from `ln σ` may be and still come from a tie in real
+/// arithmetic: the float32 σ carries a relative rounding of 2^-24 (so 2^-23 between the two
+/// distances) and the float32 interpolation of ln σ that produced it up to two ulps.
+fn tie_tolerance(ln_sigma: f64) -> f64 {
+    let v = (ln_sigma as f32).abs();
+    if !v.is_finite() {
+        return 0.0;
+    }
+    let ulp = f64::from(f32::from_bits(v.to_bits() + 1) - v);
+    2f64.powi(-23) + 2.0 * ulp
 }
 
 #[cfg(test)]
@@ -411,9 +519,30 @@ mod tests {
         // inputs); σ_min is one of those, so compare to within one ulp.
         assert_eq!(f64::from(m.sigma_max()), 14.614642143249512);
         assert!((f64::from(m.sigma_min()) - 0.02916753478348255).abs() < 2e-9);
+        // A1111's "Downcast alphas_cumprod": the whole table is float16 (issue 13).
         let h = Model::kdiff_discrete(&sd(), true).unwrap();
-        assert!((f64::from(h.sigma_max()) - 14.612339).abs() < 1e-5);
-        assert!((f64::from(h.sigma_min()) - 0.0312653).abs() < 1e-6);
+        assert_eq!(h.sigma_max(), 14.609375);
+        assert_eq!(h.sigma_min(), 0.03125);
+        assert!(h.half_table);
+        for (s, l) in h.sigmas.iter().zip(&h.log_sigmas) {
+            assert_eq!(h16(*s), *s);
+            assert_eq!(h16(*l), *l);
+        }
+    }
+
+    #[test]
+    fn quantized_ties_take_the_lower_index() {
+        // σ(k + ½) lies halfway between two entries in log space: torch's argmin keeps the
+        // first, whatever the float32 rounding of exp/log (issue 13: t = 202.5 -> 202).
+        let m = Model::comfy_discrete(&sd()).unwrap();
+        for k in [0usize, 1, 202, 500, 997] {
+            let s = m.comfy_sigma(k as f32 + 0.5);
+            assert_eq!(m.quantized_t(s), k, "k = {k}");
+            assert_eq!(m.quantized_t(m.comfy_sigma(k as f32 + 0.51)), k + 1);
+            assert_eq!(m.quantized_t(m.comfy_sigma(k as f32 + 0.49)), k);
+        }
+        assert_eq!(m.quantized_t(0.0), 0);
+        assert_eq!(m.quantized_t(1e6), 999);
     }
 
     #[test]
@@ -423,7 +552,17 @@ mod tests {
         let m = Model::comfy_discrete(&p).unwrap();
         assert!((f64::from(m.sigma_max()) - 4518.76).abs() < 0.01);
         assert!((f64::from(m.sigmas[998]) - 2254.24).abs() < 0.01);
-        assert!((f64::from(m.sigma_min()) - 0.0291672).abs() < 1e-6);
+        // ComfyUI rescales in float64: σ_min stays the plain table's 0.029167159 (issue 13).
+        assert_eq!(f64::from(m.sigma_min()), 0.029167158529162407);
+        // A1111 rescales its float32 alphas_cumprod: its σ_min moves by float32 rounding.
+        let a = Model::kdiff_discrete(&p, false).unwrap();
+        assert!((f64::from(a.sigma_min()) - 0.0291675).abs() < 1e-6);
+        // With the float16 downcast the pinned last ᾱ is float16's smallest subnormal, and
+        // (1 - ᾱ)/ᾱ overflows float16: A1111's σ_max is infinite.
+        assert!(Model::kdiff_discrete(&p, true)
+            .unwrap()
+            .sigma_max()
+            .is_infinite());
     }
 
     #[test]

@@ -441,6 +441,27 @@ fn flow_warning(out: &mut EcosystemSchedule) {
     }
 }
 
+/// The precision limit of a zero-terminal-SNR table, named whenever the rescale applies
+/// (`comfy`: ComfyUI's float64 rescale; otherwise A1111's float32 one on alphas_cumprod).
+fn zsnr_warning(spec: &Spec, comfy: bool, out: &mut EcosystemSchedule) {
+    if !matches!(spec, Spec::Discrete(p) if p.zsnr) {
+        return;
+    }
+    out.warnings.push(if comfy {
+        "zero terminal SNR: ComfyUI rescales the table in float64, as here; its smallest \
+         sigmas come from 1 - alphas_bar, a cancellation that magnifies rounding about \
+         1000-fold but stays below float32 resolution in float64, so the table matches \
+         ComfyUI's float32 values"
+            .into()
+    } else {
+        "zero terminal SNR: A1111 rescales alphas_cumprod in float32; the smallest sigmas come \
+         from 1 - alphas_cumprod, a cancellation that magnifies the 1-ulp rounding of torch's \
+         float32 sqrt (not correctly rounded on every CPU; sigmaserve's is) to up to about \
+         2e-5 relative there"
+            .into()
+    });
+}
+
 fn steps_warning(out: &mut EcosystemSchedule, requested: usize) {
     if out.num_inference_steps != requested {
         out.warnings.push(format!(
@@ -531,6 +552,25 @@ pub(crate) fn comfyui(req: &Request<'_>) -> Result<EcosystemSchedule> {
         ));
     }
     let mut warnings = Vec::new();
+    // KSampler(Advanced) inputs, valid with every schedule: read up front so that one
+    // without effect here is accepted (and named in the warnings), never "not an option".
+    let sampler = o.str("sampler")?;
+    let discard = o.bool_or(
+        "discard_penultimate_sigma",
+        sampler
+            .as_deref()
+            .is_some_and(|s| COMFY_DISCARD.contains(&s)),
+    )?;
+    let last_step = o.usize("last_step")?;
+    let force_full_denoise = o.bool_or("force_full_denoise", false)?;
+    let start_step = o.usize("start_step")?;
+    if discard && matches!(req.name, "align_your_steps" | "sd_turbo") {
+        warnings.push(format!(
+            "discarding the penultimate sigma has no effect on comfyui:{}: its scheduler node \
+             feeds SamplerCustom, which samples the sigmas as given",
+            req.name
+        ));
+    }
     let mut sigmas = match req.name {
         "align_your_steps" => {
             let mt = match o.str("model_type")? {
@@ -579,13 +619,6 @@ pub(crate) fn comfyui(req: &Request<'_>) -> Result<EcosystemSchedule> {
             s
         }
         name => {
-            let sampler = o.str("sampler")?;
-            let discard = o.bool_or(
-                "discard_penultimate_sigma",
-                sampler
-                    .as_deref()
-                    .is_some_and(|s| COMFY_DISCARD.contains(&s)),
-            )?;
             let calc = |steps: usize| -> Result<Vec<f32>> {
                 if discard {
                     let mut s = comfy_sigmas(name, &model, steps + 1, o)?;
@@ -612,18 +645,25 @@ pub(crate) fn comfyui(req: &Request<'_>) -> Result<EcosystemSchedule> {
             }
         }
     };
-    // KSamplerAdvanced: last_step (with force_full_denoise), then start_step.
-    if let Some(last) = o.usize("last_step")? {
-        if last < sigmas.len().saturating_sub(1) {
+    // KSamplerAdvanced (comfy/samplers.py KSampler.sample): last_step, with
+    // force_full_denoise, truncates; then start_step.
+    match last_step.filter(|&last| last < sigmas.len().saturating_sub(1)) {
+        Some(last) => {
             sigmas.truncate(last + 1);
-            if o.bool_or("force_full_denoise", false)? {
+            if force_full_denoise {
                 if let Some(l) = sigmas.last_mut() {
                     *l = 0.0;
                 }
             }
         }
+        None if force_full_denoise => warnings.push(
+            "force_full_denoise has no effect: it zeroes the last sigma only when last_step \
+             ends the schedule early"
+                .into(),
+        ),
+        None => {}
     }
-    if let Some(start) = o.usize("start_step")? {
+    if let Some(start) = start_step {
         if start >= sigmas.len().saturating_sub(1) {
             return Err(CoreError::invalid(
                 "start_step",
@@ -655,6 +695,7 @@ pub(crate) fn comfyui(req: &Request<'_>) -> Result<EcosystemSchedule> {
     warnings.append(&mut out.warnings);
     out.warnings = warnings;
     flow_warning(&mut out);
+    zsnr_warning(&spec, true, &mut out);
     if req.name != "laplace" {
         steps_warning(&mut out, n);
     }
@@ -692,7 +733,9 @@ pub(crate) fn a1111(req: &Request<'_>) -> Result<EcosystemSchedule> {
             "a1111 schedules are reproduced for discrete (SD1.x/SD2.x/SDXL-type) models only",
         ));
     }
-    let downcast = o.bool_or("downcast_alphas_cumprod", false)?;
+    // Every A1111 setting is valid with every scheduler and sampler: all are read here, and
+    // one without effect in this combination is named in the warnings.
+    let downcast = o.bool_or("use_downcasted_alpha_bar", false)?;
     let model = kdiff_model(&spec, downcast)?;
     let quantize = o.bool_or("enable_quantization", false)?;
     let sampler = o.str("sampler")?;
@@ -700,7 +743,16 @@ pub(crate) fn a1111(req: &Request<'_>) -> Result<EcosystemSchedule> {
         Some(s) => a1111_sampler(s)?,
         None => ("uniform", false),
     };
-    let discard = sampler_discard || o.bool_or("always_discard_next_to_last_sigma", false)?;
+    let always_discard = o.bool_or("always_discard_next_to_last_sigma", false)?;
+    let discard = sampler_discard || always_discard;
+    let mut warnings = Vec::new();
+    if always_discard && sampler_discard {
+        warnings.push(format!(
+            "always_discard_next_to_last_sigma has no effect: sampler {:?} discards the \
+             penultimate sigma already",
+            sampler.as_deref().unwrap_or_default()
+        ));
+    }
     let name = if req.name == "automatic" {
         auto
     } else {
@@ -736,6 +788,7 @@ pub(crate) fn a1111(req: &Request<'_>) -> Result<EcosystemSchedule> {
         ));
     }
     let (alpha, beta) = alpha_beta(o, "beta_dist_alpha", "beta_dist_beta")?;
+    a1111_unused_settings(o, name, &mut warnings);
     let sdxl = is_sdxl(req.preset.as_deref());
     let schedule = |steps: usize| -> Vec<f32> {
         let s = match name {
@@ -743,8 +796,8 @@ pub(crate) fn a1111(req: &Request<'_>) -> Result<EcosystemSchedule> {
             "karras" => alg::karras(steps, smin, smax, rho_for(7.0)),
             "exponential" => alg::exponential(steps, smin, smax),
             "polyexponential" => alg::polyexponential(steps, smin, smax, rho_for(1.0)),
-            "sgm_uniform" => alg::a1111_normal(&model, steps, smin, smax, true),
-            "normal" => alg::a1111_normal(&model, steps, smin, smax, false),
+            "sgm_uniform" => alg::a1111_normal(&model, steps, (smin, smax), true, quantize),
+            "normal" => alg::a1111_normal(&model, steps, (smin, smax), false, quantize),
             "kl_optimal" => alg::a1111_kl_optimal(steps, smin, smax),
             "align_your_steps" => alg::ays_a1111(ays_table_a1111(sdxl), steps),
             "simple" => alg::simple(&model, steps),
@@ -764,6 +817,15 @@ pub(crate) fn a1111(req: &Request<'_>) -> Result<EcosystemSchedule> {
     let strength = o.f64("denoising_strength")?;
     let fix = o.bool_or("img2img_fix_steps", false)?;
     let sgm = o.bool_or("sgm_noise_multiplier", false)?;
+    // sample() applies the SGM multiplier, sample_img2img() the fixed steps.
+    if sgm && strength.is_some() {
+        warnings.push(
+            "sgm_noise_multiplier has no effect in img2img (A1111 scales by sigma_0 there)".into(),
+        );
+    }
+    if fix && o.overridden("img2img_fix_steps") && strength.is_none() {
+        warnings.push("img2img_fix_steps has no effect without denoising_strength".into());
+    }
     let (sigmas, init, factor) = match strength {
         None => {
             let s = get(n);
@@ -800,10 +862,42 @@ pub(crate) fn a1111(req: &Request<'_>) -> Result<EcosystemSchedule> {
         .map(|&s| model.kd_sigma_to_t(s, quantize))
         .collect();
     let mut out = base(&model, sigmas, ts, init, factor);
+    out.warnings = warnings;
+    zsnr_warning(&spec, false, &mut out);
     if strength.is_none() {
         steps_warning(&mut out, n);
     }
     Ok(out)
+}
+
+/// Names the A1111 settings the caller set that `scheduler` ignores (A1111 accepts them all:
+/// they are global settings). The σ range reaches only the schedulers that take one
+/// (`modules/sd_schedulers.py`), ρ only Karras and Polyexponential, the beta parameters only
+/// Beta.
+fn a1111_unused_settings(o: &Reader<'_>, scheduler: &str, warnings: &mut Vec<String>) {
+    let takes_range = !matches!(
+        scheduler,
+        "uniform" | "simple" | "ddim" | "align_your_steps"
+    );
+    let used = |key: &str| match key {
+        "sigma_min" | "sigma_max" | "use_old_karras_scheduler_sigmas" => takes_range,
+        "rho" => matches!(scheduler, "karras" | "polyexponential"),
+        _ => scheduler == "beta",
+    };
+    for key in [
+        "sigma_min",
+        "sigma_max",
+        "use_old_karras_scheduler_sigmas",
+        "rho",
+        "beta_dist_alpha",
+        "beta_dist_beta",
+    ] {
+        if o.overridden(key) && !used(key) {
+            warnings.push(format!(
+                "{key} has no effect on the {scheduler} scheduler (A1111 ignores it there)"
+            ));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -870,6 +964,7 @@ pub(crate) fn kdiffusion(req: &Request<'_>) -> Result<EcosystemSchedule> {
         );
     }
     flow_warning(&mut out);
+    zsnr_warning(&spec, false, &mut out);
     Ok(out)
 }
 
