@@ -21,8 +21,9 @@ pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "object".into())
 }
 
+/// Python's bool or numpy's (`numpy.bool`, `bool_` before numpy 2).
 fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
-    obj.is_instance_of::<PyBool>() || type_name(obj) == "bool_"
+    obj.is_instance_of::<PyBool>() || matches!(type_name(obj).as_str(), "bool" | "bool_")
 }
 
 /// An integer: a Python int or anything with `__index__` (numpy integers), never a bool.
