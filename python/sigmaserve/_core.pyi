@@ -108,7 +108,7 @@ def schedule_family_descriptions() -> list[tuple[str, str]]:
     """``(family, description)`` of every scheduler family."""
 
 def schedule_excluded() -> list[tuple[str, str]]:
-    """``(class name, reason)`` for the diffusers scheduler classes sigmaserve does not reproduce."""
+    """``(class name, reason)`` of the diffusers classes sigmaserve does not reproduce."""
 
 # --- ecosystem schedules (rust_py/src/ecosystem.rs) ---
 

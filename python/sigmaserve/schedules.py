@@ -2,7 +2,8 @@
 
 :func:`get_schedule` reproduces ``Scheduler.from_config(config)`` followed by
 ``set_timesteps(...)`` for every diffusers scheduler class sigmaserve supports, with model presets
-(:func:`list_presets`). The result is an immutable :class:`Schedule`.
+(:func:`list_presets`). The result is an immutable :class:`Schedule`. :func:`scheduler_families`
+and :func:`excluded_schedulers` describe the classes for a catalog.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def get_schedule(
 
     Precedence: class defaults < ``preset`` < ``config`` < ``overrides``. ``overrides`` take any
     diffusers config key and the ``set_timesteps`` extras ``timesteps``, ``sigmas``, ``mu`` and
-    ``strength`` (img2img). With custom ``timesteps``/``sigmas`` the default step count is
+    ``strength`` (img2img), plus those of single classes: ``max_timesteps`` and
+    ``intermediate_timesteps`` (SCM; ``None`` is a value there), ``jump_length`` and
+    ``jump_n_sample`` (RePaint), ``stage_index`` and ``is_amplify_first_chunk`` (Helios) and
+    ``start_time`` (RFD4Proteina). With custom ``timesteps``/``sigmas`` the default step count is
     dropped; an explicit ``num_inference_steps`` must then agree with their length.
     """
     if num_inference_steps is _DEFAULT_STEPS:

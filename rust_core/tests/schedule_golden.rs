@@ -360,6 +360,77 @@ fn errors_name_their_field() {
             map(&[("typo_key", ConfigValue::Int(1))]),
             "typo_key",
         ),
+        // The classes added for issue 14 and their set_timesteps arguments.
+        (
+            "VQDiffusionScheduler",
+            Some(10),
+            None,
+            empty.clone(),
+            "scheduler",
+        ),
+        (
+            "HeliosScheduler",
+            Some(10),
+            None,
+            empty.clone(),
+            "stage_index",
+        ),
+        (
+            "HeliosScheduler",
+            Some(10),
+            None,
+            map(&[("stage_index", ConfigValue::Int(3))]),
+            "stage_index",
+        ),
+        (
+            "SCMScheduler",
+            Some(3),
+            None,
+            empty.clone(),
+            "intermediate_timesteps",
+        ),
+        (
+            "SCMScheduler",
+            Some(2),
+            None,
+            map(&[("max_timesteps", ConfigValue::Str("x".into()))]),
+            "max_timesteps",
+        ),
+        (
+            "RePaintScheduler",
+            Some(10),
+            None,
+            map(&[("jump_length", ConfigValue::Int(0))]),
+            "jump_length",
+        ),
+        (
+            "RFD4ProteinaScheduler",
+            Some(10),
+            None,
+            empty.clone(),
+            "schedule_mode",
+        ),
+        (
+            "PiflowScheduler",
+            Some(10),
+            None,
+            map(&[("sigmas", ConfigValue::FloatList(vec![1.0, 0.0]))]),
+            "sigmas",
+        ),
+        (
+            "DDIMInverseScheduler",
+            Some(10),
+            None,
+            map(&[("timestep_spacing", ConfigValue::Str("linspace".into()))]),
+            "timestep_spacing",
+        ),
+        (
+            "UnCLIPScheduler",
+            Some(10),
+            None,
+            map(&[("jump_n_sample", ConfigValue::Int(2))]),
+            "jump_n_sample",
+        ),
     ];
     for (name, n, preset, overrides, field) in cases {
         let err = get_schedule(name, n, preset, &empty, &overrides).unwrap_err();

@@ -35,6 +35,8 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         (true, false) => requested + 1,
         (false, _) => requested,
     };
+    // `__init__` lays out every stage whatever `stages` is; refuse what it cannot lay out.
+    stage_range(cfg, cfg.count("stages")?)?;
     let dynamic = cfg.flag("use_dynamic_shifting")?;
     if dynamic && cfg.float("shift")? != 1.0 {
         return Err(CoreError::invalid(
@@ -194,6 +196,12 @@ fn stage_timesteps(cfg: &Resolved, index: usize) -> Result<Vec<f64>> {
         distances.push(start_sigma - end_sigma);
     }
     let total: f64 = distances.iter().sum();
+    if !(total.is_finite() && total != 0.0) {
+        return Err(CoreError::invalid(
+            "stage_range",
+            "gives stages of no total length (upstream divides by it)",
+        ));
+    }
     let before: f64 = distances[..index].iter().sum();
     let start_ratio = if index == 0 { 0.0 } else { before / total };
     let end_ratio = if index == stages - 1 {

@@ -9,8 +9,9 @@ use super::vp::Vp;
 use super::{reject_extras, required_steps, Built, FloatArray, Request, Timesteps};
 use crate::error::{CoreError, Result};
 
-/// The longest RePaint schedule accepted (its jumps multiply the step count).
-const MAX_REPAINT_TIMESTEPS: usize = 10_000_000;
+/// The longest RePaint schedule accepted (its jumps multiply the step count; the paper's
+/// 250 steps with 10 jumps of 10 give 4,750).
+const MAX_REPAINT_TIMESTEPS: usize = 1_000_000;
 
 /// Builds the schedule of one of this module's classes.
 pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Built> {
