@@ -9,6 +9,8 @@
 //! * the zero-terminal-SNR rescale acts on that `alphas_cumprod` directly and leaves the betas
 //!   as they were.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use super::betas::{self, BetaSchedule, BetaSource};
 use super::config::Resolved;
 use super::discrete;
@@ -43,11 +45,41 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
     })
 }
 
+/// What determines the training arrays: the beta source, `snr_shift_scale`, the rescale.
+type Key = (BetaSource, u64, bool);
+
+/// `(betas, alphas_cumprod)`.
+type Arrays = Arc<(FloatArray, FloatArray)>;
+
+/// Recently built training arrays (a pure-function memo, as for the VP schedulers).
+static CACHE: Mutex<Vec<(Key, Arrays)>> = Mutex::new(Vec::new());
+const CACHE_CAPACITY: usize = 8;
+
 /// `betas` and the shifted (and optionally rescaled) `alphas_cumprod`, in the betas' dtype.
 fn training_arrays(cfg: &Resolved) -> Result<(FloatArray, FloatArray)> {
+    let key: Key = (
+        beta_source(cfg)?,
+        cfg.float("snr_shift_scale")?.to_bits(),
+        cfg.flag("rescale_betas_zero_snr")?,
+    );
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
+        let entry = cache.remove(i);
+        let arrays = Arc::clone(&entry.1);
+        cache.insert(0, entry);
+        return Ok((*arrays).clone());
+    }
+    drop(cache);
+    let arrays = Arc::new(compute(&key));
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    cache.insert(0, (key, Arc::clone(&arrays)));
+    cache.truncate(CACHE_CAPACITY);
+    Ok((*arrays).clone())
+}
+
+/// The betas as configured (trained betas must match `num_train_timesteps`).
+fn beta_source(cfg: &Resolved) -> Result<BetaSource> {
     let n = cfg.count("num_train_timesteps")?;
-    let shift = cfg.float("snr_shift_scale")?;
-    let zero_snr = cfg.flag("rescale_betas_zero_snr")?;
     if let Some(values) = cfg.opt_float_list("trained_betas")? {
         if values.len() != n {
             return Err(CoreError::invalid(
@@ -55,30 +87,51 @@ fn training_arrays(cfg: &Resolved) -> Result<(FloatArray, FloatArray)> {
                 format!("has {} values but num_train_timesteps is {n}", values.len()),
             ));
         }
-        let betas: Vec<f32> = values.iter().map(|&b| r32(b)).collect();
-        return Ok(arrays_f32(betas, shift, zero_snr));
+        return Ok(BetaSource::Trained(values));
     }
-    let beta_start = cfg.float("beta_start")?;
-    let beta_end = cfg.float("beta_end")?;
-    Ok(match cfg.text("beta_schedule")? {
-        "scaled_linear" => {
-            let betas: Vec<f64> = torch_linspace_f64(beta_start.sqrt(), beta_end.sqrt(), n)
-                .into_iter()
-                .map(|x| x * x)
-                .collect();
+    let schedule = match cfg.text("beta_schedule")? {
+        "scaled_linear" => BetaSchedule::ScaledLinear,
+        "linear" => BetaSchedule::Linear,
+        _ => BetaSchedule::SquaredCosCapV2,
+    };
+    Ok(BetaSource::Named {
+        schedule,
+        beta_start: cfg.float("beta_start")?,
+        beta_end: cfg.float("beta_end")?,
+        num_train_timesteps: n,
+    })
+}
+
+fn compute(key: &Key) -> (FloatArray, FloatArray) {
+    let (source, shift_bits, zero_snr) = key;
+    let (shift, zero_snr) = (f64::from_bits(*shift_bits), *zero_snr);
+    match source {
+        BetaSource::Named {
+            schedule: BetaSchedule::ScaledLinear,
+            beta_start,
+            beta_end,
+            num_train_timesteps,
+        } => {
+            let betas: Vec<f64> =
+                torch_linspace_f64(beta_start.sqrt(), beta_end.sqrt(), *num_train_timesteps)
+                    .into_iter()
+                    .map(|x| x * x)
+                    .collect();
             arrays_f64(betas, shift, zero_snr)
         }
-        "linear" => arrays_f32(torch_linspace_f32(beta_start, beta_end, n), shift, zero_snr),
-        _ => {
-            let source = BetaSource::Named {
-                schedule: BetaSchedule::SquaredCosCapV2,
-                beta_start,
-                beta_end,
-                num_train_timesteps: n,
-            };
-            arrays_f32(betas::betas(&source), shift, zero_snr)
-        }
-    })
+        BetaSource::Named {
+            schedule: BetaSchedule::Linear,
+            beta_start,
+            beta_end,
+            num_train_timesteps,
+        } => arrays_f32(
+            torch_linspace_f32(*beta_start, *beta_end, *num_train_timesteps),
+            shift,
+            zero_snr,
+        ),
+        // Trained betas (float32) and squaredcos_cap_v2.
+        other => arrays_f32(betas::betas(other), shift, zero_snr),
+    }
 }
 
 /// float32 torch arithmetic: `acp / (s + (1 - s) * acp)` with the Python floats rounded to f32.
