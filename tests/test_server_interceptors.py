@@ -171,13 +171,15 @@ def test_unparsable_stream_request_is_invalid_argument(target):
 
 def test_unauthenticated_calls_are_counted_and_logged(caplog):
     caplog.set_level(logging.INFO, logger="sigmaserve.server")
-    with server_in_thread(ServerConfig(port=0, token="s3cret")) as running:
-        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            stub = pb_grpc.NoiseServiceStub(channel)
-            with pytest.raises(grpc.RpcError) as unary:
-                stub.GetSchedule(pb.GetScheduleRequest(scheduler="EulerDiscreteScheduler"))
-            with pytest.raises(grpc.RpcError) as stream:
-                next(stub.StreamInitLatents(pb.SampleInitLatentsRequest(), timeout=10))
+    with (
+        server_in_thread(ServerConfig(port=0, token="s3cret")) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        stub = pb_grpc.NoiseServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as unary:
+            stub.GetSchedule(pb.GetScheduleRequest(scheduler="EulerDiscreteScheduler"))
+        with pytest.raises(grpc.RpcError) as stream:
+            next(stub.StreamInitLatents(pb.SampleInitLatentsRequest(), timeout=10))
     # (read once the server has stopped: it finishes counting a call after sending its status)
     counts = [
         handled(running, NOISE, m, "UNAUTHENTICATED") for m in ("GetSchedule", "StreamInitLatents")
