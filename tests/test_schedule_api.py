@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 import sigmaserve
 from sigmaserve import InvalidArgumentError, Schedule, TooLargeError, get_schedule, list_presets
-from sigmaserve.schedules import list_schedulers
+from sigmaserve.schedules import (
+    excluded_schedulers,
+    list_schedulers,
+    scheduler_families,
+    scheduler_family_descriptions,
+)
 
 F32 = np.float32
 
@@ -121,14 +126,95 @@ def test_timestep_dtypes(scheduler: str, dtype: type) -> None:
     assert s.sigmas is None or s.sigmas.dtype == np.float32
 
 
+# What a few classes need beyond class defaults and 10 steps (their upstream rules).
+NEEDS: dict[str, tuple[int, dict]] = {
+    "FlowMatchEulerDiscreteScheduler": (10, {"mu": 1.0}),
+    "SCMScheduler": (2, {}),  # intermediate_timesteps defaults to two steps
+    "ConsistencyDecoderScheduler": (2, {}),  # two fixed timesteps
+    "HeliosScheduler": (10, {"stage_index": 0}),  # three pyramid stages by default
+    "HeliosDMDScheduler": (10, {"stage_index": 0}),
+    "RFD4ProteinaScheduler": (
+        30,
+        {"schedule_mode": "log", "noise_mode": "tan", "tsr_k": 1.0, "tsr_sigma": 1.0},
+    ),
+}
+
+
 def test_every_listed_scheduler_works_with_defaults() -> None:
     names = list_schedulers()
-    assert len(names) == 21
+    assert len(names) == 46
     for name in names:
-        steps = 10
-        extra = {"mu": 1.0} if name == "FlowMatchEulerDiscreteScheduler" else {}
+        steps, extra = NEEDS.get(name, (10, {}))
         s = get_schedule(name, steps, preset=None, **extra)
         assert s.scheduler == name and s.timesteps.size >= 1
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "extra", "timesteps", "sigmas", "training"),
+    [
+        ("CMStochasticIterativeScheduler", {}, np.float64, np.float32, None),
+        ("FlowMapEulerDiscreteScheduler", {}, np.float64, np.float64, None),
+        ("HeliosScheduler", {"stage_index": 1}, np.float64, np.float64, None),
+        ("HeliosScheduler", {"stages": 1}, np.float32, np.float32, None),
+        ("KarrasVeScheduler", {}, np.int64, np.float32, None),
+        ("CogVideoXDDIMScheduler", {}, np.int64, None, np.float64),
+        ("CogVideoXDPMScheduler", {"beta_schedule": "linear"}, np.int64, None, np.float32),
+        ("IPNDMScheduler", {}, np.float32, None, np.float32),
+        ("DPMSolverMultistepInverseScheduler", {}, np.int64, np.float32, np.float32),
+    ],
+)
+def test_added_class_dtypes(
+    scheduler: str, extra: dict, timesteps: type, sigmas: type | None, training: type | None
+) -> None:
+    """The dtypes diffusers 0.42.1 gives (float64 where it computes in float64)."""
+    s = get_schedule(scheduler, 10, preset=None, **extra)
+    assert s.timesteps.dtype == timesteps
+    assert (s.sigmas is None) == (sigmas is None)
+    assert s.sigmas is None or s.sigmas.dtype == sigmas
+    if training is None:
+        assert s.betas.size == 0
+    else:
+        assert s.betas.dtype == training and s.betas.size > 0
+
+
+# ---- the scheduler catalog -------------------------------------------------------------------
+
+
+def test_every_diffusers_scheduler_is_supported_or_excluded() -> None:
+    """Enumerates what ``diffusers.schedulers`` exports: every scheduler class is either
+    reproduced or listed as excluded with a reason, never both, never neither."""
+    schedulers = pytest.importorskip("diffusers.schedulers")
+    exported = {
+        name
+        for name in dir(schedulers)
+        if isinstance(getattr(schedulers, name), type)
+        and hasattr(getattr(schedulers, name), "set_timesteps")
+    }
+    supported = set(list_schedulers())
+    excluded = excluded_schedulers()
+    assert supported.isdisjoint(excluded)
+    assert exported == supported | set(excluded)
+    assert all(reason for reason in excluded.values())
+
+
+def test_families_cover_every_scheduler_with_a_small_vocabulary() -> None:
+    families = scheduler_families()
+    vocabulary = scheduler_family_descriptions()
+    assert set(families) == set(list_schedulers())
+    assert set(vocabulary) == {"alpha", "sigma", "multistep", "flow_match", "edm", "consistency"}
+    assert set(families.values()) == set(vocabulary)
+    assert families["DDIMScheduler"] == "alpha"
+    assert families["EulerDiscreteScheduler"] == "sigma"
+    assert families["UniPCMultistepScheduler"] == "multistep"
+    assert families["FlowMatchEulerDiscreteScheduler"] == "flow_match"
+    assert families["EDMEulerScheduler"] == "edm"
+    assert families["LCMScheduler"] == "consistency"
+
+
+def test_excluded_scheduler_is_refused_with_its_reason() -> None:
+    with pytest.raises(InvalidArgumentError, match="discrete") as info:
+        get_schedule("VQDiffusionScheduler", 10)
+    assert info.value.field == "scheduler"
 
 
 # ---- presets and config ----------------------------------------------------------------------
@@ -303,6 +389,25 @@ def test_schedule_is_immutable_and_round_trips() -> None:
     back = Schedule.from_dict(data)
     assert back == s
     assert back.timesteps.dtype == s.timesteps.dtype
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "extra"),
+    [("FlowMapEulerDiscreteScheduler", {}), ("CogVideoXDDIMScheduler", {})],
+)
+def test_float64_arrays_round_trip(scheduler: str, extra: dict) -> None:
+    """JSON (to_dict / from_dict) and the gRPC message keep float64 arrays float64."""
+    from sigmaserve import wire
+
+    s = get_schedule(scheduler, 10, preset=None, **extra)
+    for back in (
+        Schedule.from_dict(json.loads(json.dumps(s.to_dict()))),
+        wire.schedule_from_proto(wire.schedule_to_proto(s)),
+    ):
+        assert back == s
+        for name in ("sigmas", "betas", "alphas_cumprod"):
+            mine, theirs = getattr(back, name), getattr(s, name)
+            assert (mine is None and theirs is None) or mine.dtype == theirs.dtype
 
 
 def test_ecosystem_names_dispatch() -> None:

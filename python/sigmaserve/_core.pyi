@@ -19,6 +19,9 @@ __all__ = [
     "noise_randn",
     "noise_set_simd",
     "noise_simd_isa",
+    "schedule_excluded",
+    "schedule_families",
+    "schedule_family_descriptions",
     "schedule_get",
     "schedule_presets",
     "schedule_schedulers",
@@ -83,8 +86,9 @@ def schedule_get(
     """Compute a diffusers schedule; returns the attribute dict of ``sigmaserve.Schedule``.
 
     Keys: ``scheduler`` (str), ``timesteps`` (read-only int64/float32/float64 array),
-    ``sigmas`` (read-only float32 array or None), ``init_noise_sigma`` (float), ``betas`` and
-    ``alphas_cumprod`` (read-only float32 arrays, empty for EDM and flow matching), ``config``
+    ``sigmas`` (read-only float32/float64 array or None), ``init_noise_sigma`` (float),
+    ``betas`` and ``alphas_cumprod`` (read-only float32/float64 arrays, empty where the
+    scheduler has none), ``config``
     (dict), ``warnings`` (tuple[str, ...]), ``num_inference_steps`` (int), ``order`` (int),
     ``img2img`` (dict with strength, begin_index, num_timesteps, start_timestep; or None).
     Raises ``sigmaserve.errors.InvalidArgumentError`` (``TooLargeError`` for sizes) naming the
@@ -96,6 +100,15 @@ def schedule_presets() -> list[dict[str, Any]]:
 
 def schedule_schedulers() -> list[str]:
     """The diffusers scheduler class names ``schedule_get`` accepts."""
+
+def schedule_families() -> list[tuple[str, str]]:
+    """``(class name, family)`` for every class ``schedule_get`` accepts."""
+
+def schedule_family_descriptions() -> list[tuple[str, str]]:
+    """``(family, description)`` of every scheduler family."""
+
+def schedule_excluded() -> list[tuple[str, str]]:
+    """``(class name, reason)`` of the diffusers classes sigmaserve does not reproduce."""
 
 # --- ecosystem schedules (rust_py/src/ecosystem.rs) ---
 

@@ -36,6 +36,7 @@ class Latents:
 
 
 _ARRAYS = ("timesteps", "sigmas", "betas", "alphas_cumprod")
+_FLOAT_ARRAYS = ("sigmas", "betas", "alphas_cumprod")
 
 
 class ConfigDict(dict[str, Any]):
@@ -85,10 +86,12 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 class Schedule:
     """A schedule as the diffusers scheduler holds it after ``set_timesteps``.
 
-    ``timesteps`` has diffusers' dtype (float32 for the sigma-space family, int64 for the
-    DDIM/DDPM/PNDM/DPM-Solver family, float64 for DPMSolverSDE); ``sigmas`` is float32 or
-    ``None``; ``betas`` and ``alphas_cumprod`` are the float32 training arrays (empty for EDM and
-    flow matching). Arrays are read-only.
+    Every array has diffusers' dtype: ``timesteps`` float32 for the sigma-space family, int64 for
+    the DDIM/DDPM/PNDM/DPM-Solver family, float64 for DPMSolverSDE, CMStochasticIterative,
+    FlowMapEuler and multi-stage Helios; ``sigmas`` float32 (float64 for FlowMapEuler and
+    multi-stage Helios) or ``None``; ``betas`` and ``alphas_cumprod`` the training arrays,
+    float32 (float64 for CogVideoX with ``scaled_linear`` betas), empty where the scheduler has
+    none. KarrasVe reports its ``schedule`` attribute as ``sigmas``. Arrays are read-only.
     """
 
     scheduler: str
@@ -132,11 +135,18 @@ class Schedule:
     __hash__ = None  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict (arrays as lists, plus ``timesteps_dtype``)."""
+        """A JSON-friendly dict (arrays as lists, plus ``timesteps_dtype`` and, where an array
+        is not float32, ``<name>_dtype``)."""
+        wide = {
+            f"{name}_dtype": str(array.dtype)
+            for name in _FLOAT_ARRAYS
+            if (array := getattr(self, name)) is not None and array.dtype != np.float32
+        }
         return {
             "scheduler": self.scheduler,
             "timesteps": self.timesteps.tolist(),
             "timesteps_dtype": str(self.timesteps.dtype),
+            **wide,
             "sigmas": None if self.sigmas is None else self.sigmas.tolist(),
             "init_noise_sigma": float(self.init_noise_sigma),
             "betas": self.betas.tolist(),
@@ -162,16 +172,23 @@ class Schedule:
     def from_dict(cls, data: Mapping[str, Any]) -> Schedule:
         """Rebuild a schedule from :meth:`to_dict` output (lists or arrays)."""
         timesteps = data["timesteps"]
-        dtype = data.get("timesteps_dtype") or getattr(timesteps, "dtype", None) or "float32"
         sigmas = data.get("sigmas")
         img2img = data.get("img2img")
+
+        def dtype(name: str, values: Any, default: str) -> Any:
+            return data.get(f"{name}_dtype") or getattr(values, "dtype", None) or default
+
+        def floats(name: str) -> np.ndarray:
+            values = data.get(name, ())
+            return np.asarray(values, dtype=dtype(name, values, "float32"))
+
         return cls(
             scheduler=str(data["scheduler"]),
-            timesteps=np.asarray(timesteps, dtype=dtype),
-            sigmas=None if sigmas is None else np.asarray(sigmas, dtype=np.float32),
+            timesteps=np.asarray(timesteps, dtype=dtype("timesteps", timesteps, "float32")),
+            sigmas=None if sigmas is None else floats("sigmas"),
             init_noise_sigma=float(data["init_noise_sigma"]),
-            betas=np.asarray(data.get("betas", ()), dtype=np.float32),
-            alphas_cumprod=np.asarray(data.get("alphas_cumprod", ()), dtype=np.float32),
+            betas=floats("betas"),
+            alphas_cumprod=floats("alphas_cumprod"),
             config=ConfigDict(data.get("config") or {}),
             warnings=tuple(data.get("warnings") or ()),
             num_inference_steps=int(data.get("num_inference_steps", len(timesteps))),

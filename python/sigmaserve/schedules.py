@@ -2,7 +2,8 @@
 
 :func:`get_schedule` reproduces ``Scheduler.from_config(config)`` followed by
 ``set_timesteps(...)`` for every diffusers scheduler class sigmaserve supports, with model presets
-(:func:`list_presets`). The result is an immutable :class:`Schedule`.
+(:func:`list_presets`). The result is an immutable :class:`Schedule`. :func:`scheduler_families`
+and :func:`excluded_schedulers` describe the classes for a catalog.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ from typing import Any
 from sigmaserve import _core
 from sigmaserve.results import ConfigDict, Img2Img, Schedule
 
-__all__ = ["ConfigDict", "Img2Img", "Schedule", "get_schedule", "list_presets", "list_schedulers"]
+__all__ = [
+    "ConfigDict",
+    "Img2Img",
+    "Schedule",
+    "excluded_schedulers",
+    "get_schedule",
+    "list_presets",
+    "list_schedulers",
+    "scheduler_families",
+    "scheduler_family_descriptions",
+]
 
 
 class _DefaultSteps(int):
@@ -40,7 +51,10 @@ def get_schedule(
 
     Precedence: class defaults < ``preset`` < ``config`` < ``overrides``. ``overrides`` take any
     diffusers config key and the ``set_timesteps`` extras ``timesteps``, ``sigmas``, ``mu`` and
-    ``strength`` (img2img). With custom ``timesteps``/``sigmas`` the default step count is
+    ``strength`` (img2img), plus those of single classes: ``max_timesteps`` and
+    ``intermediate_timesteps`` (SCM; ``None`` is a value there), ``jump_length`` and
+    ``jump_n_sample`` (RePaint), ``stage_index`` and ``is_amplify_first_chunk`` (Helios) and
+    ``start_time`` (RFD4Proteina). With custom ``timesteps``/``sigmas`` the default step count is
     dropped; an explicit ``num_inference_steps`` must then agree with their length.
     """
     if num_inference_steps is _DEFAULT_STEPS:
@@ -58,3 +72,27 @@ def list_presets() -> dict[str, dict[str, Any]]:
 def list_schedulers() -> tuple[str, ...]:
     """The diffusers scheduler class names :func:`get_schedule` accepts."""
     return tuple(_core.schedule_schedulers())
+
+
+def scheduler_families() -> dict[str, str]:
+    """The family of every class :func:`get_schedule` accepts, by class name.
+
+    Families (:func:`scheduler_family_descriptions`): ``alpha`` (DDPM/DDIM style), ``sigma``
+    (k-diffusion style), ``multistep`` (DPM-Solver family), ``flow_match`` (rectified flow),
+    ``edm`` (EDM and variance-exploding sigmas) and ``consistency`` (consistency-model samplers).
+    """
+    return dict(_core.schedule_families())
+
+
+def scheduler_family_descriptions() -> dict[str, str]:
+    """One line describing each scheduler family, by family name."""
+    return dict(_core.schedule_family_descriptions())
+
+
+def excluded_schedulers() -> dict[str, str]:
+    """The diffusers 0.42.1 scheduler classes sigmaserve does not reproduce, with the reason.
+
+    With :func:`list_schedulers` this accounts for every class ``diffusers.schedulers`` exports;
+    the excluded ones sample discrete tokens and have no noise schedule for continuous latents.
+    """
+    return dict(_core.schedule_excluded())

@@ -26,9 +26,10 @@ fn payloads(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(req.nbytes() as u64));
         for prefix in [24usize, 21] {
             let mut buf = vec![0u8; prefix + req.nbytes()];
-            g.bench_function(BenchmarkId::new(format!("in_place_prefix{prefix}"), name), |b| {
-                b.iter(|| req.write_payload(black_box(&mut buf), prefix))
-            });
+            g.bench_function(
+                BenchmarkId::new(format!("in_place_prefix{prefix}"), name),
+                |b| b.iter(|| req.write_payload(black_box(&mut buf), prefix)),
+            );
         }
         let mut buf = vec![0u8; 21 + req.nbytes()];
         g.bench_function(BenchmarkId::new("separate_buffer_and_copy", name), |b| {
@@ -41,7 +42,9 @@ fn payloads(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("stream_1MiB_chunks", name), |b| {
             let mut chunk = vec![0u8; 1 << 20];
             b.iter(|| {
-                let Ok(mut stream) = PayloadStream::new(&req) else { return };
+                let Ok(mut stream) = PayloadStream::new(&req) else {
+                    return;
+                };
                 while stream.remaining_bytes() > 0 {
                     let n = chunk.len().min(stream.remaining_bytes());
                     let _ = stream.write_next(black_box(&mut chunk[..n]));

@@ -4,7 +4,9 @@
 //! spacing-only timesteps exactly.
 #![allow(clippy::unwrap_used, clippy::excessive_precision)]
 
-use sigmaserve_core::schedule::{get_schedule, list_presets, ConfigMap, ConfigValue, Timesteps};
+use sigmaserve_core::schedule::{
+    get_schedule, list_presets, ConfigMap, ConfigValue, FloatArray, Schedule, Timesteps,
+};
 
 fn map(entries: &[(&str, ConfigValue)]) -> ConfigMap {
     entries
@@ -18,7 +20,7 @@ fn schedule(
     n: Option<usize>,
     preset: Option<&str>,
     o: &[(&str, ConfigValue)],
-) -> sigmaserve_core::schedule::Schedule {
+) -> Schedule {
     get_schedule(name, n, preset, &ConfigMap::new(), &map(o)).unwrap()
 }
 
@@ -27,6 +29,13 @@ fn assert_close(got: &[f32], want: &[f32], rel: f32) {
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         assert!((g - w).abs() <= rel * w.abs(), "[{i}] {g} vs {w}");
     }
+}
+
+fn f32_sigmas(s: &Schedule) -> &[f32] {
+    s.sigmas
+        .as_ref()
+        .and_then(FloatArray::as_f32)
+        .expect("float32 sigmas")
 }
 
 fn f32_timesteps(t: &Timesteps) -> Vec<f32> {
@@ -104,7 +113,7 @@ fn sd15_lms_linspace_50() {
         0.029167535,
         0.0,
     ];
-    assert_close(s.sigmas.as_deref().unwrap(), &want_s, SIGMA_REL);
+    assert_close(f32_sigmas(&s), &want_s, SIGMA_REL);
     assert!((s.init_noise_sigma - 14.614647).abs() < 4e-6);
 }
 
@@ -119,7 +128,7 @@ fn sdxl_euler_leading_30() {
         1.2846218, 1.1529887, 1.0341669, 0.9260795, 0.8269738, 0.7353431, 0.6498568, 0.5692854,
         0.49240968, 0.41787988, 0.34393182, 0.267653, 0.18216637, 0.04131448, 0.0,
     ];
-    assert_close(s.sigmas.as_deref().unwrap(), &want_s, SIGMA_REL);
+    assert_close(f32_sigmas(&s), &want_s, SIGMA_REL);
     assert!((s.init_noise_sigma - 11.520334243774414).abs() < 4e-6);
 }
 
@@ -164,7 +173,7 @@ fn dpmpp_2m_karras_25() {
         0.029167535,
         0.0,
     ];
-    assert_close(s.sigmas.as_deref().unwrap(), &want_s, SIGMA_REL);
+    assert_close(f32_sigmas(&s), &want_s, SIGMA_REL);
     assert_eq!(s.init_noise_sigma, 1.0);
 }
 
@@ -207,7 +216,7 @@ fn sd3_flow_match_28() {
         0.008928572,
         0.0,
     ];
-    assert_close(s.sigmas.as_deref().unwrap(), &want_s, SIGMA_REL);
+    assert_close(f32_sigmas(&s), &want_s, SIGMA_REL);
     let t = f32_timesteps(&s.timesteps);
     assert_eq!(t[0], 1000.0);
     assert!((t[27] - 8.928572).abs() < 1e-5);
@@ -247,7 +256,7 @@ fn kdpm2_and_heun_shapes() {
     assert_eq!(heun.order, 2);
     let kdpm2 = schedule("KDPM2DiscreteScheduler", Some(10), Some("sd15"), &[]);
     assert_eq!(kdpm2.timesteps.len(), 19);
-    let sig = kdpm2.sigmas.as_ref().unwrap();
+    let sig = f32_sigmas(&kdpm2);
     assert_eq!(sig.len(), 22);
     assert_eq!(&sig[19..], &[0.0, 0.0, 0.0]);
     let sde = schedule("DPMSolverSDEScheduler", Some(10), Some("sd15"), &[]);
@@ -268,11 +277,15 @@ fn every_class_runs_and_sigmas_never_increase_for_the_default_path() {
             let Ok(s) = result else {
                 continue; // LCM refuses more steps than original_inference_steps, PNDM < 4 with PRK
             };
+            // Second-order schedulers repeat sigmas; inverse schedulers and KarrasVe's
+            // `schedule` ascend.
+            let ascending_or_repeating = ["KDPM2", "Heun", "SDE", "Inverse", "KarrasVe"];
             if let Some(sig) = s.sigmas.as_ref() {
-                if !name.starts_with("KDPM2") && !name.contains("Heun") && !name.contains("SDE") {
+                if !ascending_or_repeating.iter().any(|p| name.contains(p)) {
+                    let values: Vec<f64> = (0..sig.len()).filter_map(|i| sig.get_f64(i)).collect();
                     assert!(
-                        sig.windows(2).all(|w| w[1] <= w[0]),
-                        "{name} n={n}: {sig:?}"
+                        values.windows(2).all(|w| w[1] <= w[0]),
+                        "{name} n={n}: {values:?}"
                     );
                 }
             }
@@ -346,6 +359,77 @@ fn errors_name_their_field() {
             None,
             map(&[("typo_key", ConfigValue::Int(1))]),
             "typo_key",
+        ),
+        // The classes added for issue 14 and their set_timesteps arguments.
+        (
+            "VQDiffusionScheduler",
+            Some(10),
+            None,
+            empty.clone(),
+            "scheduler",
+        ),
+        (
+            "HeliosScheduler",
+            Some(10),
+            None,
+            empty.clone(),
+            "stage_index",
+        ),
+        (
+            "HeliosScheduler",
+            Some(10),
+            None,
+            map(&[("stage_index", ConfigValue::Int(3))]),
+            "stage_index",
+        ),
+        (
+            "SCMScheduler",
+            Some(3),
+            None,
+            empty.clone(),
+            "intermediate_timesteps",
+        ),
+        (
+            "SCMScheduler",
+            Some(2),
+            None,
+            map(&[("max_timesteps", ConfigValue::Str("x".into()))]),
+            "max_timesteps",
+        ),
+        (
+            "RePaintScheduler",
+            Some(10),
+            None,
+            map(&[("jump_length", ConfigValue::Int(0))]),
+            "jump_length",
+        ),
+        (
+            "RFD4ProteinaScheduler",
+            Some(10),
+            None,
+            empty.clone(),
+            "schedule_mode",
+        ),
+        (
+            "PiflowScheduler",
+            Some(10),
+            None,
+            map(&[("sigmas", ConfigValue::FloatList(vec![1.0, 0.0]))]),
+            "sigmas",
+        ),
+        (
+            "DDIMInverseScheduler",
+            Some(10),
+            None,
+            map(&[("timestep_spacing", ConfigValue::Str("linspace".into()))]),
+            "timestep_spacing",
+        ),
+        (
+            "UnCLIPScheduler",
+            Some(10),
+            None,
+            map(&[("jump_n_sample", ConfigValue::Int(2))]),
+            "jump_n_sample",
         ),
     ];
     for (name, n, preset, overrides, field) in cases {

@@ -50,9 +50,12 @@ pub(crate) fn count_arg(obj: Option<&Bound<'_, PyAny>>, field: &str) -> CoreResu
         return Ok(None);
     };
     let value = int_arg(obj, field)?;
-    u64::try_from(value)
-        .map(Some)
-        .map_err(|_| invalid(field, format!("must be a non-negative integer, got {value}")))
+    u64::try_from(value).map(Some).map_err(|_| {
+        invalid(
+            field,
+            format!("must be a non-negative integer, got {value}"),
+        )
+    })
 }
 
 /// One int, or a sequence of ints (list, tuple, numpy array, any iterable but text).

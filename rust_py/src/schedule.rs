@@ -1,5 +1,6 @@
 //! Binding of the core's diffusers schedules: `schedule_get`, `schedule_presets`,
-//! `schedule_schedulers`. Arguments are converted to owned core values while attached, the
+//! `schedule_schedulers`, `schedule_families`, `schedule_family_descriptions`,
+//! `schedule_excluded`. Arguments are converted to owned core values while attached, the
 //! schedule is computed detached (`py.detach`), arrays are moved into numpy without a copy.
 
 use std::sync::Mutex;
@@ -8,7 +9,7 @@ use numpy::{npyffi, IntoPyArray, PyArray1, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use sigmaserve_core::schedule::{self, ConfigMap, ConfigValue, Schedule, Timesteps};
+use sigmaserve_core::schedule::{self, ConfigMap, ConfigValue, FloatArray, Schedule, Timesteps};
 use sigmaserve_core::CoreError;
 
 use crate::errors::{CoreResult, PyCoreError};
@@ -179,12 +180,12 @@ fn empty_f32(py: Python<'_>) -> Bound<'_, PyAny> {
         .clone()
 }
 
-/// `readonly_array` for float32 training arrays, sharing one empty array.
-fn training_array(py: Python<'_>, values: Vec<f32>) -> Bound<'_, PyAny> {
-    if values.is_empty() {
-        empty_f32(py)
-    } else {
-        readonly_array(py, values)
+/// `readonly_array` in the array's dtype, sharing one empty float32 array.
+fn float_array(py: Python<'_>, values: FloatArray) -> Bound<'_, PyAny> {
+    match values {
+        FloatArray::F32(v) if v.is_empty() => empty_f32(py),
+        FloatArray::F32(v) => readonly_array(py, v),
+        FloatArray::F64(v) => readonly_array(py, v),
     }
 }
 
@@ -223,13 +224,13 @@ fn schedule_dict<'py>(py: Python<'py>, s: Schedule) -> PyResult<Bound<'py, PyDic
     dict.set_item(intern!(py, "scheduler"), &s.scheduler)?;
     dict.set_item(intern!(py, "timesteps"), timesteps_array(py, s.timesteps))?;
     let sigmas = match s.sigmas {
-        Some(sigmas) => readonly_array(py, sigmas),
+        Some(sigmas) => float_array(py, sigmas),
         None => py.None().into_bound(py),
     };
     dict.set_item(intern!(py, "sigmas"), sigmas)?;
     dict.set_item(intern!(py, "init_noise_sigma"), s.init_noise_sigma)?;
-    dict.set_item(intern!(py, "betas"), training_array(py, s.betas))?;
-    let acp = training_array(py, s.alphas_cumprod);
+    dict.set_item(intern!(py, "betas"), float_array(py, s.betas))?;
+    let acp = float_array(py, s.alphas_cumprod);
     dict.set_item(intern!(py, "alphas_cumprod"), acp)?;
     dict.set_item(intern!(py, "config"), cached_config_dict(py, &s.config)?)?;
     dict.set_item(intern!(py, "warnings"), PyTuple::new(py, &s.warnings)?)?;
@@ -345,10 +346,31 @@ fn schedule_schedulers() -> Vec<&'static str> {
     schedule::list_schedulers()
 }
 
+/// `(class name, family)` for every diffusers scheduler class `schedule_get` accepts.
+#[pyfunction]
+fn schedule_families() -> Vec<(&'static str, &'static str)> {
+    schedule::scheduler_families()
+}
+
+/// `(family, description)` of every scheduler family.
+#[pyfunction]
+fn schedule_family_descriptions() -> Vec<(&'static str, &'static str)> {
+    schedule::family_descriptions()
+}
+
+/// `(class name, reason)` for the diffusers scheduler classes sigmaserve does not reproduce.
+#[pyfunction]
+fn schedule_excluded() -> Vec<(&'static str, &'static str)> {
+    schedule::excluded_schedulers()
+}
+
 /// Adds this module's functions and classes to `sigmaserve._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(schedule_get, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_presets, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_schedulers, m)?)?;
+    m.add_function(wrap_pyfunction!(schedule_families, m)?)?;
+    m.add_function(wrap_pyfunction!(schedule_family_descriptions, m)?)?;
+    m.add_function(wrap_pyfunction!(schedule_excluded, m)?)?;
     Ok(())
 }

@@ -152,14 +152,18 @@ fn betas_for_alpha_bar(n: usize, alpha_bar: impl Fn(f64) -> f64) -> Vec<f32> {
         .collect()
 }
 
-/// `sigmoid(linspace(-6, 6, N)) * (end - start) + start`, all float32 torch ops.
+/// `sigmoid(linspace(-6, 6, N)) * (end - start) + start`, all float32 torch ops. torch's
+/// vectorised sigmoid is `reciprocal(1 + exp(-x))` in float32 (each step rounded; its exp is
+/// within 1 ulp of the correctly rounded one used here).
+// torch 2.13 aten/src/ATen/native/cpu/UnaryOpsKernel.cpp: sigmoid_kernel (vectorised path).
 fn sigmoid_betas(beta_start: f64, beta_end: f64, n: usize) -> Vec<f32> {
     let scale = r32(beta_end - beta_start);
     let offset = r32(beta_start);
     torch_linspace_f32(-6.0, 6.0, n)
         .into_iter()
         .map(|x| {
-            let s = r32(1.0 / (1.0 + (-f64::from(x)).exp()));
+            let e = r32((-f64::from(x)).exp());
+            let s = 1.0f32 / (1.0f32 + e);
             s * scale + offset
         })
         .collect()

@@ -1,4 +1,5 @@
-//! Family C, the discrete-timestep schedulers: DDPM, DDIM and PNDM (int64 indices into
+//! Family C, the discrete-timestep schedulers: DDPM, DDIM and PNDM, their `Parallel` twins
+//! (identical `__init__` and `set_timesteps`) and DDIMInverse (int64 indices into
 //! alphas_cumprod, no sigmas, `init_noise_sigma` 1.0).
 
 use super::betas::TerminalPatch;
@@ -9,14 +10,11 @@ use super::vp::{leading_warning, trailing, Spacing, Vp};
 use super::{reject_extras, required_steps, steps_from_custom, Built, Request, Timesteps};
 use crate::error::{CoreError, Result};
 
-/// Builds the schedule of DDPM, DDIM or PNDM.
+/// Builds the schedule of DDPM, DDIM, PNDM, DDPMParallel, DDIMParallel or DDIMInverse.
 pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Built> {
     let class = req.class;
-    let allowed: &[&str] = if class == C::Ddpm {
-        &["timesteps"]
-    } else {
-        &[]
-    };
+    let ddpm = matches!(class, C::Ddpm | C::DdpmParallel);
+    let allowed: &[&str] = if ddpm { &["timesteps"] } else { &[] };
     reject_extras(class, req.extras, allowed)?;
     let cfg = &*req.cfg;
     let vp = Vp::new(cfg, TerminalPatch::KeepZero)?;
@@ -35,15 +33,15 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
                 ));
             }
             let base = spaced(cfg, n, req.extras.fix_quirks, warnings)?;
-            let ts = if class == C::Pndm {
-                pndm(cfg, &base, n)?
-            } else {
-                base.into_iter().rev().collect()
+            let ts = match class {
+                C::Pndm => pndm(cfg, &base, n)?,
+                C::DdimInverse => inverse(cfg, base)?,
+                _ => base.into_iter().rev().collect(),
             };
             (n, ts)
         }
     };
-    if class == C::Ddim && timesteps.iter().any(|&t| t < 0) {
+    if matches!(class, C::Ddim | C::DdimParallel) && timesteps.iter().any(|&t| t < 0) {
         warnings.push(
             "a timestep of -1 indexes alphas_cumprod[-1] (the last entry) in DDIM's step()"
                 .to_owned(),
@@ -53,8 +51,8 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         timesteps: Timesteps::I64(timesteps),
         sigmas: None,
         init_noise_sigma: 1.0,
-        betas: vp.training.betas.clone(),
-        alphas_cumprod: vp.training.alphas_cumprod.clone(),
+        betas: vp.training.betas.clone().into(),
+        alphas_cumprod: vp.training.alphas_cumprod.clone().into(),
         num_inference_steps: n,
     })
 }
@@ -83,9 +81,27 @@ fn ddpm_custom(custom: &[f64], n_train: usize) -> Result<Vec<i64>> {
     Ok(custom.iter().map(|&t| t as i64).collect())
 }
 
+/// DDIMInverse keeps the spaced timesteps ascending (it runs from clean to noisy), with its own
+/// leading rule: `arange(n) * (N // n) + steps_offset`, without DDIM's reversal.
+// diffusers 0.42.1 schedulers/scheduling_ddim_inverse.py: set_timesteps.
+fn inverse(cfg: &Resolved, ascending: Vec<i64>) -> Result<Vec<i64>> {
+    match Spacing::from_cfg(cfg)? {
+        Spacing::Linspace => Err(CoreError::invalid(
+            "timestep_spacing",
+            "DDIMInverseScheduler supports 'leading' and 'trailing' only",
+        )),
+        _ => Ok(ascending),
+    }
+}
+
 /// The spaced timesteps in ascending order (PNDM's base list; DDIM/DDPM reverse it).
 // diffusers 0.42.1 schedulers/scheduling_ddim.py and scheduling_pndm.py: set_timesteps.
-fn spaced(cfg: &Resolved, n: usize, fix: bool, warnings: &mut Vec<String>) -> Result<Vec<i64>> {
+pub(crate) fn spaced(
+    cfg: &Resolved,
+    n: usize,
+    fix: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<i64>> {
     let n_train = cfg.count("num_train_timesteps")?;
     let ascending: Vec<i64> = match Spacing::from_cfg(cfg)? {
         Spacing::Linspace => np_linspace(0.0, (n_train - 1) as f64, n)

@@ -1,17 +1,21 @@
-//! EDMEulerScheduler and EDMDPMSolverMultistepScheduler: Karras or exponential sigmas between
-//! `sigma_min` and `sigma_max`, timesteps `c_noise = 0.25 ln sigma`, `init_noise_sigma`
+//! EDMEulerScheduler, EDMDPMSolverMultistepScheduler and CosineDPMSolverMultistepScheduler:
+//! Karras or exponential sigmas between `sigma_min` and `sigma_max`, timesteps `c_noise = 0.25
+//! ln sigma` (EDM) or `atan(sigma) * 2 / pi` (cosine), `init_noise_sigma`
 //! `sqrt(sigma_max^2 + 1)`.
 
 use super::classes::SchedulerClass as C;
 use super::config::{ConfigValue, Resolved};
 use super::conversions::karras_rho;
 use super::primitives::{r32, torch_linspace_f32, torch_linspace_f64};
-use super::{reject_extras, required_steps, steps_from_custom, Built, Request, Timesteps};
+use super::{
+    reject_extras, required_steps, steps_from_custom, Built, FloatArray, Request, Timesteps,
+};
 use crate::error::{CoreError, Result};
 
-/// Builds the schedule of EDMEuler or EDMDPMSolverMultistep.
-// diffusers 0.42.1 schedulers/scheduling_edm_euler.py and scheduling_edm_dpmsolver_multistep.py:
-// __init__, set_timesteps, _compute_karras_sigmas, _compute_exponential_sigmas.
+/// Builds the schedule of EDMEuler, EDMDPMSolverMultistep or CosineDPMSolverMultistep.
+// diffusers 0.42.1 schedulers/scheduling_edm_euler.py, scheduling_edm_dpmsolver_multistep.py and
+// scheduling_cosine_dpmsolver_multistep.py: __init__, set_timesteps, _compute_karras_sigmas,
+// _compute_exponential_sigmas, precondition_noise.
 pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Built> {
     let class = req.class;
     let allowed: &[&str] = if class == C::EdmEuler {
@@ -20,8 +24,10 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         &[]
     };
     reject_extras(class, req.extras, allowed)?;
-    if class == C::EdmDpm {
-        normalise_edm_dpm(req.cfg, warnings)?;
+    match class {
+        C::EdmDpm => normalise_edm_dpm(req.cfg, warnings)?,
+        C::CosineDpm => midpoint_solver(req.cfg, warnings)?,
+        _ => {}
     }
     let cfg = &*req.cfg;
     let sigma_min = cfg.float("sigma_min")?;
@@ -51,10 +57,19 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         }
     };
     let sigmas = edm_sigmas(class, cfg, sigma_min, sigma_max, &ramp)?;
-    let timesteps: Vec<f32> = sigmas
-        .iter()
-        .map(|&s| 0.25 * r32(f64::from(s).ln()))
-        .collect();
+    let timesteps: Vec<f32> = if class == C::CosineDpm {
+        // atan(sigma) / pi * 2 in float32 torch arithmetic.
+        let pi = r32(std::f64::consts::PI);
+        sigmas
+            .iter()
+            .map(|&s| r32(f64::from(s).atan()) / pi * 2.0)
+            .collect()
+    } else {
+        sigmas
+            .iter()
+            .map(|&s| 0.25 * r32(f64::from(s).ln()))
+            .collect()
+    };
     let last = match cfg.text("final_sigmas_type")? {
         "sigma_min" if class == C::EdmEuler => sigmas.last().copied().unwrap_or(f32::NAN),
         "sigma_min" => r32(sigma_min),
@@ -64,10 +79,10 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
     all.push(last);
     Ok(Built {
         timesteps: Timesteps::F32(timesteps),
-        sigmas: Some(all),
+        sigmas: Some(all.into()),
         init_noise_sigma: (sigma_max * sigma_max + 1.0).sqrt(),
-        betas: Vec::new(),
-        alphas_cumprod: Vec::new(),
+        betas: FloatArray::default(),
+        alphas_cumprod: FloatArray::default(),
         num_inference_steps: n,
     })
 }
@@ -114,6 +129,19 @@ fn karras_f32(sigma_min: f64, sigma_max: f64, rho: f64, ramp: &[f64]) -> Vec<f32
         .collect()
 }
 
+/// `solver_type` logrho / bh1 / bh2 becomes midpoint, as the DPM-family `__init__` rewrites it.
+fn midpoint_solver(cfg: &mut Resolved, warnings: &mut Vec<String>) -> Result<()> {
+    let solver = cfg.text("solver_type")?.to_owned();
+    if matches!(solver.as_str(), "logrho" | "bh1" | "bh2") {
+        cfg.map
+            .insert("solver_type", ConfigValue::Str("midpoint".into()));
+        warnings.push(format!(
+            "solver_type={solver:?} is rewritten to 'midpoint' (as diffusers does)"
+        ));
+    }
+    Ok(())
+}
+
 /// EDM-DPM's `__init__` rewrites and refusals.
 fn normalise_edm_dpm(cfg: &mut Resolved, warnings: &mut Vec<String>) -> Result<()> {
     let algorithm = cfg.text("algorithm_type")?.to_owned();
@@ -129,13 +157,5 @@ fn normalise_edm_dpm(cfg: &mut Resolved, warnings: &mut Vec<String>) -> Result<(
         warnings
             .push("algorithm_type='deis' is rewritten to 'dpmsolver++' (as diffusers does)".into());
     }
-    let solver = cfg.text("solver_type")?.to_owned();
-    if matches!(solver.as_str(), "logrho" | "bh1" | "bh2") {
-        cfg.map
-            .insert("solver_type", ConfigValue::Str("midpoint".into()));
-        warnings.push(format!(
-            "solver_type={solver:?} is rewritten to 'midpoint' (as diffusers does)"
-        ));
-    }
-    Ok(())
+    midpoint_solver(cfg, warnings)
 }

@@ -1,5 +1,7 @@
-//! FlowMatchEulerDiscreteScheduler (SD3, Flux, video models) and FlowMatchHeunDiscreteScheduler:
-//! sigmas in [0, 1] with a resolution shift, float32 timesteps `sigma * N`, no
+//! FlowMatchEulerDiscreteScheduler (SD3, Flux, video models), FlowMatchHeunDiscreteScheduler,
+//! FlowMatchLCMScheduler (the same `set_timesteps` as FlowMatchEuler) and
+//! LTXEulerAncestralRFScheduler (which builds a FlowMatchEuler from its config, or takes custom
+//! sigmas as given): sigmas in [0, 1] with a resolution shift, float32 timesteps `sigma * N`, no
 //! `init_noise_sigma` (pipelines do not scale flow latents; reported as 1.0).
 
 use super::classes::SchedulerClass as C;
@@ -8,19 +10,25 @@ use super::conversions::SigmaSpace;
 use super::kdiffusion::{interleave_inner, repeat_tail};
 use super::multistep::stretch_to_terminal;
 use super::primitives::{np_linspace, r32};
-use super::{reject_extras, required_steps, Built, Request, Timesteps};
+use super::{reject_extras, required_steps, Built, FloatArray, Request, Timesteps};
 use crate::error::{CoreError, Result};
 
 /// Builds the schedule of a flow-matching class.
-// diffusers 0.42.1 schedulers/scheduling_flow_match_euler_discrete.py: __init__, set_timesteps.
+// diffusers 0.42.1 schedulers/scheduling_flow_match_euler_discrete.py and
+// scheduling_flow_match_lcm.py: __init__, set_timesteps.
 pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Built> {
     let class = req.class;
-    let allowed: &[&str] = if class == C::FlowMatchEuler {
-        &["timesteps", "sigmas", "mu"]
-    } else {
+    let allowed: &[&str] = if class == C::FlowMatchHeun {
         &[]
+    } else {
+        &["timesteps", "sigmas", "mu"]
     };
     reject_extras(class, req.extras, allowed)?;
+    if class == C::LtxEulerAncestralRf
+        && (req.extras.sigmas.is_some() || req.extras.timesteps.is_some())
+    {
+        return ltx_custom(&req, warnings);
+    }
     let cfg = &*req.cfg;
     let n_train = cfg.count("num_train_timesteps")? as f64;
     let dynamic = cfg.flag("use_dynamic_shifting")?;
@@ -61,10 +69,47 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
     };
     Ok(Built {
         timesteps: Timesteps::F32(timesteps),
-        sigmas: Some(sigmas),
+        sigmas: Some(sigmas.into()),
         init_noise_sigma: 1.0,
-        betas: Vec::new(),
-        alphas_cumprod: Vec::new(),
+        betas: FloatArray::default(),
+        alphas_cumprod: FloatArray::default(),
+        num_inference_steps: n,
+    })
+}
+
+/// LTXEulerAncestralRF with custom `sigmas` (or `timesteps`, taken as sigmas): float32 values
+/// used as given, no terminal value appended, timesteps `sigma * N` for every sigma, and
+/// `num_inference_steps = len(sigmas) - 1` whatever was passed.
+// diffusers 0.42.1 schedulers/scheduling_ltx_euler_ancestral_rf.py: set_timesteps.
+fn ltx_custom(req: &Request<'_>, warnings: &mut Vec<String>) -> Result<Built> {
+    let given = req
+        .extras
+        .sigmas
+        .as_deref()
+        .or(req.extras.timesteps.as_deref())
+        .unwrap_or(&[]);
+    let sigmas: Vec<f32> = given.iter().map(|&s| r32(s)).collect();
+    let n_train = req.cfg.count("num_train_timesteps")? as f32;
+    let timesteps: Vec<f32> = sigmas.iter().map(|&s| s * n_train).collect();
+    let n = sigmas.len().saturating_sub(1);
+    if sigmas.last().is_some_and(|s| s.abs() > 1e-6) {
+        warnings.push(
+            "the last sigma is not 0; ComfyUI's RF sampler (which this scheduler follows) expects \
+             a terminal sigma of 0 (upstream warns too)"
+                .into(),
+        );
+    }
+    if let Some(steps) = req.steps.filter(|&s| s != n) {
+        warnings.push(format!(
+            "num_inference_steps={steps} is replaced by len(sigmas) - 1 = {n} (upstream warns too)"
+        ));
+    }
+    Ok(Built {
+        timesteps: Timesteps::F32(timesteps),
+        sigmas: Some(sigmas.into()),
+        init_noise_sigma: 1.0,
+        betas: FloatArray::default(),
+        alphas_cumprod: FloatArray::default(),
         num_inference_steps: n,
     })
 }
@@ -122,11 +167,13 @@ fn base_sigmas(req: &Request<'_>, n: usize, warnings: &mut Vec<String>) -> Resul
         return Ok(Base::F32(given.iter().map(|&s| r32(s)).collect()));
     }
     if let Some(given) = req.extras.timesteps.as_deref() {
-        warnings.push(
-            "`timesteps` without `sigmas`: the timesteps are used as given while the sigmas derived \
-             from them are shifted (diffusers warns the two may disagree)"
-                .into(),
-        );
+        if req.class == C::FlowMatchEuler {
+            warnings.push(
+                "`timesteps` without `sigmas`: the timesteps are used as given while the sigmas \
+                 derived from them are shifted (diffusers warns the two may disagree)"
+                    .into(),
+            );
+        }
         let n32 = n_train as f32;
         return Ok(Base::F32(given.iter().map(|&t| r32(t) / n32).collect()));
     }

@@ -1,13 +1,15 @@
 //! The img2img truncation pipelines apply for a `strength`.
 
+use super::catalog::Family;
 use super::classes::SchedulerClass;
 use super::{Built, Img2Img};
 
 /// `t_start` and the start timestep as the diffusers pipelines compute them.
 ///
-/// SD / SD2 / SDXL img2img (every non-flow scheduler): `init = min(int(n * strength), n)`,
-/// `t_start = max(n - init, 0)`. SD3 / Flux img2img (flow matching): `t_start = int(max(n -
-/// n * strength, 0))`, effectively one more step whenever `n * strength` is fractional.
+/// SD / SD2 / SDXL img2img (every scheduler outside the flow-matching family): `init =
+/// min(int(n * strength), n)`, `t_start = max(n - init, 0)`. SD3 / Flux img2img (the
+/// flow-matching family): `t_start = int(max(n - n * strength, 0))`, effectively one more step
+/// whenever `n * strength` is fractional.
 // diffusers 0.42.1 pipelines/stable_diffusion/pipeline_stable_diffusion_img2img.py: get_timesteps;
 // pipelines/stable_diffusion_3/pipeline_stable_diffusion_3_img2img.py: get_timesteps.
 pub(crate) fn truncate(
@@ -18,8 +20,8 @@ pub(crate) fn truncate(
     order: usize,
 ) -> Img2Img {
     let n = requested_steps.unwrap_or(built.num_inference_steps);
-    let t_start = match class {
-        SchedulerClass::FlowMatchEuler | SchedulerClass::FlowMatchHeun => {
+    let t_start = match class.family() {
+        Family::FlowMatch => {
             let nf = n as f64;
             (nf - nf * strength).max(0.0) as usize
         }

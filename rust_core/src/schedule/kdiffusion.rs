@@ -7,7 +7,9 @@ use super::classes::SchedulerClass as C;
 use super::conversions::SigmaSpace;
 use super::primitives::{interp_index, np_linspace, r32, reversed, torch_linspace_f32};
 use super::vp::{leading_warning, trailing, Spacing, Vp};
-use super::{reject_extras, required_steps, steps_from_custom, Built, Request, Timesteps};
+use super::{
+    reject_extras, required_steps, steps_from_custom, Built, FloatArray, Request, Timesteps,
+};
 use crate::error::{CoreError, Result};
 
 /// Builds the schedule of a family-A class.
@@ -28,9 +30,10 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         let path = SigmaPath::compute(&req, &vp, space, warnings)?;
         assemble(&req, &vp, space, path, warnings)?
     };
-    built.init_noise_sigma = init_noise_sigma(built.sigmas.as_deref().unwrap_or(&[]), spacing);
-    built.betas = vp.training.betas.clone();
-    built.alphas_cumprod = vp.training.alphas_cumprod.clone();
+    let sigmas = built.sigmas.as_ref().and_then(FloatArray::as_f32);
+    built.init_noise_sigma = init_noise_sigma(sigmas.unwrap_or(&[]), spacing);
+    built.betas = vp.training.betas.clone().into();
+    built.alphas_cumprod = vp.training.alphas_cumprod.clone().into();
     Ok(built)
 }
 
@@ -203,10 +206,10 @@ fn continuous_timesteps(sigmas: &[f32]) -> Vec<f32> {
 fn built(timesteps: Timesteps, sigmas: Vec<f32>, n: usize) -> Built {
     Built {
         timesteps,
-        sigmas: Some(sigmas),
+        sigmas: Some(sigmas.into()),
         init_noise_sigma: 1.0,
-        betas: Vec::new(),
-        alphas_cumprod: Vec::new(),
+        betas: FloatArray::default(),
+        alphas_cumprod: FloatArray::default(),
         num_inference_steps: n,
     }
 }
@@ -234,7 +237,7 @@ fn assemble(
         warnings.push(format!(
             "interpolation_type='log_linear' gives {} sigmas for {} timesteps (n+2; diffusers \
              0.42.1 keeps the extra sigma)",
-            result.sigmas.as_ref().map_or(0, Vec::len),
+            result.sigmas.as_ref().map_or(0, FloatArray::len),
             result.timesteps.len()
         ));
     }

@@ -39,8 +39,8 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
         timesteps: Timesteps::I64(timesteps),
         sigmas: None,
         init_noise_sigma: 1.0,
-        betas: vp.training.betas.clone(),
-        alphas_cumprod: vp.training.alphas_cumprod.clone(),
+        betas: vp.training.betas.clone().into(),
+        alphas_cumprod: vp.training.alphas_cumprod.clone().into(),
         num_inference_steps: n,
     })
 }

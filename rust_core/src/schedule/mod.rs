@@ -6,23 +6,33 @@
 //! `mu`, `strength`) travel in `overrides`.
 
 mod betas;
+mod catalog;
 mod classes;
+mod cogvideox;
 mod config;
+mod consistency;
 mod conversions;
 mod discrete;
 pub mod ecosystem;
 mod edm;
 mod flow_match;
+mod flow_variants;
+mod helios;
 mod img2img;
 mod kdiffusion;
 mod lcm;
 mod multistep;
+mod multistep_inverse;
 pub mod presets;
 pub(crate) mod primitives;
+mod proteina;
 mod resolve;
 mod special;
+mod ve;
 mod vp;
+mod vp_variants;
 
+pub use catalog::Family;
 pub use config::{ConfigMap, ConfigValue};
 pub use presets::{list_presets, preset_config, Preset};
 
@@ -76,6 +86,74 @@ impl Timesteps {
     }
 }
 
+/// A float array in the dtype diffusers gives it (`sigmas`, `betas`, `alphas_cumprod`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloatArray {
+    /// float32 (almost every array).
+    F32(Vec<f32>),
+    /// float64 (for example FlowMapEuler and multi-stage Helios sigmas, CogVideoX training arrays
+    /// from `scaled_linear` betas).
+    F64(Vec<f64>),
+}
+
+impl FloatArray {
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            FloatArray::F32(v) => v.len(),
+            FloatArray::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i` widened to float64.
+    pub fn get_f64(&self, i: usize) -> Option<f64> {
+        match self {
+            FloatArray::F32(v) => v.get(i).map(|&x| f64::from(x)),
+            FloatArray::F64(v) => v.get(i).copied(),
+        }
+    }
+
+    /// The numpy dtype name of the values.
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            FloatArray::F32(_) => "float32",
+            FloatArray::F64(_) => "float64",
+        }
+    }
+
+    /// The values when they are float32.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match self {
+            FloatArray::F32(v) => Some(v),
+            FloatArray::F64(_) => None,
+        }
+    }
+}
+
+impl Default for FloatArray {
+    /// An empty float32 array (EDM and flow matching have no betas).
+    fn default() -> Self {
+        FloatArray::F32(Vec::new())
+    }
+}
+
+impl From<Vec<f32>> for FloatArray {
+    fn from(values: Vec<f32>) -> Self {
+        FloatArray::F32(values)
+    }
+}
+
+impl From<Vec<f64>> for FloatArray {
+    fn from(values: Vec<f64>) -> Self {
+        FloatArray::F64(values)
+    }
+}
+
 /// What an img2img pipeline does with the schedule for a given `strength`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Img2Img {
@@ -100,15 +178,18 @@ pub struct Schedule {
     pub num_inference_steps: usize,
     /// `scheduler.timesteps`.
     pub timesteps: Timesteps,
-    /// `scheduler.sigmas` (float32), `None` where the scheduler has none.
-    pub sigmas: Option<Vec<f32>>,
-    /// `scheduler.init_noise_sigma` as a Python float. Flow-matching schedulers have no such
-    /// attribute (pipelines do not scale their latents): 1.0.
+    /// `scheduler.sigmas` in diffusers' dtype, `None` where the scheduler has none.
+    /// KarrasVeScheduler reports its `schedule` attribute here (the values its pipeline reads as
+    /// sigma); ScoreSdeVeScheduler the sigmas of `set_sigmas(num_inference_steps)`, which its
+    /// pipeline calls after `set_timesteps`.
+    pub sigmas: Option<FloatArray>,
+    /// `scheduler.init_noise_sigma` as a Python float. Schedulers without that attribute
+    /// (flow matching and others whose pipelines do not scale their latents): 1.0.
     pub init_noise_sigma: f64,
-    /// `scheduler.betas` (empty for EDM and flow matching, which have none).
-    pub betas: Vec<f32>,
-    /// `scheduler.alphas_cumprod` (empty where there are no betas).
-    pub alphas_cumprod: Vec<f32>,
+    /// `scheduler.betas` in diffusers' dtype (empty where the scheduler has none).
+    pub betas: FloatArray,
+    /// `scheduler.alphas_cumprod` in diffusers' dtype (empty where the scheduler has none).
+    pub alphas_cumprod: FloatArray,
     /// The fully resolved configuration (what `scheduler.config` holds).
     pub config: ConfigMap,
     /// Upstream quirks that shaped this schedule, and ignored inputs.
@@ -123,10 +204,10 @@ pub struct Schedule {
 #[derive(Debug, Clone)]
 pub(crate) struct Built {
     pub(crate) timesteps: Timesteps,
-    pub(crate) sigmas: Option<Vec<f32>>,
+    pub(crate) sigmas: Option<FloatArray>,
     pub(crate) init_noise_sigma: f64,
-    pub(crate) betas: Vec<f32>,
-    pub(crate) alphas_cumprod: Vec<f32>,
+    pub(crate) betas: FloatArray,
+    pub(crate) alphas_cumprod: FloatArray,
     pub(crate) num_inference_steps: usize,
 }
 
@@ -212,8 +293,45 @@ pub fn list_schedulers() -> Vec<&'static str> {
     SchedulerClass::ALL.iter().map(|c| c.name()).collect()
 }
 
+/// The family of a supported diffusers scheduler class (case-sensitive name).
+pub fn scheduler_family(name: &str) -> Option<Family> {
+    SchedulerClass::from_name(name).map(SchedulerClass::family)
+}
+
+/// `(class name, family name)` for every supported diffusers scheduler class, in
+/// [`list_schedulers`] order.
+pub fn scheduler_families() -> Vec<(&'static str, &'static str)> {
+    SchedulerClass::ALL
+        .iter()
+        .map(|c| (c.name(), c.family().name()))
+        .collect()
+}
+
+/// `(family name, description)` of every family, the vocabulary of [`scheduler_families`].
+pub fn family_descriptions() -> Vec<(&'static str, &'static str)> {
+    Family::ALL
+        .iter()
+        .map(|f| (f.name(), f.description()))
+        .collect()
+}
+
+/// `(class name, reason)` for the scheduler classes diffusers 0.42.1 exports that sigmaserve
+/// does not reproduce (discrete-token samplers without a continuous noise schedule). With
+/// [`list_schedulers`] this accounts for every class `diffusers.schedulers` exports.
+pub fn excluded_schedulers() -> Vec<(&'static str, &'static str)> {
+    catalog::EXCLUDED.to_vec()
+}
+
 /// The diffusers class for a case-sensitive class name.
 fn scheduler_class(name: &str) -> Result<SchedulerClass> {
+    if let Some(reason) = catalog::exclusion_reason(name) {
+        return Err(CoreError::invalid(
+            "scheduler",
+            format!(
+                "`{name}` is a diffusers scheduler that sigmaserve does not reproduce: {reason}"
+            ),
+        ));
+    }
     SchedulerClass::from_name(name).ok_or_else(|| {
         CoreError::invalid(
             "scheduler",
@@ -243,13 +361,15 @@ fn check_steps(n: usize) -> Result<()> {
     Ok(())
 }
 
+/// `scheduler.order` (1 for the classes that do not define it, which the pipelines never read).
 fn class_order(class: SchedulerClass) -> usize {
     match class {
         SchedulerClass::Heun
         | SchedulerClass::Kdpm2
         | SchedulerClass::Kdpm2Ancestral
         | SchedulerClass::DpmSde
-        | SchedulerClass::FlowMatchHeun => 2,
+        | SchedulerClass::FlowMatchHeun
+        | SchedulerClass::KarrasVe => 2,
         _ => 1,
     }
 }
@@ -267,26 +387,38 @@ fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Built> {
         C::DpmMultistep | C::DpmSinglestep | C::UniPc | C::Deis | C::SaSolver => {
             multistep::build(req, warnings)
         }
-        C::Ddpm | C::Ddim | C::Pndm => discrete::build(req, warnings),
+        C::DpmMultistepInverse => multistep_inverse::build(req, warnings),
+        C::Ddpm | C::Ddim | C::Pndm | C::DdimParallel | C::DdpmParallel | C::DdimInverse => {
+            discrete::build(req, warnings)
+        }
+        C::CogVideoXDdim | C::CogVideoXDpm => cogvideox::build(req, warnings),
+        C::UnClip | C::RePaint | C::Ipndm | C::DdpmWuerstchen | C::ScoreSdeVp => {
+            vp_variants::build(req, warnings)
+        }
         C::Lcm | C::Tcd => lcm::build(req, warnings),
-        C::EdmEuler | C::EdmDpm => edm::build(req, warnings),
-        C::FlowMatchEuler | C::FlowMatchHeun => flow_match::build(req, warnings),
+        C::CmStochasticIterative | C::Scm | C::ConsistencyDecoder => {
+            consistency::build(req, warnings)
+        }
+        C::EdmEuler | C::EdmDpm | C::CosineDpm => edm::build(req, warnings),
+        C::ScoreSdeVe | C::KarrasVe => ve::build(req, warnings),
+        C::FlowMatchEuler | C::FlowMatchHeun | C::FlowMatchLcm | C::LtxEulerAncestralRf => {
+            flow_match::build(req, warnings)
+        }
+        C::FlowMapEuler | C::MiniMaxH3 | C::Piflow => flow_variants::build(req, warnings),
+        C::Helios | C::HeliosDmd => helios::build(req, warnings),
+        C::Rfd4Proteina => proteina::build(req, warnings),
     }
 }
 
-/// Rejects an extra that this class's `set_timesteps` does not take.
+/// Rejects an extra that this class's `set_timesteps` does not take (`strength` and
+/// `fix_quirks` are sigmaserve's own and always accepted).
 pub(crate) fn reject_extras(
     class: SchedulerClass,
     extras: &Extras,
     allowed: &[&str],
 ) -> Result<()> {
-    let given = [
-        ("timesteps", extras.timesteps.is_some()),
-        ("sigmas", extras.sigmas.is_some()),
-        ("mu", extras.mu.is_some()),
-    ];
-    for (name, present) in given {
-        if present && !allowed.contains(&name) {
+    for name in extras.given() {
+        if !allowed.contains(&name) {
             return Err(CoreError::invalid(
                 name,
                 format!("{}.set_timesteps does not accept `{name}`", class.name()),

@@ -53,10 +53,10 @@ pub(crate) fn build(req: Request<'_>, warnings: &mut Vec<String>) -> Result<Buil
     };
     Ok(Built {
         timesteps: Timesteps::I64(timesteps),
-        sigmas: Some(sigmas),
+        sigmas: Some(sigmas.into()),
         init_noise_sigma: 1.0,
-        betas: vp.training.betas.clone(),
-        alphas_cumprod: vp.training.alphas_cumprod.clone(),
+        betas: vp.training.betas.clone().into(),
+        alphas_cumprod: vp.training.alphas_cumprod.clone().into(),
         num_inference_steps: steps,
     })
 }
@@ -239,7 +239,7 @@ fn check_custom_timesteps_allowed(class: C, cfg: &Resolved) -> Result<()> {
 }
 
 /// `N - searchsorted(flip(lambda_t), lambda_min_clipped)` (DPM multistep, singlestep, SASolver).
-fn clipped_count(cfg: &Resolved, vp: &Vp) -> Result<usize> {
+pub(crate) fn clipped_count(cfg: &Resolved, vp: &Vp) -> Result<usize> {
     if !cfg.has("lambda_min_clipped") {
         return Ok(0);
     }
@@ -326,7 +326,7 @@ fn to_f32(values: &[f64]) -> Vec<f32> {
 /// Flow sigmas of DPM / singlestep / DEIS / SASolver: `1 - linspace(1, 1/N, n+1)`, shifted,
 /// reversed, last (0) dropped.
 // diffusers 0.42.1 schedulers/scheduling_dpmsolver_multistep.py: set_timesteps (use_flow_sigmas).
-fn vp_flow_sigmas(cfg: &Resolved, n: usize, shift: f64) -> Result<Vec<f64>> {
+pub(crate) fn vp_flow_sigmas(cfg: &Resolved, n: usize, shift: f64) -> Result<Vec<f64>> {
     let n_train = cfg.count("num_train_timesteps")? as f64;
     let mut sigmas: Vec<f64> = np_linspace(1.0, 1.0 / n_train, n + 1)
         .into_iter()

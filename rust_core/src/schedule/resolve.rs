@@ -2,13 +2,26 @@
 //! (precedence in that order) plus the `set_timesteps` extras (`timesteps`, `sigmas`, `mu`,
 //! `strength`).
 
-use super::classes::{Kind, SchedulerClass, MAX_STEPS};
+use super::classes::{Def, Kind, SchedulerClass, MAX_STEPS};
 use super::config::{ConfigMap, ConfigValue, Resolved};
 use crate::error::{CoreError, Result};
 
 /// Keys that are `set_timesteps` arguments (or sigmaserve's own `fix_quirks`) rather than
 /// configuration.
-pub(crate) const EXTRA_KEYS: [&str; 5] = ["timesteps", "sigmas", "mu", "strength", "fix_quirks"];
+pub(crate) const EXTRA_KEYS: [&str; 12] = [
+    "timesteps",
+    "sigmas",
+    "mu",
+    "strength",
+    "fix_quirks",
+    "max_timesteps",
+    "intermediate_timesteps",
+    "jump_length",
+    "jump_n_sample",
+    "stage_index",
+    "is_amplify_first_chunk",
+    "start_time",
+];
 
 /// diffusers' marker (in `scheduler.config`) listing keys that only hold class defaults; those
 /// keys are not carried into another class by `from_config`.
@@ -24,6 +37,47 @@ pub(crate) struct Extras {
     /// sigmaserve option: return the corrected schedule instead of diffusers' (drops the
     /// trailing-spacing `-1` timestep, shifts flow matching's `sigma_min` once).
     pub(crate) fix_quirks: bool,
+    /// SCMScheduler's `max_timesteps` / `intermediate_timesteps`: the outer `None` means not
+    /// given (diffusers' default applies), an inner `None` an explicit `None`.
+    pub(crate) max_timesteps: Option<Option<f64>>,
+    pub(crate) intermediate_timesteps: Option<Option<f64>>,
+    /// RePaintScheduler's resampling jumps.
+    pub(crate) jump_length: Option<i64>,
+    pub(crate) jump_n_sample: Option<i64>,
+    /// HeliosScheduler / HeliosDMDScheduler: the pyramid stage and the first-chunk doubling.
+    pub(crate) stage_index: Option<i64>,
+    pub(crate) is_amplify_first_chunk: Option<bool>,
+    /// RFD4ProteinaScheduler: start the trajectory part-way (partial diffusion).
+    pub(crate) start_time: Option<f64>,
+}
+
+impl Extras {
+    /// The names of the `set_timesteps` arguments given (not `strength` or `fix_quirks`, which
+    /// every class takes).
+    pub(crate) fn given(&self) -> Vec<&'static str> {
+        [
+            ("timesteps", self.timesteps.is_some()),
+            ("sigmas", self.sigmas.is_some()),
+            ("mu", self.mu.is_some()),
+            ("max_timesteps", self.max_timesteps.is_some()),
+            (
+                "intermediate_timesteps",
+                self.intermediate_timesteps.is_some(),
+            ),
+            ("jump_length", self.jump_length.is_some()),
+            ("jump_n_sample", self.jump_n_sample.is_some()),
+            ("stage_index", self.stage_index.is_some()),
+            (
+                "is_amplify_first_chunk",
+                self.is_amplify_first_chunk.is_some(),
+            ),
+            ("start_time", self.start_time.is_some()),
+        ]
+        .into_iter()
+        .filter(|&(_, present)| present)
+        .map(|(name, _)| name)
+        .collect()
+    }
 }
 
 /// Where a configuration layer came from; decides how its unknown keys are treated.
@@ -56,6 +110,15 @@ pub(crate) fn resolve(
     // The map holds exactly the class keys in declaration order (layers only replace them).
     for ((key, value), spec) in map.values_mut().zip(class.keys()) {
         debug_assert_eq!(key, spec.name);
+        if matches!(spec.default, Def::Required) && *value == ConfigValue::Null {
+            return Err(CoreError::invalid(
+                spec.name,
+                format!(
+                    "is required: {}.__init__ has no default for it",
+                    class.name()
+                ),
+            ));
+        }
         *value = check_kind(spec.name, spec.kind, value)?;
     }
     Ok((Resolved { map }, extras))
@@ -150,23 +213,57 @@ fn parse_extras(layer: &ConfigMap) -> Result<Extras> {
             ));
         }
     }
-    let fix_quirks = match layer.get("fix_quirks") {
-        None | Some(ConfigValue::Null) => false,
-        Some(ConfigValue::Bool(b)) => *b,
-        Some(v) => {
-            return Err(CoreError::invalid(
-                "fix_quirks",
-                format!("expected a bool, got {}", v.type_name()),
-            ))
-        }
-    };
+    let fix_quirks = flag(layer, "fix_quirks")?.unwrap_or(false);
     Ok(Extras {
         fix_quirks,
         timesteps: float_list("timesteps")?,
         sigmas: float_list("sigmas")?,
         mu: float("mu")?,
         strength,
+        max_timesteps: nullable_float(layer, "max_timesteps")?,
+        intermediate_timesteps: nullable_float(layer, "intermediate_timesteps")?,
+        jump_length: int(layer, "jump_length")?,
+        jump_n_sample: int(layer, "jump_n_sample")?,
+        stage_index: int(layer, "stage_index")?,
+        is_amplify_first_chunk: flag(layer, "is_amplify_first_chunk")?,
+        start_time: float("start_time")?,
     })
+}
+
+/// An extra where an explicit `None` differs from an absent key.
+fn nullable_float(layer: &ConfigMap, key: &str) -> Result<Option<Option<f64>>> {
+    match layer.get(key) {
+        None => Ok(None),
+        Some(ConfigValue::Null) => Ok(Some(None)),
+        Some(v) => match v.as_float() {
+            Some(x) if x.is_finite() => Ok(Some(Some(x))),
+            Some(x) => Err(CoreError::invalid(key, format!("must be finite, got {x}"))),
+            None => Err(CoreError::invalid(
+                key,
+                format!("expected a number or None, got {}", v.type_name()),
+            )),
+        },
+    }
+}
+
+fn int(layer: &ConfigMap, key: &str) -> Result<Option<i64>> {
+    match layer.get(key) {
+        None | Some(ConfigValue::Null) => Ok(None),
+        Some(v) => v.as_int().map(Some).ok_or_else(|| {
+            CoreError::invalid(key, format!("expected an int, got {}", describe(v)))
+        }),
+    }
+}
+
+fn flag(layer: &ConfigMap, key: &str) -> Result<Option<bool>> {
+    match layer.get(key) {
+        None | Some(ConfigValue::Null) => Ok(None),
+        Some(ConfigValue::Bool(b)) => Ok(Some(*b)),
+        Some(v) => Err(CoreError::invalid(
+            key,
+            format!("expected a bool, got {}", describe(v)),
+        )),
+    }
 }
 
 /// Checks `value` against `kind` and returns it in canonical form (integral floats become ints).
@@ -197,6 +294,7 @@ fn check_kind(key: &str, kind: Kind, value: &ConfigValue) -> Result<ConfigValue>
             }
             Ok(ConfigValue::Float(v))
         }
+        Kind::Finite => finite(key, value).map(ConfigValue::Float),
         Kind::Positive => positive(key, value).map(ConfigValue::Float),
         Kind::OptPositive => match value {
             ConfigValue::Null => Ok(ConfigValue::Null),
@@ -251,6 +349,11 @@ fn check_kind(key: &str, kind: Kind, value: &ConfigValue) -> Result<ConfigValue>
             .as_int_list()
             .map(ConfigValue::IntList)
             .ok_or_else(|| wrong("a list of ints")),
+        Kind::FloatList => float_list(key, value),
+        Kind::OptFloatList => match value {
+            ConfigValue::Null => Ok(ConfigValue::Null),
+            v => float_list(key, v),
+        },
         Kind::NullOnly => match value {
             ConfigValue::Null => Ok(ConfigValue::Null),
             _ => Err(CoreError::invalid(
@@ -297,6 +400,28 @@ fn choice(key: &str, value: &ConfigValue, choices: &[&str]) -> Result<String> {
             format!("must be one of {choices:?}, got {}", describe(value)),
         )),
     }
+}
+
+fn float_list(key: &str, value: &ConfigValue) -> Result<ConfigValue> {
+    let list = value.as_float_list().ok_or_else(|| {
+        CoreError::invalid(
+            key,
+            format!("expected a list of floats, got {}", describe(value)),
+        )
+    })?;
+    if list.len() as i64 > MAX_STEPS {
+        return Err(CoreError::too_large(
+            key,
+            format!("at most {MAX_STEPS} values"),
+        ));
+    }
+    if let Some(bad) = list.iter().find(|x| !x.is_finite()) {
+        return Err(CoreError::invalid(
+            key,
+            format!("values must be finite, got {bad}"),
+        ));
+    }
+    Ok(ConfigValue::FloatList(list))
 }
 
 fn betas(key: &str, value: &ConfigValue) -> Result<ConfigValue> {

@@ -91,7 +91,12 @@ impl Vp {
 /// Where the betas come from (validated): `trained_betas` or the named `beta_schedule`.
 fn beta_source(cfg: &Resolved) -> Result<BetaSource> {
     let n = cfg.count("num_train_timesteps")?;
-    Ok(match cfg.opt_float_list("trained_betas")? {
+    let trained = if cfg.has("trained_betas") {
+        cfg.opt_float_list("trained_betas")?
+    } else {
+        None
+    };
+    Ok(match trained {
         Some(values) => {
             if values.len() != n {
                 return Err(CoreError::invalid(
@@ -109,8 +114,12 @@ fn named_source(cfg: &Resolved, n: usize) -> Result<BetaSource> {
     let name = cfg.text("beta_schedule")?;
     let schedule = BetaSchedule::parse(name)
         .ok_or_else(|| CoreError::invalid("beta_schedule", format!("unknown schedule {name:?}")))?;
-    let beta_start = cfg.float("beta_start")?;
-    let beta_end = cfg.float("beta_end")?;
+    // UnCLIP declares no beta range; the cosine-family schedules ignore it.
+    let (beta_start, beta_end) = if schedule.uses_beta_range() {
+        (cfg.float("beta_start")?, cfg.float("beta_end")?)
+    } else {
+        (0.0, 0.0)
+    };
     if schedule.uses_beta_range() && beta_start >= beta_end {
         return Err(CoreError::invalid(
             "beta_start",
@@ -173,7 +182,7 @@ pub(crate) fn trailing(
             ));
         } else {
             warnings.push(format!(
-                "timestep_spacing='trailing' produced {len} timesteps for {n} steps, the last one -1 \
+                "timestep_spacing='trailing' produced {len} timesteps for {n} steps, the extra one -1 \
                  (numpy arange rounding; diffusers 0.42.1 keeps it). Pass fix_quirks=True to drop it."
             ));
         }

@@ -68,10 +68,10 @@ impl EcosystemSchedule {
             scheduler: self.scheduler,
             num_inference_steps: self.num_inference_steps,
             timesteps: Timesteps::F32(self.timesteps),
-            sigmas: Some(self.sigmas),
+            sigmas: Some(self.sigmas.into()),
             init_noise_sigma: self.init_noise_sigma,
-            betas: self.betas.unwrap_or_default(),
-            alphas_cumprod: self.alphas_cumprod.unwrap_or_default(),
+            betas: self.betas.unwrap_or_default().into(),
+            alphas_cumprod: self.alphas_cumprod.unwrap_or_default().into(),
             config,
             warnings: self.warnings,
             order: 1,
@@ -114,7 +114,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.scheduler, "comfyui:karras");
         assert_eq!(s.timesteps.len(), 20);
-        assert_eq!(s.sigmas.as_ref().map(Vec::len), Some(21));
+        assert_eq!(s.sigmas.as_ref().map(|v| v.len()), Some(21));
         assert!((s.init_noise_sigma - 14.648813504855193).abs() < 2e-6);
         assert_eq!(
             s.config.get("init_noise"),
