@@ -168,33 +168,19 @@ class LatentsService:
 
     def unary(self, request: _core.LatentsRequest) -> Reply:
         """The serialized SampleInitLatentsResponse, within the unary limit and the budget."""
-        config = self.config
-        request.check_size(config.max_elements, config.max_unary_reply_bytes)
-        need = REPLY_COPIES * request.nbytes + request.working_bytes
-        reservation = self.budget.reserve(need, "shape")
-        try:
-            states = request.generator_states() if request.return_generator_states else []
-            prefix = protocol.latents_reply_prefix(
-                request.init_noise_sigma,
-                request.wrapped_seeds,
-                request.dtype,
-                request.shape,
-                request.nbytes,
-                states,
-            )
-            return Reply(request.reply(prefix), reservation)
-        except BaseException:
-            reservation.release()
-            raise
+        return self._unary_bytes(request, lambda: protocol.latents_reply_prefix(request))
 
     def payload(self, request: _core.LatentsRequest) -> Reply:
         """The scaled little-endian payload alone (the OIP facade's raw output)."""
+        return self._unary_bytes(request, lambda: b"")
+
+    def _unary_bytes(self, request: _core.LatentsRequest, prefix: Callable[[], bytes]) -> Reply:
         config = self.config
         request.check_size(config.max_elements, config.max_unary_reply_bytes)
         need = REPLY_COPIES * request.nbytes + request.working_bytes
         reservation = self.budget.reserve(need, "shape")
         try:
-            return Reply(request.reply(b""), reservation)
+            return Reply(request.reply(prefix()), reservation)
         except BaseException:
             reservation.release()
             raise
@@ -207,15 +193,7 @@ class LatentsService:
         need = 3 * chunk + request.working_bytes
         reservation = self.budget.reserve(need, "shape")
         try:
-            states = request.generator_states() if request.return_generator_states else []
-            header = protocol.latents_header(
-                request.init_noise_sigma,
-                request.wrapped_seeds,
-                request.dtype,
-                request.shape,
-                request.nbytes,
-                states,
-            )
+            header = protocol.latents_header(request)
             stream = request.stream(chunk, protocol.CHUNK_DATA_KEY)
         except BaseException:
             reservation.release()
