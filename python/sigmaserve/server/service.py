@@ -25,9 +25,6 @@ from sigmaserve.schedules import get_schedule
 from sigmaserve.server import protocol
 from sigmaserve.server.config import ServerConfig
 
-# Below this many elements (1 MiB of float32) a reply is computed on the event loop: the core
-# takes tens of microseconds, less than the hop to a worker thread.
-INLINE_ELEMENTS = 1 << 18
 # Requests kept for callers that repeat everything but the seeds.
 PLAN_CACHE_SIZE = 256
 # Working memory of a schedule per step (the core's arrays, the reply, its JSON), measured at
@@ -161,11 +158,6 @@ class LatentsService:
                     self._plans.popitem(last=False)
         return request
 
-    @staticmethod
-    def is_small(request: _core.LatentsRequest) -> bool:
-        """Whether producing the reply is cheaper than handing it to a worker thread."""
-        return request.numel <= INLINE_ELEMENTS and request.working_bytes == 0
-
     def unary(self, request: _core.LatentsRequest) -> Reply:
         """The serialized SampleInitLatentsResponse, within the unary limit and the budget."""
         return self._unary_bytes(request, lambda: protocol.latents_reply_prefix(request))
@@ -220,7 +212,6 @@ def _schedule_length(steps: Any, overrides: Mapping[str, Any]) -> int:
 
 
 __all__ = [
-    "INLINE_ELEMENTS",
     "LatentsService",
     "LatentsStream",
     "MemoryBudget",
