@@ -59,6 +59,14 @@ test: lint protos-check test-rs stubtest test-py
 run: build-dev
 	$(VENV)/bin/sigmaserve serve --host $(HOST) --port $(PORT)
 
+# ---- the compose stack on a real Docker engine (docs/deployment.md, "make test-stack") --------
+# Installs Debian's Docker engine if missing, runs a private dockerd, builds the images, brings
+# up the cpu profile, checks it from outside and tears it down: build/stack/report.json.
+# Needs root (CI and the dev machines run as root).
+.PHONY: test-stack
+test-stack: build-dev
+	PYTHON=$(VPY) scripts/stack/test_stack.sh
+
 bench: build-dev
 	$(VPY) scripts/bench_noise.py
 	$(VPY) scripts/bench_schedules.py
