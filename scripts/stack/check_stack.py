@@ -69,7 +69,12 @@ class Stack:
         self.out = out
         self.base_image = base_image
         self.token = token
-        self.env = {**os.environ, "SIGMASERVE_TOKEN": token}
+        # The compose secret: a file the containers' uid 10001 can read.
+        token_file = out / "secrets" / "sigmaserve-token"
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o644)
+        self.env = {**os.environ, "SIGMASERVE_TOKEN_FILE": str(token_file)}
         self.report: dict[str, Any] = {"checks": {}, "seconds": {}, "failures": []}
 
     # ---- commands ------------------------------------------------------------------------
@@ -139,10 +144,12 @@ def expect(condition: bool, message: str) -> None:
 
 # ---- phases ------------------------------------------------------------------------------------
 def build(stack: Stack, detail: dict[str, Any]) -> None:
-    stack.compose(
-        "build", "--build-arg", f"BASE_IMAGE={stack.base_image}", "noise", "worker-cpu",
-        timeout=1800,
+    result = stack.compose(
+        "--progress", "plain", "build", "--build-arg", f"BASE_IMAGE={stack.base_image}",
+        "noise", "worker-cpu", timeout=1800, check=False,
     )  # fmt: skip
+    (stack.out / "build.log").write_text(result.stdout + result.stderr)
+    expect(result.returncode == 0, f"build failed: {result.stderr[-3000:]}")
     sizes = {}
     for image in ("sigmaserve/noise:latest", "sigmaserve/worker:latest", stack.base_image):
         size = int(stack.docker("image", "inspect", "-f", "{{.Size}}", image).stdout)
@@ -383,6 +390,7 @@ def indexed_sample(stack: Stack, detail: dict[str, Any]) -> None:
         )  # fmt: skip
         expect(rerun.stdout.startswith("0 shard(s) written"), f"rerun: {rerun.stdout}")
         got = stack.out / "sample" / "containers"
+        got.parent.mkdir(parents=True, exist_ok=True)
         stack.docker("cp", f"{names[0]}:/data/.", str(got))
     finally:
         stack.docker("rm", "-f", "-v", *names, check=False)

@@ -127,6 +127,17 @@ class WorkerServicer(pb_grpc.WorkerServiceServicer):
                 grpc.StatusCode.DEADLINE_EXCEEDED,
             ):
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"noise service: {exc}")
+            if isinstance(code, grpc.StatusCode) and code in (
+                grpc.StatusCode.UNAUTHENTICATED,
+                grpc.StatusCode.PERMISSION_DENIED,
+            ):
+                # The worker's own configuration, not the caller's request: say which flags.
+                log.error("the noise service refused this worker's credentials: %s", exc)
+                await context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"the noise service refused this worker's credentials ({exc}); "
+                    "check its --noise-token-file and --noise-tls-* options",
+                )
             await context.abort_with_status(status_for(exc))
         raise AssertionError("unreachable")
 
