@@ -25,7 +25,7 @@ from test_worker_helpers import (
 )
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
-REQUIREMENTS = ("requirements-serve.txt", "requirements-worker.txt")
+REQUIREMENTS = ("requirements-serve.txt", "requirements-worker.txt", "requirements-build.txt")
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:

@@ -368,8 +368,10 @@ def indexed_sample(stack: Stack, detail: dict[str, Any]) -> None:
     parts, volume = 3, "sigmaserve-stack-sample"
     args = ["sample", "--seeds", "0-59", "--shard-size", "5", "--width", "64", "--height", "64"]
     args += ["--out", "/data/latents.npy", "--no-progress"]
-    stack.docker("volume", "create", volume)
     names = [f"sigmaserve-stack-sample-{i}" for i in range(parts)]
+    stack.docker("rm", "-f", "-v", *names, check=False)  # left by an interrupted run
+    stack.docker("volume", "rm", "-f", volume, check=False)
+    stack.docker("volume", "create", volume)
     try:
         stack.docker(
             "run", "--rm", "--user", "0", "--entrypoint", "chown", "-v", f"{volume}:/data",
@@ -660,6 +662,9 @@ def teardown(stack: Stack, detail: dict[str, Any]) -> None:
         "volumes": stack.docker("volume", "ls", "-q").stdout.split(),
     }
     detail["left_behind"] = left
+    # Images replaced by this run's build (the same tag, older layers) would pile up run after
+    # run in the engine's data root; the current images and the build cache stay.
+    stack.docker("image", "prune", "-f", check=False)
     expect(not any(left.values()), f"left behind: {left}")
 
 
@@ -680,6 +685,9 @@ def main(argv: list[str] | None = None) -> int:
     stack.report["docker"] = versions.stdout.strip()
     stack.report["compose"] = stack.docker("compose", "version", "--short").stdout.strip()
     start = time.monotonic()
+    # Whatever an interrupted earlier run left in this engine goes first.
+    stack.compose("down", "-v", "--remove-orphans", "--timeout", "5",
+                  profiles=("cpu", "gpu", "tools"), timeout=180, check=False)  # fmt: skip
     try:
         with stack.phase("build") as detail:
             build(stack, detail)
