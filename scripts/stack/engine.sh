@@ -9,8 +9,8 @@
 #
 # Bookworm's docker.io (20.10) is the engine. Bookworm's docker-compose is Compose v1 (Python,
 # 1.29), so Compose v2 and buildx come from Debian 13's packages (they depend only on libc6 >=
-# 2.34): fetched with a private apt state that only names trixie, so the host's apt sources and
-# pins stay as they are.
+# 2.34): fetched from the host's own Debian mirror with a private apt state that only names
+# trixie, so the host's apt sources and pins stay as they are.
 set -euo pipefail
 
 STACK_RUN=${STACK_RUN:-/run/sigmaserve-stack}
@@ -21,6 +21,11 @@ LOG="${STACK_LOG_DIR:-$STACK_RUN}/dockerd.log"
 TRIXIE_PACKAGES=(docker-compose docker-buildx)
 
 log() { echo "[engine] $*" >&2; }
+
+debian_mirror() {
+  apt-get indextargets --format '$(REPO_URI)' 'Origin: Debian' 'Codename: bookworm' \
+    'Created-By: Packages' 2>/dev/null | sort -u | head -1
+}
 
 have_compose_v2() { docker compose version >/dev/null 2>&1; }
 have_buildx() { docker buildx version >/dev/null 2>&1; }
@@ -42,12 +47,18 @@ install() {
     state=$(mktemp -d)
     chmod 755 "$state"  # apt downloads as _apt
     mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/debs"
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+    # The same Debian mirror the host's apt uses for bookworm, asked for trixie.
+    local mirror
+    mirror=$(debian_mirror)
+    [ -n "$mirror" ] || { apt-get update -qq; mirror=$(debian_mirror); }
+    [ -n "$mirror" ] || { log "no Debian bookworm source in apt's configuration"; exit 1; }
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror%/} trixie main" \
       >"$state/sources.list"
     local opts=(-o "Dir::Etc::SourceList=$state/sources.list" -o Dir::Etc::SourceParts=/dev/null
       -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache")
     log "installing ${TRIXIE_PACKAGES[*]} (Debian 13 packages: Compose v2, buildx)"
     apt-get "${opts[@]}" update -qq
+    chown _apt "$state/debs" 2>/dev/null || true  # apt downloads as _apt where it can
     (cd "$state/debs" && apt-get "${opts[@]}" download "${TRIXIE_PACKAGES[@]}" >/dev/null)
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       "$state"/debs/*.deb >/dev/null
