@@ -567,7 +567,6 @@ def slow_stream(port: int, token: str, seed: int, done: dict[str, Any]) -> None:
     import numpy as np
     import sigmaserve
     from sigmaserve import wire
-    from sigmaserve.client import common
     from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
 
     kwargs = {"shape": (1, 4, 1024, 1024), "seeds": [seed]}
@@ -576,7 +575,7 @@ def slow_stream(port: int, token: str, seed: int, done: dict[str, Any]) -> None:
         stub = pb_grpc.NoiseServiceStub(channel)
         try:
             stream = stub.StreamInitLatents(
-                wire.latents_request(**kwargs),
+                wire.latents_request(kwargs),
                 timeout=120,
                 metadata=(("authorization", f"Bearer {token}"),),
             )
@@ -585,7 +584,7 @@ def slow_stream(port: int, token: str, seed: int, done: dict[str, Any]) -> None:
             for message in stream:
                 chunks.append(message.data)
                 time.sleep(0.5)
-            got = common.latents_from_chunks(header, chunks, [seed])
+            got = wire.latents_from_chunks(header, chunks, [seed])
             want = sigmaserve.sample_init_latents(**kwargs)
             done["outcome"] = "ok" if np.array_equal(got.array, want.array) else "bytes differ"
             done["chunks"] = len(chunks)
