@@ -22,6 +22,7 @@ DEFAULT_STEPS = 30
 MAX_STEPS = 1000
 MAX_BATCH = 16
 MAX_PIXELS = 2048 * 2048
+MAX_FRAMES = 1025
 
 
 class NoiseSource(Protocol):
@@ -39,7 +40,7 @@ class NoiseSource(Protocol):
 class Generation:
     """What one ``Worker.generate`` call made and used."""
 
-    images: list[Any]  # PIL images (or numpy arrays with output_type="np")
+    images: list[Any]  # PIL images (or numpy arrays with output_type="np"); [] for video
     seeds: list[int]
     scheduler: str
     timesteps: np.ndarray
@@ -54,10 +55,18 @@ class Generation:
     seconds: float = 0.0
     schedule_installed: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    # Video pipelines: one sequence of frames per seed (lists of PIL images, or (F, H, W, 3)
+    # arrays with output_type="np"), and the frames per video.
+    videos: list[Any] = field(default_factory=list)
+    num_frames: int | None = None
 
     def png_bytes(self) -> list[bytes]:
         """Each image as PNG file bytes."""
         return [to_png(image) for image in self.images]
+
+    def video_png_bytes(self) -> list[list[bytes]]:
+        """Each video's frames as PNG file bytes."""
+        return [[to_png(frame) for frame in video] for video in self.videos]
 
 
 def to_png(image: Any) -> bytes:
@@ -148,6 +157,10 @@ class Worker:
     def dtype(self) -> Any:
         return handoff._pipeline_dtype(self.pipe)
 
+    @property
+    def is_video(self) -> bool:
+        return self.kind.video
+
     def generate(
         self,
         prompt: str,
@@ -161,20 +174,26 @@ class Worker:
         height: int | None = None,
         scheduler_overrides: Mapping[str, Any] | None = None,
         output_type: str = "pil",
+        num_frames: int | None = None,
     ) -> Generation:
-        """Images for ``prompt``, one per seed, from the service's schedule and latents."""
+        """Images (videos of ``num_frames`` frames for video pipelines) for ``prompt``, one per
+        seed, from the service's schedule and latents."""
         seed_list = _seeds(seeds, self.max_batch)
         steps = self.default_steps if num_inference_steps is None else num_inference_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or not 0 < steps <= MAX_STEPS:
             raise invalid("num_inference_steps", f"must be an integer in 1..{MAX_STEPS}")
         height, width = self._size(height, width)
+        frames = self._frames(num_frames)
         name = scheduler or self.default_scheduler
         if ":" not in name:
             handoff.scheduler_class(name)
         overrides = dict(scheduler_overrides or {})
-        overrides.update(handoff.pipeline_schedule_overrides(self.pipe, steps, height, width))
-        shape = handoff.noise_shape(self.pipe, len(seed_list), height, width)
-        dtype_name = handoff.torch_dtype_name(self.dtype)
+        run_config = handoff.run_config(name, self.base_scheduler_config, overrides)
+        overrides.update(
+            handoff.pipeline_schedule_overrides(self.pipe, steps, height, width, run_config)
+        )
+        shape = handoff.noise_shape(self.pipe, len(seed_list), height, width, frames)
+        dtype_name = handoff.torch_dtype_name(handoff.noise_dtype(self.pipe))
 
         started = time.perf_counter()
         schedule = self.noise.get_schedule(
@@ -200,11 +219,13 @@ class Worker:
                 num_inference_steps=steps,
                 height=height,
                 width=width,
+                num_frames=frames,
                 generator_states=states,
                 output_type=output_type,
                 device=self.device,
             )
-        images = list(run.output.images)
+        videos = list(run.output.frames) if self.is_video else []
+        images = [] if self.is_video else list(run.output.images)
         timesteps = _array(getattr(run.scheduler, "timesteps", None))
         sigmas = _array(getattr(run.scheduler, "sigmas", None))
         return Generation(
@@ -216,14 +237,37 @@ class Worker:
             init_noise_sigma=run.init_noise_sigma,
             num_inference_steps=steps,
             device=self.device,
-            dtype=dtype_name,
+            dtype=handoff.torch_dtype_name(self.dtype),
             pipeline=type(self.pipe).__name__,
             width=width,
             height=height,
             seconds=time.perf_counter() - started,
             schedule_installed=run.installed,
             extras={"schedule_max_rel_diff": run.max_rel_diff},
+            videos=videos,
+            num_frames=frames,
         )
+
+    def _frames(self, num_frames: int | None) -> int | None:
+        """The frames to make: None for image pipelines, else ``num_frames`` or the pipeline's
+        default, of the form ``k * temporal + 1`` (the pipeline would round anything else)."""
+        if not self.is_video:
+            if num_frames is not None:
+                raise invalid(
+                    "num_frames", f"{type(self.pipe).__name__} makes images, not videos"
+                )
+            return None
+        frames = handoff.default_num_frames(self.pipe) if num_frames is None else num_frames
+        multiple = handoff.frame_multiple(self.pipe)
+        if isinstance(frames, bool) or not isinstance(frames, int) or not 0 < frames <= MAX_FRAMES:
+            raise invalid("num_frames", f"must be an integer in 1..{MAX_FRAMES}, got {frames!r}")
+        if (frames - 1) % multiple:
+            raise invalid(
+                "num_frames",
+                f"{type(self.pipe).__name__} makes {multiple}k+1 frames "
+                f"(1, {multiple + 1}, {2 * multiple + 1}, ...), got {frames}",
+            )
+        return frames
 
     def _size(self, height: int | None, width: int | None) -> tuple[int, int]:
         default_h, default_w = handoff.default_size(self.pipe)

@@ -8,13 +8,19 @@ hand-off has to make up for each difference (diffusers 0.42.1):
   scale their own draw; ``StableDiffusion3Pipeline`` and ``FluxPipeline`` (flow matching) never
   scale. Either way the pipeline must receive the *unscaled* noise, so the worker asks the service
   for ``sigma=1.0`` and lets the pipeline do the one multiply its generator path does.
-* **Layout.** Flux takes ``latents=`` already packed into 2x2 patches, ``(B, h/2 * w/2, 64)``.
+* **Layout.** Flux takes ``latents=`` already packed into 2x2 patches, ``(B, h/2 * w/2, 64)``;
+  ``WanPipeline`` takes video latents ``(B, C, F, H, W)`` as it draws them.
 * **Dtype.** The pipeline draws in ``prompt_embeds.dtype`` (float16 on GPU); the service draws in
-  the same dtype, which for torch's CPU generator is not the float32 draw rounded.
+  the same dtype, which for torch's CPU generator is not the float32 draw rounded. ``WanPipeline``
+  draws float32 whatever its dtype.
 * **The generator after the draw.** Ancestral and SDE schedulers draw fresh noise at every step
   from the pipeline's generator(s). The pipeline's own path would leave each CPU generator just past
   the initial draw, so the worker hands it generators in exactly that state (torch's
   ``Generator.get_state()`` bytes).
+* **The schedule's extras.** Flux passes its own ``sigmas`` (none when the scheduler's config has
+  ``use_flow_sigmas``) and ``mu``; SD3 passes ``mu`` when the scheduler's config has
+  ``use_dynamic_shifting``. The pipeline reads these off the scheduler that runs, so the worker
+  reads them off that scheduler's config too (the model's config with the request's overrides).
 * **The schedule.** The scheduler is built from ``Schedule.scheduler`` and ``Schedule.config``; when
   the pipeline then calls ``set_timesteps``, the Schedule's own ``timesteps`` and ``sigmas`` are
   checked against what diffusers computed and installed in their place if they differ (custom and
@@ -42,6 +48,7 @@ _FAMILY_BY_CLASS = {
     "StableDiffusionXLPipeline": "sdxl",
     "StableDiffusion3Pipeline": "sd3",
     "FluxPipeline": "flux",
+    "WanPipeline": "wan",
 }
 
 
@@ -49,20 +56,32 @@ _FAMILY_BY_CLASS = {
 class PipelineKind:
     """What the hand-off needs to know about a pipeline class."""
 
-    family: str  # "sd", "sdxl", "sd3", "flux"
+    family: str  # "sd", "sdxl", "sd3", "flux", "wan"
     # prepare_latents multiplies a given latents= by scheduler.init_noise_sigma.
     scales_latents: bool
     # latents= is expected packed into 2x2 patches (Flux).
     packed: bool
     # Preset name sigmaserve uses for this family.
     preset: str
+    # A video pipeline: (B, C, F, H, W) latents, num_frames and num_videos_per_prompt in,
+    # ``.frames`` out.
+    video: bool = False
+    # prepare_latents draws in this dtype whatever the pipeline's (WanPipeline: float32); None:
+    # the pipeline's dtype.
+    noise_dtype: str | None = None
 
 
+# TODO(issue 14): these rows (and noise_shape, pipeline_schedule_overrides) restate the pipeline
+# conventions the core's pipeline presets own once they land on main; then the hand-off asks
+# the core (get_schedule(preset=..., pipeline=True), sample_init_latents(preset=...)).
 KINDS = {
     "sd": PipelineKind("sd", scales_latents=True, packed=False, preset="sd15"),
     "sdxl": PipelineKind("sdxl", scales_latents=True, packed=False, preset="sdxl"),
     "sd3": PipelineKind("sd3", scales_latents=False, packed=False, preset="sd3"),
     "flux": PipelineKind("flux", scales_latents=False, packed=True, preset="flux-dev"),
+    "wan": PipelineKind(
+        "wan", scales_latents=False, packed=False, preset="wan2.1", video=True, noise_dtype="float32"
+    ),
 }
 
 
@@ -85,9 +104,23 @@ def _denoiser_config(pipe: Any) -> Any:
     return model.config
 
 
+def _call_default(pipe: Any, name: str) -> Any:
+    """The default of ``pipe.__call__``'s argument ``name`` (None when it has none)."""
+    parameter = inspect.signature(type(pipe).__call__).parameters.get(name)
+    return None if parameter is None else parameter.default
+
+
+def _spatial_factor(pipe: Any) -> int:
+    """Pixels per latent cell along each side (``vae_scale_factor``, Wan's ``_spatial``)."""
+    return int(getattr(pipe, "vae_scale_factor_spatial", None) or pipe.vae_scale_factor)
+
+
 def default_size(pipe: Any) -> tuple[int, int]:
     """(height, width) a pipeline uses when none is given."""
     kind = pipeline_kind(pipe)
+    call_height, call_width = _call_default(pipe, "height"), _call_default(pipe, "width")
+    if isinstance(call_height, int) and isinstance(call_width, int):
+        return call_height, call_width  # WanPipeline: 480 x 832
     config = _denoiser_config(pipe)
     if kind.family == "flux":
         size = int(getattr(pipe, "default_sample_size", 128)) * pipe.vae_scale_factor
@@ -99,17 +132,41 @@ def default_size(pipe: Any) -> tuple[int, int]:
     return size, size
 
 
+def default_num_frames(pipe: Any) -> int | None:
+    """The frames a video pipeline makes when none are given (None for image pipelines)."""
+    if not pipeline_kind(pipe).video:
+        return None
+    return int(_call_default(pipe, "num_frames"))
+
+
 def size_multiple(pipe: Any) -> int:
-    """Image sizes must be multiples of this (the VAE factor; twice that for Flux's packing)."""
-    factor = int(pipe.vae_scale_factor)
-    return factor * 2 if pipeline_kind(pipe).packed else factor
+    """Sizes must be multiples of this: the VAE factor; twice that for Flux's packing and for
+    Wan's 2x2 patches (``WanPipeline.check_inputs`` wants multiples of 16)."""
+    kind = pipeline_kind(pipe)
+    factor = _spatial_factor(pipe)
+    if kind.video:
+        return factor * int(_denoiser_config(pipe).patch_size[1])
+    return factor * 2 if kind.packed else factor
 
 
-def noise_shape(pipe: Any, batch_size: int, height: int, width: int) -> tuple[int, int, int, int]:
-    """The (B, C, h, w) noise tensor the pipeline's prepare_latents would draw (before packing)."""
+def frame_multiple(pipe: Any) -> int:
+    """Video pipelines make ``k * frame_multiple + 1`` frames (the VAE's temporal factor)."""
+    return int(pipe.vae_scale_factor_temporal)
+
+
+def noise_shape(
+    pipe: Any, batch_size: int, height: int, width: int, num_frames: int | None = None
+) -> tuple[int, ...]:
+    """The noise tensor the pipeline's prepare_latents would draw (before packing): (B, C, h, w),
+    or (B, C, f, h, w) for video pipelines (``num_frames`` of the form k * temporal + 1)."""
     kind = pipeline_kind(pipe)
     config = _denoiser_config(pipe)
-    factor = int(pipe.vae_scale_factor)
+    factor = _spatial_factor(pipe)
+    if kind.video:
+        if num_frames is None:
+            raise invalid("num_frames", f"{type(pipe).__name__} needs a number of frames")
+        frames = (num_frames - 1) // frame_multiple(pipe) + 1
+        return (batch_size, int(config.in_channels), frames, height // factor, width // factor)
     if kind.family == "flux":
         channels = int(config.in_channels) // 4
         return (batch_size, channels, 2 * (height // (factor * 2)), 2 * (width // (factor * 2)))
@@ -129,15 +186,21 @@ def model_scheduler_config(pipe: Any) -> dict[str, Any]:
 
 
 def pipeline_schedule_overrides(
-    pipe: Any, num_inference_steps: int, height: int, width: int
+    pipe: Any,
+    num_inference_steps: int,
+    height: int,
+    width: int,
+    scheduler_config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """set_timesteps extras the pipeline passes itself (Flux: linspace sigmas and ``mu``; SD3: mu).
 
-    Asking the service for the schedule with the same extras makes its Schedule the one the
-    pipeline would compute.
+    ``scheduler_config`` is the config of the scheduler that will run (``run_config``; default:
+    the pipeline's own scheduler): the pipeline reads ``use_flow_sigmas``,
+    ``use_dynamic_shifting`` and the shift bounds off it. Asking the service for the schedule
+    with the same extras makes its Schedule the one the pipeline would compute.
     """
     kind = pipeline_kind(pipe)
-    config = pipe.scheduler.config
+    config = pipe.scheduler.config if scheduler_config is None else scheduler_config
     if kind.family == "flux":
         seq_len = (height // (pipe.vae_scale_factor * 2)) * (width // (pipe.vae_scale_factor * 2))
         extras: dict[str, Any] = {
@@ -186,14 +249,26 @@ def scheduler_from_schedule(schedule: Any, fallback_config: Mapping[str, Any] | 
     class of ``schedule.config["_class_name"]`` if present, else Euler, with the schedule's
     sigmas installed.
     """
-    name = str(schedule.scheduler)
     config = dict(getattr(schedule, "config", None) or fallback_config or {})
+    return _scheduler_from_config(str(schedule.scheduler), config)
+
+
+def _scheduler_from_config(name: str, config: Mapping[str, Any]) -> Any:
     if ":" in name:
         name = str(config.get("_class_name") or "EulerDiscreteScheduler")
     cls = scheduler_class(name)
     accepted = set(inspect.signature(cls).parameters) - {"args", "kwargs"}
     kwargs = {k: _plain(v) for k, v in config.items() if k in accepted}
     return cls.from_config(kwargs)
+
+
+def run_config(
+    name: str, model_config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> Mapping[str, Any]:
+    """The config of the scheduler that will run: class ``name`` from the model's scheduler
+    config with the request's config overrides (keys the class lacks are dropped, as
+    ``from_config`` drops them)."""
+    return _scheduler_from_config(name, {**model_config, **(overrides or {})}).config
 
 
 def _plain(value: Any) -> Any:
@@ -415,6 +490,7 @@ def run_pipeline(
     num_inference_steps: int,
     height: int,
     width: int,
+    num_frames: int | None = None,
     generator_states: Sequence[bytes] | None = None,
     seed_mode: str = "per_item",
     negative_prompt: str | Sequence[str] | None = None,
@@ -428,7 +504,8 @@ def run_pipeline(
     The pipeline's scheduler is swapped for one built from ``schedule`` for the call and put
     back afterwards (so calls on one pipeline object must be serialised). ``generator_states``
     are the CPU generators' states after the initial draw; without them they are replayed from
-    ``latents.seeds``. One prompt makes ``len(seeds)`` images (``num_images_per_prompt``).
+    ``latents.seeds``. One prompt makes ``len(seeds)`` images (``num_images_per_prompt``), or
+    videos of ``num_frames`` frames for video pipelines (``num_videos_per_prompt``).
     """
     scheduler = scheduler_from_schedule(schedule, model_scheduler_config(pipe))
     record = install_schedule(scheduler, schedule)
@@ -445,6 +522,7 @@ def run_pipeline(
             num_inference_steps=num_inference_steps,
             height=height,
             width=width,
+            num_frames=num_frames,
             generator_states=generator_states,
             seed_mode=seed_mode,
             negative_prompt=negative_prompt,
@@ -468,6 +546,7 @@ def _run(
     num_inference_steps: int,
     height: int,
     width: int,
+    num_frames: int | None,
     generator_states: Sequence[bytes] | None,
     seed_mode: str,
     negative_prompt: str | Sequence[str] | None,
@@ -481,7 +560,7 @@ def _run(
     if device is None:
         device = getattr(pipe, "_execution_device", None) or pipe.device
     device = torch.device(device)
-    dtype = _pipeline_dtype(pipe)
+    dtype = noise_dtype(pipe)
     tensor = pipeline_latents(pipe, latents, device=device, dtype=dtype)
     batch = int(latents.array.shape[0])
     seeds = list(latents.seeds)
@@ -494,14 +573,17 @@ def _run(
     if len(generators) not in (1, batch):
         raise invalid("seeds", f"{len(generators)} generators for a batch of {batch}")
 
+    kind = pipeline_kind(pipe)
     kwargs: dict[str, Any] = dict(pipeline_kwargs)
+    if kind.video:
+        kwargs["num_frames"] = num_frames
     if negative_prompt is not None:
         kwargs["negative_prompt"] = negative_prompt
     if guidance_scale is not None:
         kwargs["guidance_scale"] = guidance_scale
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     if len(prompts) == 1:
-        kwargs["num_images_per_prompt"] = batch
+        kwargs["num_videos_per_prompt" if kind.video else "num_images_per_prompt"] = batch
     elif len(prompts) != batch:
         raise invalid("prompt", f"{len(prompts)} prompts for {batch} seeds")
     with torch.inference_mode():
@@ -517,10 +599,16 @@ def _run(
         )
     if record.calls == 0:
         raise RuntimeError(f"{type(pipe).__name__} never called set_timesteps")
-    sigma = (
-        getattr(scheduler, "init_noise_sigma", 1.0) if pipeline_kind(pipe).scales_latents else 1.0
-    )
+    sigma = getattr(scheduler, "init_noise_sigma", 1.0) if kind.scales_latents else 1.0
     return HandoffRun(output, scheduler, float(sigma), record.installed, record.max_rel_diff)
+
+
+def noise_dtype(pipe: Any) -> Any:
+    """The torch dtype the pipeline's prepare_latents draws in."""
+    import torch
+
+    name = pipeline_kind(pipe).noise_dtype
+    return getattr(torch, name) if name else _pipeline_dtype(pipe)
 
 
 def _pipeline_dtype(pipe: Any) -> Any:
