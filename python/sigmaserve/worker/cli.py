@@ -37,7 +37,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=_env("model"),
-        help="local diffusers model folder (SD1.5, SDXL, SD3 or Flux); env SIGMASERVE_WORKER_MODEL",
+        help="local diffusers model folder (SD1.5, SDXL, SD3, Flux or Wan 2.1); "
+        "env SIGMASERVE_WORKER_MODEL",
     )
     parser.add_argument(
         "--noise",
@@ -175,6 +176,12 @@ def register(commands: Any) -> None:
     generate.add_argument("--width", type=int, help="image width in pixels (default: the model's)")
     generate.add_argument(
         "--height", type=int, help="image height in pixels (default: the model's)"
+    )
+    generate.add_argument(
+        "--num-frames",
+        type=int,
+        help="video pipelines: frames per video (default: the pipeline's); each frame is "
+        "written as a PNG",
     )
     generate.add_argument(
         "--set",
@@ -328,6 +335,7 @@ def _generate(args: argparse.Namespace) -> int:
         "width": args.width,
         "height": args.height,
         "scheduler_overrides": _overrides(args.overrides),
+        "num_frames": args.num_frames,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -344,6 +352,7 @@ def _generate(args: argparse.Namespace) -> int:
             print(f"sigmaserve generate: {args.worker}: {exc}", file=sys.stderr)
             return 1
         pngs = [(image.seed, image.png) for image in reply.images]
+        videos = [(video.seed, list(video.frames)) for video in reply.videos]
         meta: dict[str, Any] = {
             "scheduler": reply.scheduler,
             "seeds": list(reply.seeds),
@@ -352,11 +361,13 @@ def _generate(args: argparse.Namespace) -> int:
             "device": reply.device,
             "dtype": reply.dtype,
             "pipeline": reply.pipeline,
+            "num_frames": reply.num_frames or None,
         }
     else:
         worker = _build_worker(args)
         generation = worker.generate(args.prompt, **kwargs)
         pngs = list(zip(generation.seeds, generation.png_bytes(), strict=True))
+        videos = list(zip(generation.seeds, generation.video_png_bytes(), strict=True))
         meta = {
             "scheduler": generation.scheduler,
             "seeds": generation.seeds,
@@ -366,6 +377,7 @@ def _generate(args: argparse.Namespace) -> int:
             "device": generation.device,
             "dtype": generation.dtype,
             "pipeline": generation.pipeline,
+            "num_frames": generation.num_frames,
             "seconds": round(generation.seconds, 3),
         }
     files = []
@@ -373,6 +385,11 @@ def _generate(args: argparse.Namespace) -> int:
         path = out / f"{index:02d}-seed{seed}.png"
         path.write_bytes(png)
         files.append(str(path))
+    for index, (seed, frames) in enumerate(videos):
+        for number, png in enumerate(frames):
+            path = out / f"{index:02d}-seed{seed}-frame{number:03d}.png"
+            path.write_bytes(png)
+            files.append(str(path))
     meta["files"] = files
     if args.json:
         print(json.dumps(meta))

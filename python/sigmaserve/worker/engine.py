@@ -253,9 +253,7 @@ class Worker:
         default, of the form ``k * temporal + 1`` (the pipeline would round anything else)."""
         if not self.is_video:
             if num_frames is not None:
-                raise invalid(
-                    "num_frames", f"{type(self.pipe).__name__} makes images, not videos"
-                )
+                raise invalid("num_frames", f"{type(self.pipe).__name__} makes images, not videos")
             return None
         frames = handoff.default_num_frames(self.pipe) if num_frames is None else num_frames
         multiple = handoff.frame_multiple(self.pipe)

@@ -80,7 +80,12 @@ KINDS = {
     "sd3": PipelineKind("sd3", scales_latents=False, packed=False, preset="sd3"),
     "flux": PipelineKind("flux", scales_latents=False, packed=True, preset="flux-dev"),
     "wan": PipelineKind(
-        "wan", scales_latents=False, packed=False, preset="wan2.1", video=True, noise_dtype="float32"
+        "wan",
+        scales_latents=False,
+        packed=False,
+        preset="wan2.1",
+        video=True,
+        noise_dtype="float32",
     ),
 }
 

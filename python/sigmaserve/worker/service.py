@@ -45,6 +45,7 @@ def request_kwargs(request: pb.GenerateRequest) -> dict[str, Any]:
         "width": int(request.width) or None,
         "height": int(request.height) or None,
         "scheduler_overrides": wire.struct_to_dict(request.scheduler_overrides),
+        "num_frames": request.num_frames if request.HasField("num_frames") else None,
     }
 
 
@@ -59,6 +60,7 @@ def build_request(
     width: int | None = None,
     height: int | None = None,
     scheduler_overrides: dict[str, Any] | None = None,
+    num_frames: int | None = None,
 ) -> pb.GenerateRequest:
     """A GenerateRequest from ``Worker.generate``-style arguments (negative seeds wrap)."""
     seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
@@ -75,6 +77,8 @@ def build_request(
         request.num_inference_steps = num_inference_steps
     if guidance_scale is not None:
         request.guidance_scale = guidance_scale
+    if num_frames is not None:
+        request.num_frames = num_frames
     return request
 
 
@@ -86,11 +90,21 @@ def _tensor(array: np.ndarray) -> noise_pb.Tensor:
 
 
 def response_from(generation: Generation, request_seeds: list[int]) -> pb.GenerateResponse:
+    size = {"width": generation.width, "height": generation.height}
     reply = pb.GenerateResponse(
         images=[
-            pb.Image(png=png, seed=seed, width=generation.width, height=generation.height)
+            pb.Image(png=png, seed=seed, **size)
             for png, seed in zip(generation.png_bytes(), request_seeds, strict=True)
-        ],
+        ]
+        if generation.images
+        else [],
+        videos=[
+            pb.Video(frames=frames, seed=seed, **size)
+            for frames, seed in zip(generation.video_png_bytes(), request_seeds, strict=True)
+        ]
+        if generation.videos
+        else [],
+        num_frames=generation.num_frames or 0,
         seeds=request_seeds,
         scheduler=generation.scheduler,
         timesteps=_tensor(generation.timesteps),

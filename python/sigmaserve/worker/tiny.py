@@ -112,22 +112,22 @@ def _t5_encoder(tokenizer: Any, d_model: int, *, umt5: bool = False) -> Any:
     """A two-layer T5 (or UMT5, Wan's) encoder without dropout."""
     from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
-    config_class, model_class = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
-    config = config_class(
-        vocab_size=len(tokenizer),
-        d_model=d_model,
-        d_ff=37,
-        d_kv=8,
-        num_heads=4,
-        num_layers=2,
-        dropout_rate=0.0,
-        relative_attention_num_buckets=8,
-        relative_attention_max_distance=32,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
-    )
-    return model_class(config)
+    settings: dict[str, Any] = {
+        "vocab_size": len(tokenizer),
+        "d_model": d_model,
+        "d_ff": 37,
+        "d_kv": 8,
+        "num_heads": 4,
+        "num_layers": 2,
+        "dropout_rate": 0.0,
+        "relative_attention_num_buckets": 8,
+        "relative_attention_max_distance": 32,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    if umt5:
+        return UMT5EncoderModel(UMT5Config(**settings))
+    return T5EncoderModel(T5Config(**settings))
 
 
 def _image_vae(latent_channels: int, **kwargs: Any) -> Any:
