@@ -366,8 +366,11 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         worker = _build_worker(args)
         generation = worker.generate(args.prompt, **kwargs)
-        pngs = list(zip(generation.seeds, generation.png_bytes(), strict=True))
-        videos = list(zip(generation.seeds, generation.video_png_bytes(), strict=True))
+        # One of the two is empty: an image pipeline makes no videos, a video pipeline no images.
+        pngs = list(zip(generation.seeds, generation.png_bytes())) if generation.images else []
+        videos = (
+            list(zip(generation.seeds, generation.video_png_bytes())) if generation.videos else []
+        )
         meta = {
             "scheduler": generation.scheduler,
             "seeds": generation.seeds,

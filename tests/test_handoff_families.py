@@ -1,0 +1,308 @@
+"""The hand-off is bit-exact for SDXL, SD3, Flux and Wan 2.1 (video), as test_handoff.py shows for SD.
+
+Tiny random pipelines built in code (``sigmaserve.worker.tiny``) keep the real models' latent
+layouts (channels, VAE factors, Flux's 2x2 packing, SD3's patches, Wan's frames) and scheduler
+configs. Each case runs three times on the CPU: diffusers alone (the scheduler ``from_config`` of
+the model's config, ``torch.Generator("cpu").manual_seed(seed)``), the worker fed by a real
+sigmaserve server through the client, and the worker fed by the library in-process. The latents
+each run starts from (what ``prepare_latents`` returns) and the images or video frames it ends
+with must be equal bit for bit, for the schedulers each family's users run
+(``selfcheck.SCHEDULERS``) and for one and three seeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+diffusers = pytest.importorskip("diffusers")
+
+import sigmaserve  # noqa: E402
+from sigmaserve.errors import InvalidArgumentError  # noqa: E402
+from sigmaserve.worker import handoff  # noqa: E402
+from sigmaserve.worker.engine import Worker, to_png  # noqa: E402
+from sigmaserve.worker.selfcheck import (  # noqa: E402
+    HEIGHT,
+    SCHEDULERS,
+    SEED_SETS,
+    VIDEO_FRAMES,
+    WIDTH,
+    diffusers_reference,
+    scheduler_name,
+)
+from sigmaserve.worker.service import WorkerClient, worker_in_thread  # noqa: E402
+from sigmaserve.worker.tiny import build_tiny, write_tiny_pipeline  # noqa: E402
+
+FAMILIES = ("sdxl", "sd3", "flux", "wan")
+STEPS = 3
+PROMPT = "a red cube on a table"
+
+
+@pytest.fixture(scope="module")
+def pipes() -> Callable[[str], Any]:
+    """The tiny pipeline of a family, built once per module."""
+    torch.set_num_threads(2)
+    built: dict[str, Any] = {}
+
+    def get(family: str) -> Any:
+        if family not in built:
+            built[family] = build_tiny(family)
+        return built[family]
+
+    return get
+
+
+def frames_for(family: str) -> int | None:
+    return VIDEO_FRAMES if handoff.KINDS[family].video else None
+
+
+class RecordingNoise:
+    """A noise source (the client or the library), recording what the worker asked for."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def get_schedule(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(("get_schedule", {"args": args, **kwargs}))
+        return self.source.get_schedule(*args, **kwargs)
+
+    def sample_init_latents(self, **kwargs: Any) -> Any:
+        self.calls.append(("sample_init_latents", kwargs))
+        return self.source.sample_init_latents(**kwargs)
+
+
+@contextlib.contextmanager
+def recorded_latents(pipe: Any) -> Iterator[list[Any]]:
+    """What the pipeline's own ``prepare_latents`` returns during the block (a copy per call)."""
+    seen: list[Any] = []
+    own = pipe.prepare_latents
+
+    def prepare_latents(*args: Any, **kwargs: Any) -> Any:
+        result = own(*args, **kwargs)
+        latents = result[0] if isinstance(result, tuple) else result  # Flux: (latents, ids)
+        seen.append(latents.detach().clone())
+        return result
+
+    pipe.prepare_latents = prepare_latents
+    try:
+        yield seen
+    finally:
+        del pipe.prepare_latents
+
+
+def stacked(generation: Any) -> np.ndarray:
+    return np.stack(generation.videos if generation.videos else generation.images)
+
+
+CASES = [
+    pytest.param(
+        family,
+        scheduler,
+        overrides,
+        id="-".join([family, scheduler or "default", *(f"{k}={v}" for k, v in overrides.items())]),
+    )
+    for family in FAMILIES
+    for scheduler, overrides in SCHEDULERS[family]
+]
+
+
+@pytest.mark.parametrize("seeds", [list(s) for s in SEED_SETS], ids=["one-seed", "three-seeds"])
+@pytest.mark.parametrize(("family", "scheduler", "overrides"), CASES)
+def test_worker_output_is_bit_identical_to_diffusers(
+    pipes: Callable[[str], Any],
+    client: Any,
+    family: str,
+    scheduler: str | None,
+    overrides: dict[str, Any],
+    seeds: list[int],
+) -> None:
+    pipe = pipes(family)
+    frames = frames_for(family)
+    size = {"height": HEIGHT, "width": WIDTH}
+    with recorded_latents(pipe) as own_latents:
+        want = diffusers_reference(
+            pipe, scheduler, overrides, seeds, steps=STEPS, prompt=PROMPT, num_frames=frames, **size
+        )
+    assert np.isfinite(want).all()
+    for source_name, source in (("server", client), ("local", sigmaserve)):
+        noise = RecordingNoise(source)
+        worker = Worker(pipe, noise, device="cpu")
+        with recorded_latents(pipe) as handed_latents:
+            got = worker.generate(
+                PROMPT,
+                seeds=seeds,
+                num_inference_steps=STEPS,
+                scheduler=scheduler,
+                scheduler_overrides=overrides,
+                num_frames=frames,
+                output_type="np",
+                **size,
+            )
+        # The pipeline starts from the very latents its own generator path makes (layout,
+        # packing, dtype and init_noise_sigma scaling included) ...
+        assert handed_latents[0].shape == own_latents[0].shape, source_name
+        assert handed_latents[0].dtype == own_latents[0].dtype, source_name
+        assert torch.equal(handed_latents[0], own_latents[0]), source_name
+        # ... runs the schedule diffusers computes (the service's arrays needed no install) ...
+        assert not got.schedule_installed, source_name
+        assert got.scheduler == scheduler_name(pipe, scheduler)
+        # ... and ends with the same images or frames, bit for bit.
+        images = stacked(got)
+        assert images.shape == want.shape, source_name
+        assert np.array_equal(images, want), f"{source_name}: max |diff| {np.abs(images - want).max()}"
+        # Everything came from the service: its schedule, and unscaled noise, one draw per seed.
+        assert [name for name, _ in noise.calls] == ["get_schedule", "sample_init_latents"]
+        latents_call = noise.calls[1][1]
+        assert latents_call["sigma"] == 1.0
+        assert latents_call["seeds"] == seeds
+        assert latents_call["seed_mode"] == "per_item"
+        assert latents_call["dtype"] == str(own_latents[0].dtype).removeprefix("torch.")
+        assert got.num_frames == frames
+
+
+@pytest.fixture(scope="module")
+def model_folders(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Each family's tiny pipeline written as a model folder, once per module."""
+    root = tmp_path_factory.mktemp("families")
+    written: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in written:
+            written[family] = write_tiny_pipeline(root / family, family=family)
+        return written[family]
+
+    return get
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generate_over_grpc_from_a_model_folder(
+    model_folders: Callable[[str], Path], target: str, family: str
+) -> None:
+    """The worker as served: the model loaded from its folder, the noise service over gRPC,
+    PNG images (video frames) over WorkerService.Generate, equal to diffusers' own PNGs."""
+    from sigmaserve import Client
+
+    seeds = [11, 12]
+    frames = frames_for(family)
+    with Client(target, timeout=60) as noise:
+        worker = Worker.from_model(model_folders(family), noise, device="cpu")
+        assert type(worker.pipe).__name__ == type(build_tiny(family)).__name__
+        with worker_in_thread(worker) as running, WorkerClient(f"127.0.0.1:{running.port}") as wc:
+            reply = wc.generate(
+                PROMPT,
+                seeds=seeds,
+                negative_prompt="blurry",
+                num_inference_steps=STEPS,
+                width=WIDTH,
+                height=HEIGHT,
+                num_frames=frames,
+            )
+    want = diffusers_reference(
+        worker.pipe,
+        None,
+        {},
+        seeds,
+        steps=STEPS,
+        prompt=PROMPT,
+        negative_prompt="blurry",
+        height=HEIGHT,
+        width=WIDTH,
+        num_frames=frames,
+        output_type="pil",
+    )
+    assert list(reply.seeds) == seeds
+    assert reply.pipeline == type(worker.pipe).__name__
+    assert reply.scheduler == type(worker.pipe.scheduler).__name__
+    if frames is None:
+        assert not reply.videos and reply.num_frames == 0
+        assert [image.png for image in reply.images] == [to_png(image) for image in want]
+        assert [image.seed for image in reply.images] == seeds
+    else:
+        assert not reply.images and reply.num_frames == frames
+        assert [video.seed for video in reply.videos] == seeds
+        for video, frames_want in zip(reply.videos, want, strict=True):
+            assert (video.width, video.height) == (WIDTH, HEIGHT)
+            assert list(video.frames) == [to_png(frame) for frame in frames_want]
+
+
+def test_generate_command_writes_video_frames(
+    pipes: Callable[[str], Any], client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sigmaserve generate --worker ... --num-frames 5`` writes one PNG per frame."""
+    import json
+
+    from sigmaserve.worker.cli import main
+
+    worker = Worker(pipes("wan"), client, device="cpu")
+    with worker_in_thread(worker) as running:
+        argv = ["generate", "--worker", f"127.0.0.1:{running.port}", "--prompt", PROMPT]
+        argv += ["--seed", "3", "--steps", "2", "--num-frames", "5", "--out", str(tmp_path)]
+        argv += ["--width", str(WIDTH), "--height", str(HEIGHT), "--json"]
+        assert main(argv) == 0
+    meta = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert meta["num_frames"] == 5 and meta["pipeline"] == "WanPipeline"
+    names = [Path(name).name for name in meta["files"]]
+    assert names == [f"00-seed3-frame{n:03d}.png" for n in range(5)]
+    assert all(Path(name).read_bytes().startswith(b"\x89PNG") for name in meta["files"])
+
+
+@pytest.mark.parametrize(
+    ("family", "kwargs", "field"),
+    [
+        ("wan", {"num_frames": 10}, "num_frames"),  # Wan makes 4k+1 frames
+        ("wan", {"num_frames": 0}, "num_frames"),
+        ("wan", {"width": 40}, "width"),  # Wan wants multiples of 16
+        ("sdxl", {"num_frames": 9}, "num_frames"),  # an image pipeline
+        ("flux", {"height": 40}, "height"),  # Flux packs 2x2: multiples of 16
+    ],
+)
+def test_bad_sizes_name_their_field(
+    pipes: Callable[[str], Any], family: str, kwargs: dict[str, Any], field: str
+) -> None:
+    worker = Worker(pipes(family), sigmaserve, device="cpu")
+    arguments: dict[str, Any] = {"width": WIDTH, "height": HEIGHT, "num_frames": frames_for(family)}
+    arguments.update(kwargs)
+    with pytest.raises(InvalidArgumentError, match=f"^{field}: "):
+        worker.generate(PROMPT, seeds=[1], num_inference_steps=1, **arguments)
+
+
+def test_bad_num_frames_is_invalid_argument_over_grpc(pipes: Callable[[str], Any]) -> None:
+    import grpc
+
+    from sigmaserve.v1 import worker_service_pb2_grpc as pb_grpc
+    from sigmaserve.worker.service import build_request
+
+    worker = Worker(pipes("wan"), sigmaserve, device="cpu")
+    with worker_in_thread(worker) as running:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.WorkerServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Generate(build_request("x", seeds=[1], num_frames=8), timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "num_frames" in (err.value.details() or "")
+
+
+def test_schedule_extras_follow_the_scheduler_that_runs(pipes: Callable[[str], Any]) -> None:
+    """Flux passes its own sigmas only when the running scheduler has no ``use_flow_sigmas``,
+    SD3 passes mu only when the running scheduler shifts dynamically: the extras are read off
+    the running scheduler's config, not the model's (what the bit-identical runs above need)."""
+    flux, sd3 = pipes("flux"), pipes("sd3")
+    model = handoff.model_scheduler_config(flux)
+    dpm = handoff.run_config("DPMSolverMultistepScheduler", model, SCHEDULERS["flux"][2][1])
+    extras = handoff.pipeline_schedule_overrides(flux, STEPS, HEIGHT, WIDTH, dpm)
+    assert "sigmas" not in extras and "mu" in extras
+    assert "sigmas" in handoff.pipeline_schedule_overrides(flux, STEPS, HEIGHT, WIDTH)
+    dynamic = handoff.run_config(
+        "FlowMatchEulerDiscreteScheduler",
+        handoff.model_scheduler_config(sd3),
+        {"use_dynamic_shifting": True},
+    )
+    assert "mu" in handoff.pipeline_schedule_overrides(sd3, STEPS, HEIGHT, WIDTH, dynamic)
+    assert handoff.pipeline_schedule_overrides(sd3, STEPS, HEIGHT, WIDTH) == {}
