@@ -229,15 +229,13 @@ def _fail(message: str) -> NoReturn:
 
 def _bearer_token(token: str | None, token_file: str | None, flag: str) -> str:
     """The token as ``sigmaserve serve`` reads it: the file wins, surrounding whitespace goes."""
-    from sigmaserve.server.config import ServerConfig
+    from sigmaserve.server.config import ServerConfig, StartupError
 
     try:
-        value = ServerConfig(token=token or "", token_file=token_file or "").bearer_token()
-    except OSError as exc:
-        _fail(f"{flag}-file: cannot read {token_file}: {exc.strerror or exc}")
-    if token_file and not value:
-        _fail(f"{flag}-file: {token_file} is empty")
-    return value
+        return ServerConfig(token=token or "", token_file=token_file or "").bearer_token()
+    except StartupError as exc:
+        # The server's rule and message, with this command's flag named.
+        _fail(str(exc).replace("--token", flag, 1))
 
 
 def _channel_tls(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
@@ -272,7 +270,7 @@ def _noise_source(args: argparse.Namespace) -> Any:
 def _own_port_security(args: argparse.Namespace) -> tuple[str, Any]:
     """(token, server credentials or None) for the worker's own port, checked before loading."""
     from sigmaserve.server.auth import server_credentials
-    from sigmaserve.server.config import ServerConfig
+    from sigmaserve.server.config import ServerConfig, StartupError
 
     token = _bearer_token(args.token, args.token_file, "--token")
     tls = ServerConfig(
@@ -282,7 +280,7 @@ def _own_port_security(args: argparse.Namespace) -> tuple[str, Any]:
     )
     try:
         return token, server_credentials(tls)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StartupError) as exc:
         _fail(f"worker TLS: {exc}")
 
 
