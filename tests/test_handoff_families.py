@@ -1,4 +1,4 @@
-"""The hand-off is bit-exact for SDXL, SD3, Flux and Wan 2.1 (video), as test_handoff.py shows for SD.
+"""The hand-off is bit-exact for SDXL, SD3, Flux and Wan 2.1 video (test_handoff.py: SD 1.5).
 
 Tiny random pipelines built in code (``sigmaserve.worker.tiny``) keep the real models' latent
 layouts (channels, VAE factors, Flux's 2x2 packing, SD3's patches, Wan's frames) and scheduler
@@ -156,7 +156,8 @@ def test_worker_output_is_bit_identical_to_diffusers(
         # ... and ends with the same images or frames, bit for bit.
         images = stacked(got)
         assert images.shape == want.shape, source_name
-        assert np.array_equal(images, want), f"{source_name}: max |diff| {np.abs(images - want).max()}"
+        diff = np.abs(images - want).max()
+        assert np.array_equal(images, want), f"{source_name}: max |diff| {diff}"
         # Everything came from the service: its schedule, and unscaled noise, one draw per seed.
         assert [name for name, _ in noise.calls] == ["get_schedule", "sample_init_latents"]
         latents_call = noise.calls[1][1]
@@ -258,6 +259,7 @@ def test_generate_command_writes_video_frames(
     [
         ("wan", {"num_frames": 10}, "num_frames"),  # Wan makes 4k+1 frames
         ("wan", {"num_frames": 0}, "num_frames"),
+        ("wan", {"num_frames": 1025, "width": 2048, "height": 2048}, "num_frames"),  # too much
         ("wan", {"width": 40}, "width"),  # Wan wants multiples of 16
         ("sdxl", {"num_frames": 9}, "num_frames"),  # an image pipeline
         ("flux", {"height": 40}, "height"),  # Flux packs 2x2: multiples of 16
@@ -275,16 +277,17 @@ def test_bad_sizes_name_their_field(
 
 def test_bad_num_frames_is_invalid_argument_over_grpc(pipes: Callable[[str], Any]) -> None:
     import grpc
-
     from sigmaserve.v1 import worker_service_pb2_grpc as pb_grpc
     from sigmaserve.worker.service import build_request
 
     worker = Worker(pipes("wan"), sigmaserve, device="cpu")
-    with worker_in_thread(worker) as running:
-        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            stub = pb_grpc.WorkerServiceStub(channel)
-            with pytest.raises(grpc.RpcError) as err:
-                stub.Generate(build_request("x", seeds=[1], num_frames=8), timeout=60)
+    with (
+        worker_in_thread(worker) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        stub = pb_grpc.WorkerServiceStub(channel)
+        stub.Generate(build_request("x", seeds=[1], num_frames=8), timeout=60)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "num_frames" in (err.value.details() or "")
 

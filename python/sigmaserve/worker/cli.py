@@ -364,11 +364,11 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         worker = _build_worker(args)
         generation = worker.generate(args.prompt, **kwargs)
-        # One of the two is empty: an image pipeline makes no videos, a video pipeline no images.
-        pngs = list(zip(generation.seeds, generation.png_bytes())) if generation.images else []
-        videos = (
-            list(zip(generation.seeds, generation.video_png_bytes())) if generation.videos else []
-        )
+        pngs, videos = [], []
+        if generation.videos:  # a video pipeline makes no images
+            videos = list(zip(generation.seeds, generation.video_png_bytes(), strict=True))
+        else:
+            pngs = list(zip(generation.seeds, generation.png_bytes(), strict=True))
         meta = {
             "scheduler": generation.scheduler,
             "seeds": generation.seeds,

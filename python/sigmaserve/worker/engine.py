@@ -23,6 +23,9 @@ MAX_STEPS = 1000
 MAX_BATCH = 16
 MAX_PIXELS = 2048 * 2048
 MAX_FRAMES = 1025
+# Pixels times frames of one video: 64 frames at the largest image size (Wan 2.1 720p, 81 frames
+# of 1280 x 720, is 75 M).
+MAX_VIDEO_PIXELS = 64 * MAX_PIXELS
 
 
 class NoiseSource(Protocol):
@@ -183,7 +186,7 @@ class Worker:
         if isinstance(steps, bool) or not isinstance(steps, int) or not 0 < steps <= MAX_STEPS:
             raise invalid("num_inference_steps", f"must be an integer in 1..{MAX_STEPS}")
         height, width = self._size(height, width)
-        frames = self._frames(num_frames)
+        frames = self._frames(num_frames, height * width)
         name = scheduler or self.default_scheduler
         if ":" not in name:
             handoff.scheduler_class(name)
@@ -248,7 +251,7 @@ class Worker:
             num_frames=frames,
         )
 
-    def _frames(self, num_frames: int | None) -> int | None:
+    def _frames(self, num_frames: int | None, pixels: int) -> int | None:
         """The frames to make: None for image pipelines, else ``num_frames`` or the pipeline's
         default, of the form ``k * temporal + 1`` (the pipeline would round anything else)."""
         if not self.is_video:
@@ -264,6 +267,12 @@ class Worker:
                 "num_frames",
                 f"{type(self.pipe).__name__} makes {multiple}k+1 frames "
                 f"(1, {multiple + 1}, {2 * multiple + 1}, ...), got {frames}",
+            )
+        if frames * pixels > MAX_VIDEO_PIXELS:
+            raise invalid(
+                "num_frames",
+                f"{frames} frames of {pixels} pixels are over the worker's {MAX_VIDEO_PIXELS} "
+                "pixels per video",
             )
         return frames
 
