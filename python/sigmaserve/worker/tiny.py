@@ -25,18 +25,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+
+def _preset_config(preset: str) -> dict[str, Any]:
+    """The ``scheduler_config.json`` the preset's model repository ships, as the core holds it
+    (without ``_class_name``)."""
+    import sigmaserve
+
+    config = dict(sigmaserve.list_presets()[preset]["config"])
+    config.pop("_class_name", None)
+    return config
+
+
 # SD 1.5's scheduler/scheduler_config.json (PNDM, scaled_linear betas): what the real model ships.
-SD15_SCHEDULER_CONFIG: dict[str, Any] = {
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085,
-    "num_train_timesteps": 1000,
-    "set_alpha_to_one": False,
-    "skip_prk_steps": True,
-    "steps_offset": 1,
-    "trained_betas": None,
-    "clip_sample": False,
-}
+SD15_SCHEDULER_CONFIG: dict[str, Any] = _preset_config("sd15")
 
 # 8x downsampling like SD (4 VAE blocks), so a 32x32 image has 4x4 latents.
 IMAGE_SIZE = 32
@@ -149,14 +150,14 @@ def _image_vae(latent_channels: int, **kwargs: Any) -> Any:
 
 
 def _preset_scheduler(preset: str) -> Any:
-    """The scheduler the preset's model repository ships, from its ``scheduler_config.json``
-    as sigmaserve's core holds it (``from_config``, like loading the file)."""
+    """The scheduler the preset's model repository ships, built ``from_config`` of its
+    ``scheduler_config.json`` (like loading the file)."""
     import diffusers
 
     import sigmaserve
 
-    config = dict(sigmaserve.list_presets()[preset]["config"])
-    return getattr(diffusers, str(config["_class_name"])).from_config(config)
+    class_name = str(sigmaserve.list_presets()[preset]["class_name"])
+    return getattr(diffusers, class_name).from_config(_preset_config(preset))
 
 
 def _ready(pipe: Any) -> Any:
@@ -355,7 +356,10 @@ def build_tiny_wan_pipeline(seed: int = 0) -> Any:
     16 channels), a two-layer transformer with (1, 2, 2) patches, and the UniPC flow scheduler
     the Wan-AI Diffusers repositories ship (diffusers scripts/convert_wan_to_diffusers.py:
     ``UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
-    num_train_timesteps=1000, flow_shift=3.0)``, every key saved)."""
+    num_train_timesteps=1000, flow_shift=3.0)``, every key saved).
+
+    TODO(issue 14): take it from the core's "wan2.1" preset (``_preset_scheduler``) once the
+    video presets are on main, like the other families."""
     import torch
     from diffusers import (
         AutoencoderKLWan,
