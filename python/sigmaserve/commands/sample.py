@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from sigmaserve.commands.options import add_override_argument, parse_seed_range
+from sigmaserve.commands.options import (
+    CommandError,
+    add_override_argument,
+    add_target_arguments,
+    noise_source,
+    parse_seed_range,
+)
 
 FORMATS = (".safetensors", ".npy")
 
@@ -49,6 +55,7 @@ def register(commands: Any) -> None:
         "--out", required=True, help="output file, .safetensors or .npy (shards get -NNNNN)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_target_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -88,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         overrides=dict(args.overrides),
         shard_size=args.shard_size,
     )
-    written, skipped = write_shards(job, out, progress=not args.no_progress)
+    with noise_source(args) as source:
+        written, skipped = write_shards(job, out, progress=not args.no_progress, source=source)
     print(f"{written} shard(s) written, {skipped} already complete, manifest {manifest_path(out)}")
     return 0
 
@@ -103,9 +111,16 @@ def shard_path(out: Path, index: int, count: int) -> Path:
     return out.with_name(f"{out.stem}-{index:05d}-of-{count:05d}{out.suffix}")
 
 
-def write_shards(job: SampleJob, out: Path, *, progress: bool = False) -> tuple[int, int]:
-    """Write every missing shard; returns (written, already there)."""
+def write_shards(
+    job: SampleJob, out: Path, *, progress: bool = False, source: Any = None
+) -> tuple[int, int]:
+    """Write every missing shard; returns (written, already there). ``source`` computes the
+    latents: a ``sigmaserve.Client`` or, by default, the ``sigmaserve`` module (same bytes)."""
+    if source is None:
+        import sigmaserve as source
     chunks = [job.seeds[i : i + job.shard_size] for i in range(0, len(job.seeds), job.shard_size)]
+    # One seed first: arguments the library refuses fail before a manifest or shard is written.
+    _latents_for(source, job, job.seeds[:1])
     _check_manifest(job, out, len(chunks))
     written = skipped = 0
     for index, seeds in enumerate(_progress(chunks, progress)):
@@ -113,7 +128,8 @@ def write_shards(job: SampleJob, out: Path, *, progress: bool = False) -> tuple[
         if path.exists():
             skipped += 1
             continue
-        _write_atomically(path, _latents_for(job, seeds), np.asarray(seeds, dtype=np.int64), job)
+        latents = _latents_for(source, job, seeds)
+        _write_atomically(path, latents, np.asarray(seeds, dtype=np.int64), job)
         written += 1
     return written, skipped
 
@@ -127,8 +143,8 @@ def _check_manifest(job: SampleJob, out: Path, shards: int) -> None:
     if path.exists():
         previous = json.loads(path.read_text())
         if previous != record:
-            raise SystemExit(
-                f"sigmaserve sample: {path} was written for other arguments; "
+            raise CommandError(
+                f"--out: {path} was written for other arguments; "
                 "use another --out or delete it and its shards"
             )
         return
@@ -136,10 +152,8 @@ def _check_manifest(job: SampleJob, out: Path, shards: int) -> None:
     path.write_text(json.dumps(record, indent=1))
 
 
-def _latents_for(job: SampleJob, seeds: list[int]) -> np.ndarray:
-    from sigmaserve.latents import sample_init_latents
-
-    latents = sample_init_latents(
+def _latents_for(source: Any, job: SampleJob, seeds: list[int]) -> np.ndarray:
+    latents = source.sample_init_latents(
         width=job.width,
         height=job.height,
         batch_size=len(seeds),

@@ -141,7 +141,7 @@ def pipeline_schedule_overrides(
     if kind.family == "flux":
         seq_len = (height // (pipe.vae_scale_factor * 2)) * (width // (pipe.vae_scale_factor * 2))
         extras: dict[str, Any] = {
-            "mu": _calculate_shift(seq_len, config, max_shift_default=1.15),
+            "mu": calculate_shift(seq_len, config, max_shift_default=1.15),
         }
         if not config.get("use_flow_sigmas", False):
             n = num_inference_steps
@@ -151,11 +151,11 @@ def pipeline_schedule_overrides(
         patch = int(_denoiser_config(pipe).patch_size)
         factor = int(pipe.vae_scale_factor)
         seq_len = (height // factor // patch) * (width // factor // patch)
-        return {"mu": _calculate_shift(seq_len, config, max_shift_default=1.16)}
+        return {"mu": calculate_shift(seq_len, config, max_shift_default=1.16)}
     return {}
 
 
-def _calculate_shift(seq_len: int, config: Mapping[str, Any], *, max_shift_default: float) -> float:
+def calculate_shift(seq_len: int, config: Mapping[str, Any], *, max_shift_default: float) -> float:
     # diffusers.pipelines.flux.pipeline_flux.calculate_shift, same float arithmetic.
     base_seq = config.get("base_image_seq_len", 256)
     max_seq = config.get("max_image_seq_len", 4096)
