@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,13 @@ def target(server: RunningServer) -> str:
 def client(target: str) -> Iterator[Client]:
     with Client(target, timeout=60) as c:
         yield c
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for servers started in a subprocess)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _openssl(*args: str) -> None:
