@@ -9,7 +9,7 @@ PORT ?= 50051
 
 .PHONY: venv build-dev build-prod protos protos-check lint fmt stubtest test-rs test-py test run bench clean
 
-$(STAMP): requirements-dev.txt requirements-kdiffusion.txt
+$(STAMP): requirements-dev.txt requirements-kdiffusion.txt requirements-worker.txt requirements-serve.txt requirements-build.txt
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r requirements-dev.txt
@@ -74,8 +74,27 @@ test-runtime: $(STAMP)
 
 test: lint protos-check test-rs stubtest test-py test-runtime
 
-run: build-dev
-	$(VENV)/bin/sigmaserve serve --host $(HOST) --port $(PORT)
+# `make run` installs only what serving needs (requirements-serve.txt, about 100 MB; no torch)
+# into its own virtualenv, builds the extension there and serves.
+SERVE_VENV := .venv-serve
+SERVE_STAMP := $(SERVE_VENV)/.installed
+
+$(SERVE_STAMP): requirements-serve.txt requirements-build.txt
+	test -x $(SERVE_VENV)/bin/python || $(PY) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/python -m pip install -q -r requirements-serve.txt -r requirements-build.txt
+	touch $(SERVE_STAMP)
+
+run: $(SERVE_STAMP)
+	VIRTUAL_ENV=$(abspath $(SERVE_VENV)) $(SERVE_VENV)/bin/maturin develop --release -q
+	$(SERVE_VENV)/bin/sigmaserve serve --host $(HOST) --port $(PORT)
+
+# ---- the compose stack on a real Docker engine (docs/deployment.md, "make test-stack") --------
+# Installs Debian's Docker engine if missing, runs a private dockerd, builds the images, brings
+# up the cpu profile, checks it from outside and tears it down: build/stack/report.json.
+# Needs root (CI and the dev machines run as root).
+.PHONY: test-stack
+test-stack: build-dev
+	PYTHON=$(VPY) scripts/stack/test_stack.sh
 
 bench: build-dev
 	$(VPY) scripts/bench_noise.py
@@ -84,4 +103,4 @@ bench: build-dev
 
 clean:
 	cargo clean
-	rm -rf $(VENV) dist
+	rm -rf $(VENV) $(SERVE_VENV) dist

@@ -1,8 +1,9 @@
 """docker-compose.yml: valid against the Compose specification, and every service's command runs.
 
-No Docker engine runs where the tests run, so the file is validated against the vendored Compose
-spec schema (tests/data/compose-spec.json) and each service's command is run directly on this
-machine, with container hostnames and ports mapped to local ones, and its health check run too.
+`make test-stack` runs the stack on a real Docker engine. Here, without one, the file is validated
+against the vendored Compose spec schema (tests/data/compose-spec.json) and each service's command
+is run directly on this machine, with container hostnames, ports and the secret's path mapped to
+local ones, and its health check run too.
 """
 
 from __future__ import annotations
@@ -63,19 +64,66 @@ def test_stack_shape(compose: dict[str, Any]) -> None:
     assert any(v.startswith("models:/models") for v in worker["volumes"])
     assert "models" in compose["volumes"]
     assert "dns:///noise:50051" in worker["command"]
-    # The cpu profile: tiny model, then the worker on CPU, then a smoke generation.
+    # Profiles: the GPU worker and the CPU smoke stack never start together.
+    assert worker["profiles"] == ["gpu"] and "profiles" not in noise
     for name in ("tiny-model", "worker-cpu", "smoke"):
         assert services[name]["profiles"] == ["cpu"]
+    assert services["load-model"]["profiles"] == ["tools"]
     cpu = services["worker-cpu"]
     assert cpu["depends_on"]["noise"]["condition"] == "service_healthy"
     assert cpu["depends_on"]["tiny-model"]["condition"] == "service_completed_successfully"
     assert services["smoke"]["depends_on"]["worker-cpu"]["condition"] == "service_healthy"
-    # Services without their own build use an image some other service builds.
-    built = {s["image"] for s in services.values() if "build" in s}
+    # One Dockerfile, one target per image; services without a build reuse a built image.
+    built = {}
     for name, service in services.items():
-        assert "build" in service or service["image"] in built, name
         if "build" in service:
-            assert (ROOT / service["build"]["context"] / service["build"]["dockerfile"]).is_file()
+            build = service["build"]
+            assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+            built.setdefault(service["image"], build["target"])
+            assert built[service["image"]] == build["target"], name
+    assert built == {"sigmaserve/noise:latest": "noise", "sigmaserve/worker:latest": "worker"}
+    for name, service in services.items():
+        assert service["image"] in built, name
+    # The server: read-only root filesystem, a grace period shorter than Docker's stop timeout.
+    assert noise["read_only"] is True
+    assert float(noise["environment"]["SIGMASERVE_GRACE_SECONDS"]) < _seconds(
+        noise["stop_grace_period"]
+    )
+
+
+def _seconds(duration: str) -> float:
+    assert duration.endswith("s")
+    return float(duration[:-1])
+
+
+SECRET_PATH = "/run/secrets/sigmaserve_token"
+
+
+def test_token_is_shared_through_a_secret(compose: dict[str, Any]) -> None:
+    secret = compose["secrets"]["sigmaserve_token"]
+    assert secret["file"].startswith("${SIGMASERVE_TOKEN_FILE:-")
+    services = compose["services"]
+    # Every gRPC hop carries the token from the secret file; nothing puts it in the environment.
+    flags = {
+        "noise": ["--token-file"],
+        "worker": ["--noise-token-file", "--token-file"],
+        "worker-cpu": ["--noise-token-file", "--token-file"],
+        "smoke": ["--token-file"],
+    }
+    for name, wanted in flags.items():
+        service = services[name]
+        assert service["secrets"] == ["sigmaserve_token"], name
+        command = service["command"]
+        for flag in wanted:
+            assert command[command.index(flag) + 1] == SECRET_PATH, (name, flag)
+        assert "TOKEN" not in " ".join(service.get("environment", {})), name
+
+
+def test_worker_port_is_published_on_loopback_only(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+    assert compose["services"]["worker"]["ports"] == ["127.0.0.1:50052:50052"]
 
 
 def _entrypoint(compose: dict[str, Any], name: str) -> list[str]:
@@ -93,10 +141,14 @@ def _health(compose: dict[str, Any], name: str, mapping: dict[str, str]) -> list
 
 def test_cpu_profile_runs_end_to_end(compose: dict[str, Any], tmp_path: Path) -> None:
     """noise -> (healthy) -> tiny-model -> worker-cpu -> (healthy) -> smoke, commands as written."""
-    noise_port, worker_port = free_port(), free_port()
+    noise_port, worker_port, metrics_port = free_port(), free_port(), free_port()
     models = tmp_path / "models"
+    token = tmp_path / "token"
+    token.write_text("compose-secret\n")
     mapping = {
         "0.0.0.0": "127.0.0.1",
+        SECRET_PATH: str(token),
+        "9100": str(metrics_port),
         "50051": str(noise_port),
         "127.0.0.1:50051": f"127.0.0.1:{noise_port}",
         "127.0.0.1:50052": f"127.0.0.1:{worker_port}",
@@ -146,10 +198,14 @@ def test_gpu_worker_command(compose: dict[str, Any], tmp_path: Path) -> None:
         pytest.skip("the GPU worker's command needs an NVIDIA GPU (CUDA)")
     from sigmaserve.worker.tiny import write_tiny_pipeline
 
-    noise_port, worker_port = free_port(), free_port()
+    noise_port, worker_port, metrics_port = free_port(), free_port(), free_port()
     model = write_tiny_pipeline(tmp_path / "sd")
+    token = tmp_path / "token"
+    token.write_text("compose-secret\n")
     mapping = {
         "0.0.0.0": "127.0.0.1",
+        SECRET_PATH: str(token),
+        "9100": str(metrics_port),
         "50051": str(noise_port),
         "50052": str(worker_port),
         "127.0.0.1:50051": f"127.0.0.1:{noise_port}",

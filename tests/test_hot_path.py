@@ -6,6 +6,7 @@ same bytes as fresh requests."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -130,7 +131,12 @@ def test_reply_prefix_parses_as_the_declared_message(sigma, dtype):
         ([5, 6], [2, 3], (b"s" * 5056, b"")),
     ]:
         nbytes = int(np.prod(shape)) * tensors.storage_dtype(dtype).itemsize
-        prefix = protocol.latents_reply_prefix(sigma, seeds, dtype, shape, nbytes, states)
+        fields = SimpleNamespace(
+            init_noise_sigma=sigma, wrapped_seeds=seeds, dtype=dtype, shape=shape,
+            nbytes=nbytes, return_generator_states=bool(states),
+            generator_states=lambda states=states: states,
+        )  # fmt: skip
+        prefix = protocol.latents_reply_prefix(fields)
         message = pb.SampleInitLatentsResponse(
             init_noise_sigma=sigma,
             seeds=seeds,

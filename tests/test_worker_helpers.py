@@ -105,3 +105,34 @@ def output_of(proc: subprocess.Popen[str]) -> str:
     if proc.poll() is None or proc.stdout is None:
         return ""
     return proc.stdout.read()
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def write_test_certs(folder: Path) -> Path:
+    """A throwaway CA (ca.pem), a server certificate for 127.0.0.1/localhost (server.pem/.key)
+    and a client certificate (client.pem/.key), all signed by that CA; returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl(
+        "req", "-x509", *curve, "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.pem"),
+        "-days", "2", "-subj", "/CN=sigmaserve test CA",
+    )  # fmt: skip
+    for name, ext in (
+        ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ):
+        _openssl(
+            "req", *curve, "-keyout", str(folder / f"{name}.key"),
+            "-out", str(folder / f"{name}.csr"), "-subj", f"/CN=sigmaserve test {name}",
+        )  # fmt: skip
+        (folder / f"{name}.ext").write_text(ext + "\n")
+        _openssl(
+            "x509", "-req", "-in", str(folder / f"{name}.csr"), "-CA", str(folder / "ca.pem"),
+            "-CAkey", str(folder / "ca.key"), "-CAcreateserial",
+            "-out", str(folder / f"{name}.pem"), "-days", "2",
+            "-extfile", str(folder / f"{name}.ext"),
+        )  # fmt: skip
+    return folder

@@ -11,10 +11,6 @@ use sigmaserve_core::CoreError;
 
 use crate::errors::PyCoreError;
 
-/// Below this many bytes a fill runs with the GIL held: the detach/attach round trip costs more
-/// than the work.
-const DETACH_MIN_BYTES: usize = 1 << 18;
-
 /// A fresh `bytes` object whose contents are not written yet.
 ///
 /// The only way to get the object is [`UninitBytes::fill`], which hands the whole buffer to a
@@ -45,16 +41,17 @@ impl<'py> UninitBytes<'py> {
         }
     }
 
-    /// Runs `fill` on the whole buffer (with the GIL released for large buffers) and returns
-    /// the object. `fill` must write every byte when it returns `Ok`.
-    pub(crate) fn fill<F>(self, fill: F) -> PyResult<Bound<'py, PyBytes>>
+    /// Runs `fill` on the whole buffer (with the GIL released unless the work is `small`: the
+    /// release costs more than small work) and returns the object. `fill` must write every
+    /// byte when it returns `Ok`.
+    pub(crate) fn fill<F>(self, small: bool, fill: F) -> PyResult<Bound<'py, PyBytes>>
     where
         F: FnOnce(&mut [u8]) -> Result<(), CoreError> + Send,
     {
         // SAFETY: `data` points at `len` bytes owned by `object`, which no other code can see
         // until this function returns it.
         let buf = unsafe { std::slice::from_raw_parts_mut(self.data, self.len) };
-        let done = if self.len < DETACH_MIN_BYTES {
+        let done = if small {
             fill(buf)
         } else {
             advise_huge(buf);

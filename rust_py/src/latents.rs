@@ -129,7 +129,7 @@ impl PyLatentsRequest {
             .nbytes()
             .checked_add(p)
             .ok_or_else(|| PyCoreError(CoreError::too_large("shape", "the reply overflows")))?;
-        UninitBytes::new(py, len)?.fill(|buf| {
+        UninitBytes::new(py, len)?.fill(request.is_small(), |buf| {
             request.write_payload(buf, p)?;
             buf[..p].copy_from_slice(prefix);
             Ok(())
@@ -210,6 +210,12 @@ impl PyLatentsRequest {
         self.inner.wants_generator_states()
     }
 
+    /// Whether producing the payload costs less than handing it to another thread.
+    #[getter]
+    fn is_small(&self) -> bool {
+        self.inner.is_small()
+    }
+
     /// Bytes of working memory the whole payload needs besides itself.
     #[getter]
     fn working_bytes(&self) -> usize {
@@ -248,7 +254,7 @@ impl PyPayloadStream {
         let mut head = self.tag.clone();
         put_varint(count as u64, &mut head);
         let h = head.len();
-        let message = UninitBytes::new(py, h + count)?.fill(|buf| {
+        let message = UninitBytes::new(py, h + count)?.fill(false, |buf| {
             buf[..h].copy_from_slice(&head);
             stream.write_next(&mut buf[h..])
         })?;

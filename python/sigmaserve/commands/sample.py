@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,28 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--out", required=True, help="output file, .safetensors or .npy (shards get -NNNNN)"
     )
+    parser.add_argument(
+        "--part",
+        type=parse_part,
+        metavar="I/N",
+        help="write only part I of N (0-based): a contiguous range of the shards, so N processes "
+        "(e.g. a Kubernetes Indexed Job, I = its completion index) share one --out folder",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_target_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def parse_part(text: str) -> tuple[int, int]:
+    """``I/N`` with 0 <= I < N."""
+    head, sep, tail = text.partition("/")
+    try:
+        index, count = int(head), int(tail)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, got {text!r}") from None
+    if not sep or count < 1 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return index, count
 
 
 @dataclass(frozen=True)
@@ -96,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
     )
     with noise_source(args) as source:
-        written, skipped = write_shards(job, out, progress=not args.no_progress, source=source)
+        written, skipped = write_shards(
+            job, out, progress=not args.no_progress, part=args.part, source=source
+        )
     print(f"{written} shard(s) written, {skipped} already complete, manifest {manifest_path(out)}")
     return 0
 
@@ -111,19 +133,38 @@ def shard_path(out: Path, index: int, count: int) -> Path:
     return out.with_name(f"{out.stem}-{index:05d}-of-{count:05d}{out.suffix}")
 
 
+def part_range(shards: int, part: tuple[int, int] | None) -> range:
+    """The shard indices part ``(i, n)`` writes: n near-equal contiguous ranges cover them all."""
+    if part is None:
+        return range(shards)
+    index, count = part
+    return range(index * shards // count, (index + 1) * shards // count)
+
+
 def write_shards(
-    job: SampleJob, out: Path, *, progress: bool = False, source: Any = None
+    job: SampleJob,
+    out: Path,
+    *,
+    progress: bool = False,
+    part: tuple[int, int] | None = None,
+    source: Any = None,
 ) -> tuple[int, int]:
-    """Write every missing shard; returns (written, already there). ``source`` computes the
-    latents: a ``sigmaserve.Client`` or, by default, the ``sigmaserve`` module (same bytes)."""
+    """Write every missing shard (of ``part`` only, when given); returns (written, already there).
+
+    The manifest describes the whole job whatever the part, so every part checks and may write
+    the same manifest, and a resumed run of any part refuses other arguments. ``source``
+    computes the latents: a ``sigmaserve.Client`` or, by default, the ``sigmaserve`` module
+    (the same bytes)."""
     if source is None:
         import sigmaserve as source
     chunks = [job.seeds[i : i + job.shard_size] for i in range(0, len(job.seeds), job.shard_size)]
     # One seed first: arguments the library refuses fail before a manifest or shard is written.
     _latents_for(source, job, job.seeds[:1])
     _check_manifest(job, out, len(chunks))
+    mine = part_range(len(chunks), part)
     written = skipped = 0
-    for index, seeds in enumerate(_progress(chunks, progress)):
+    for index in _progress(list(mine), progress):
+        seeds = chunks[index]
         path = shard_path(out, index, len(chunks))
         if path.exists():
             skipped += 1
@@ -149,7 +190,10 @@ def _check_manifest(job: SampleJob, out: Path, shards: int) -> None:
             )
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
+    # Several parts may start at once: write beside it and rename, so none reads half a file.
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.partial")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
 
 
 def _latents_for(source: Any, job: SampleJob, seeds: list[int]) -> np.ndarray:
@@ -187,7 +231,7 @@ def _write_atomically(path: Path, latents: np.ndarray, seeds: np.ndarray, job: S
     os.replace(tmp, path)
 
 
-def _progress(items: list[list[int]], enabled: bool) -> Any:
+def _progress(items: list[int], enabled: bool) -> Any:
     if not enabled:
         return items
     from tqdm import tqdm

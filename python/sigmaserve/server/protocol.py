@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
@@ -90,43 +90,51 @@ def _tensor_head(dtype: str, shape: tuple[int, ...], nbytes: int) -> bytes:
     return _LATENTS_KEY + varint(len(inner) + nbytes) + inner
 
 
-def latents_reply_prefix(
-    init_noise_sigma: float,
-    wrapped_seeds: Sequence[int],
-    dtype: str,
-    shape: Sequence[int],
-    nbytes: int,
-    generator_states: Sequence[bytes] = (),
-) -> bytes:
+class LatentsReplyFields(Protocol):
+    """What the reply messages say about a latents request (``_core.LatentsRequest`` has it)."""
+
+    @property
+    def init_noise_sigma(self) -> float: ...
+    @property
+    def wrapped_seeds(self) -> Sequence[int]: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def shape(self) -> Sequence[int]: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def return_generator_states(self) -> bool: ...
+    def generator_states(self) -> Sequence[bytes]: ...
+
+
+def _states(request: LatentsReplyFields) -> Sequence[bytes]:
+    return request.generator_states() if request.return_generator_states else ()
+
+
+def latents_reply_prefix(request: LatentsReplyFields) -> bytes:
     """Every byte of a serialized SampleInitLatentsResponse before its tensor bytes.
 
     Parsed as the declared message; the latents field comes after the others (parsers accept
     fields in any order), so the payload can be written last, in place.
     """
     head = pb.SampleInitLatentsResponse(
-        init_noise_sigma=init_noise_sigma,
-        seeds=wrapped_seeds,
-        generator_states=generator_states,
+        init_noise_sigma=request.init_noise_sigma,
+        seeds=request.wrapped_seeds,
+        generator_states=_states(request),
     ).SerializeToString()
-    return head + _tensor_head(dtype, tuple(shape), nbytes)
+    return head + _tensor_head(request.dtype, tuple(request.shape), request.nbytes)
 
 
-def latents_header(
-    init_noise_sigma: float,
-    wrapped_seeds: Sequence[int],
-    dtype: str,
-    shape: Sequence[int],
-    nbytes: int,
-    generator_states: Sequence[bytes] = (),
-) -> bytes:
+def latents_header(request: LatentsReplyFields) -> bytes:
     """The first message of StreamInitLatents, serialized."""
     header = pb.LatentsHeader(
-        dtype=tensors.dtype_to_enum(dtype),
-        shape=list(shape),
-        init_noise_sigma=init_noise_sigma,
-        seeds=wrapped_seeds,
-        total_bytes=nbytes,
-        generator_states=generator_states,
+        dtype=tensors.dtype_to_enum(request.dtype),
+        shape=list(request.shape),
+        init_noise_sigma=request.init_noise_sigma,
+        seeds=request.wrapped_seeds,
+        total_bytes=request.nbytes,
+        generator_states=_states(request),
     )
     return pb.LatentsChunk(header=header).SerializeToString()
 

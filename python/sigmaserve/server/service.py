@@ -25,9 +25,6 @@ from sigmaserve.schedules import get_schedule
 from sigmaserve.server import protocol
 from sigmaserve.server.config import ServerConfig
 
-# Below this many elements (1 MiB of float32) a reply is computed on the event loop: the core
-# takes tens of microseconds, less than the hop to a worker thread.
-INLINE_ELEMENTS = 1 << 18
 # Requests kept for callers that repeat everything but the seeds.
 PLAN_CACHE_SIZE = 256
 # Working memory of a schedule per step (the core's arrays, the reply, its JSON), measured at
@@ -161,40 +158,21 @@ class LatentsService:
                     self._plans.popitem(last=False)
         return request
 
-    @staticmethod
-    def is_small(request: _core.LatentsRequest) -> bool:
-        """Whether producing the reply is cheaper than handing it to a worker thread."""
-        return request.numel <= INLINE_ELEMENTS and request.working_bytes == 0
-
     def unary(self, request: _core.LatentsRequest) -> Reply:
         """The serialized SampleInitLatentsResponse, within the unary limit and the budget."""
-        config = self.config
-        request.check_size(config.max_elements, config.max_unary_reply_bytes)
-        need = REPLY_COPIES * request.nbytes + request.working_bytes
-        reservation = self.budget.reserve(need, "shape")
-        try:
-            states = request.generator_states() if request.return_generator_states else []
-            prefix = protocol.latents_reply_prefix(
-                request.init_noise_sigma,
-                request.wrapped_seeds,
-                request.dtype,
-                request.shape,
-                request.nbytes,
-                states,
-            )
-            return Reply(request.reply(prefix), reservation)
-        except BaseException:
-            reservation.release()
-            raise
+        return self._unary_bytes(request, lambda: protocol.latents_reply_prefix(request))
 
     def payload(self, request: _core.LatentsRequest) -> Reply:
         """The scaled little-endian payload alone (the OIP facade's raw output)."""
+        return self._unary_bytes(request, lambda: b"")
+
+    def _unary_bytes(self, request: _core.LatentsRequest, prefix: Callable[[], bytes]) -> Reply:
         config = self.config
         request.check_size(config.max_elements, config.max_unary_reply_bytes)
         need = REPLY_COPIES * request.nbytes + request.working_bytes
         reservation = self.budget.reserve(need, "shape")
         try:
-            return Reply(request.reply(b""), reservation)
+            return Reply(request.reply(prefix()), reservation)
         except BaseException:
             reservation.release()
             raise
@@ -207,15 +185,7 @@ class LatentsService:
         need = 3 * chunk + request.working_bytes
         reservation = self.budget.reserve(need, "shape")
         try:
-            states = request.generator_states() if request.return_generator_states else []
-            header = protocol.latents_header(
-                request.init_noise_sigma,
-                request.wrapped_seeds,
-                request.dtype,
-                request.shape,
-                request.nbytes,
-                states,
-            )
+            header = protocol.latents_header(request)
             stream = request.stream(chunk, protocol.CHUNK_DATA_KEY)
         except BaseException:
             reservation.release()
@@ -242,7 +212,6 @@ def _schedule_length(steps: Any, overrides: Mapping[str, Any]) -> int:
 
 
 __all__ = [
-    "INLINE_ELEMENTS",
     "LatentsService",
     "LatentsStream",
     "MemoryBudget",

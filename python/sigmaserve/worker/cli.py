@@ -8,6 +8,11 @@ runs the same two commands on their own.
 * ``sigmaserve generate --model DIR --noise HOST:PORT --prompt ... --seed 1 --seed 2 --out DIR``
   does one generation in-process; ``--worker HOST:PORT`` asks a running worker instead.
   Without ``--noise`` the schedule and latents are computed locally (same results).
+
+Security, with the same meaning as ``sigmaserve serve``'s flags: ``--noise-token[-file]`` and
+``--noise-tls[-ca|-cert|-key]`` for the connection to the noise service (both commands);
+``worker --token[-file] --tls-cert --tls-key [--tls-client-ca]`` for the worker's own port;
+``generate --worker ... --token[-file] --tls[-ca|-cert|-key]`` for the connection to a worker.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ENV_PREFIX = "SIGMASERVE_WORKER_"
 
@@ -54,10 +59,73 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default=_env("log_level", "INFO"), help="DEBUG, INFO, WARNING or ERROR"
     )
+    noise = parser.add_argument_group("connection to the noise service (--noise)")
+    noise.add_argument(
+        "--noise-token",
+        default=_env("noise_token"),
+        help="bearer token the noise service requires (shows in the process list: prefer "
+        "--noise-token-file); env SIGMASERVE_WORKER_NOISE_TOKEN",
+    )
+    noise.add_argument(
+        "--noise-token-file",
+        default=_env("noise_token_file"),
+        help="read that token from this file (a compose or Kubernetes secret); "
+        "env SIGMASERVE_WORKER_NOISE_TOKEN_FILE",
+    )
+    _add_channel_tls(noise, "noise-", "the noise service")
+
+
+def _add_channel_tls(group: Any, prefix: str, peer: str) -> None:
+    """Client-side TLS flags: --{prefix}tls, --{prefix}tls-ca, --{prefix}tls-cert/-key."""
+    env = prefix.replace("-", "_")
+    group.add_argument(
+        f"--{prefix}tls",
+        action="store_true",
+        default=_env(f"{env}tls", "") in ("1", "true", "yes"),
+        help=f"dial {peer} over TLS, trusting the system CAs (implied by the options below)",
+    )
+    group.add_argument(
+        f"--{prefix}tls-ca",
+        default=_env(f"{env}tls_ca"),
+        help=f"PEM CA bundle that signed {peer}'s certificate",
+    )
+    group.add_argument(
+        f"--{prefix}tls-cert",
+        default=_env(f"{env}tls_cert"),
+        help=f"PEM client certificate for {peer} (mutual TLS; needs --{prefix}tls-key)",
+    )
+    group.add_argument(
+        f"--{prefix}tls-key", default=_env(f"{env}tls_key"), help="PEM key of that certificate"
+    )
+
+
+def _add_own_port_security(parser: argparse.ArgumentParser) -> None:
+    """The worker's own port: the same flags as ``sigmaserve serve``."""
+    group = parser.add_argument_group("the worker's own port")
+    group.add_argument(
+        "--token",
+        default=_env("token"),
+        help="require 'authorization: Bearer TOKEN' on WorkerService (health stays open for "
+        "probes; shows in the process list: prefer --token-file); env SIGMASERVE_WORKER_TOKEN",
+    )
+    group.add_argument(
+        "--token-file",
+        default=_env("token_file"),
+        help="read that token from this file; env SIGMASERVE_WORKER_TOKEN_FILE",
+    )
+    group.add_argument("--tls-cert", default=_env("tls_cert"), help="PEM certificate chain: TLS")
+    group.add_argument("--tls-key", default=_env("tls_key"), help="PEM private key of --tls-cert")
+    group.add_argument(
+        "--tls-client-ca",
+        default=_env("tls_client_ca"),
+        help="PEM CA bundle: require client certificates it signed (mutual TLS)",
+    )
 
 
 def register(commands: Any) -> None:
-    """Add ``generate`` and ``worker`` to an argparse subparsers object."""
+    """Add ``generate``, ``worker`` and ``load-model`` to an argparse subparsers object."""
+    from sigmaserve.worker import loader
+
     worker = commands.add_parser(
         "worker",
         help="serve WorkerService: images from a diffusers pipeline fed by the noise service",
@@ -75,6 +143,15 @@ def register(commands: Any) -> None:
         help="write the tiny random test pipeline to --model first if the folder is empty "
         "(CPU smoke tests)",
     )
+    worker.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=float(_env("grace_seconds", "25") or 25),
+        help="on SIGTERM, how long in-flight generations may take to finish (25; keep it below "
+        "the orchestrator's stop timeout: compose stop_grace_period, Kubernetes "
+        "terminationGracePeriodSeconds)",
+    )
+    _add_own_port_security(worker)
     worker.set_defaults(func=_worker)
 
     generate = commands.add_parser(
@@ -109,7 +186,20 @@ def register(commands: Any) -> None:
     )
     generate.add_argument("--out", default=".", help="folder for the PNG files")
     generate.add_argument("--json", action="store_true", help="print the run's metadata as JSON")
+    remote = generate.add_argument_group("connection to a worker (--worker)")
+    remote.add_argument(
+        "--token",
+        default=_env("token"),
+        help="bearer token the worker requires (prefer --token-file); env SIGMASERVE_WORKER_TOKEN",
+    )
+    remote.add_argument(
+        "--token-file",
+        default=_env("token_file"),
+        help="read that token from this file; env SIGMASERVE_WORKER_TOKEN_FILE",
+    )
+    _add_channel_tls(remote, "", "the worker")
     generate.set_defaults(func=_generate)
+    loader.register(commands)
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
@@ -125,14 +215,68 @@ def _overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _noise_source(target: str | None) -> Any:
-    if target:
+def _fail(message: str) -> NoReturn:
+    print(f"sigmaserve: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _bearer_token(token: str | None, token_file: str | None, flag: str) -> str:
+    """The token as ``sigmaserve serve`` reads it: the file wins, surrounding whitespace goes."""
+    from sigmaserve.server.config import ServerConfig
+
+    try:
+        value = ServerConfig(token=token or "", token_file=token_file or "").bearer_token()
+    except OSError as exc:
+        _fail(f"{flag}-file: cannot read {token_file}: {exc.strerror or exc}")
+    if token_file and not value:
+        _fail(f"{flag}-file: {token_file} is empty")
+    return value
+
+
+def _channel_tls(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """``Client``/``WorkerClient`` TLS keyword arguments from the --{prefix}tls* flags."""
+    key = prefix.replace("-", "_")
+    ca, cert, private_key = (getattr(args, f"{key}tls_{n}") for n in ("ca", "cert", "key"))
+    if bool(cert) != bool(private_key):
+        _fail(f"--{prefix}tls-cert and --{prefix}tls-key go together (mutual TLS)")
+    for flag, path in (("ca", ca), ("cert", cert), ("key", private_key)):
+        if path and not Path(path).is_file():
+            _fail(f"--{prefix}tls-{flag}: {path} is not a readable file")
+    if ca or cert:
+        return {"root_certificates": ca, "private_key": private_key, "certificate_chain": cert}
+    if getattr(args, f"{key}tls"):
+        import grpc
+
+        return {"credentials": grpc.ssl_channel_credentials()}
+    return {}
+
+
+def _noise_source(args: argparse.Namespace) -> Any:
+    if args.noise:
         from sigmaserve import Client
 
-        return Client(target, timeout=120)
+        token = _bearer_token(args.noise_token, args.noise_token_file, "--noise-token")
+        return Client(args.noise, timeout=120, token=token or None, **_channel_tls(args, "noise-"))
     import sigmaserve
 
     return sigmaserve
+
+
+def _own_port_security(args: argparse.Namespace) -> tuple[str, Any]:
+    """(token, server credentials or None) for the worker's own port, checked before loading."""
+    from sigmaserve.server.auth import server_credentials
+    from sigmaserve.server.config import ServerConfig
+
+    token = _bearer_token(args.token, args.token_file, "--token")
+    tls = ServerConfig(
+        tls_cert=args.tls_cert or "",
+        tls_key=args.tls_key or "",
+        tls_client_ca=args.tls_client_ca or "",
+    )
+    try:
+        return token, server_credentials(tls)
+    except (OSError, ValueError) as exc:
+        _fail(f"worker TLS: {exc}")
 
 
 def _build_worker(args: argparse.Namespace) -> Any:
@@ -140,9 +284,7 @@ def _build_worker(args: argparse.Namespace) -> Any:
 
     if not args.model:
         raise SystemExit("--model (or SIGMASERVE_WORKER_MODEL) is required")
-    return Worker.from_model(
-        args.model, _noise_source(args.noise), device=args.device, dtype=args.dtype
-    )
+    return Worker.from_model(args.model, _noise_source(args), device=args.device, dtype=args.dtype)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -156,9 +298,19 @@ def _worker(args: argparse.Namespace) -> int:
         write_tiny_pipeline(args.model)
     from sigmaserve.worker.service import serve_worker
 
+    token, credentials = _own_port_security(args)
     worker = _build_worker(args)
     try:
-        asyncio.run(serve_worker(worker, args.host, args.port))
+        asyncio.run(
+            serve_worker(
+                worker,
+                args.host,
+                args.port,
+                token=token,
+                credentials=credentials,
+                grace=args.grace_seconds,
+            )
+        )
     except OSError as exc:
         print(f"sigmaserve worker: {exc}", file=sys.stderr)
         return 2
@@ -180,10 +332,17 @@ def _generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.worker:
+        from sigmaserve.errors import SigmaserveError
         from sigmaserve.worker.service import WorkerClient
 
-        with WorkerClient(args.worker) as client:
-            reply = client.generate(args.prompt, **kwargs)
+        token = _bearer_token(args.token, args.token_file, "--token")
+        tls = _channel_tls(args, "")
+        try:
+            with WorkerClient(args.worker, token=token or None, **tls) as client:
+                reply = client.generate(args.prompt, **kwargs)
+        except SigmaserveError as exc:
+            print(f"sigmaserve generate: {args.worker}: {exc}", file=sys.stderr)
+            return 1
         pngs = [(image.seed, image.png) for image in reply.images]
         meta: dict[str, Any] = {
             "scheduler": reply.scheduler,

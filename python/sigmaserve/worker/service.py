@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from sigmaserve import tensors, wire
 from sigmaserve.errors import InvalidArgumentError
 from sigmaserve.server.app import running_in_thread
+from sigmaserve.server.auth import BearerTokenInterceptor
 from sigmaserve.server.errors import status_for
 from sigmaserve.v1 import noise_service_pb2 as noise_pb
 from sigmaserve.v1 import worker_service_pb2 as pb
@@ -126,6 +127,17 @@ class WorkerServicer(pb_grpc.WorkerServiceServicer):
                 grpc.StatusCode.DEADLINE_EXCEEDED,
             ):
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"noise service: {exc}")
+            if isinstance(code, grpc.StatusCode) and code in (
+                grpc.StatusCode.UNAUTHENTICATED,
+                grpc.StatusCode.PERMISSION_DENIED,
+            ):
+                # The worker's own configuration, not the caller's request: say which flags.
+                log.error("the noise service refused this worker's credentials: %s", exc)
+                await context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"the noise service refused this worker's credentials ({exc}); "
+                    "check its --noise-token-file and --noise-tls-* options",
+                )
             await context.abort_with_status(status_for(exc))
         raise AssertionError("unreachable")
 
@@ -142,16 +154,27 @@ class RunningWorker:
 
 
 async def start_worker_server(
-    worker: Worker, host: str = "127.0.0.1", port: int = 50052
+    worker: Worker,
+    host: str = "127.0.0.1",
+    port: int = 50052,
+    *,
+    token: str = "",
+    credentials: grpc.ServerCredentials | None = None,
 ) -> RunningWorker:
-    """Serve WorkerService, health (``""`` and ``sigmaserve.v1.WorkerService``) and reflection."""
+    """Serve WorkerService, health (``""`` and ``sigmaserve.v1.WorkerService``) and reflection.
+
+    ``token``: every call but health must carry ``authorization: Bearer <token>`` (the noise
+    service's interceptor); ``credentials``: serve TLS (mutual TLS when they require a client
+    certificate) instead of plaintext.
+    """
     server = grpc.aio.server(
         options=[
             ("grpc.max_send_message_length", 256 << 20),
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
-        ]
+        ],
+        interceptors=[BearerTokenInterceptor(token)] if token else [],
     )
     pb_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(worker), server)
     health_servicer = health.aio.HealthServicer()
@@ -161,7 +184,10 @@ async def start_worker_server(
     )
     address = f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        if credentials is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, credentials)
     except RuntimeError as exc:
         raise OSError(f"cannot listen on {address}: {exc}") from None
     if bound == 0:
@@ -169,50 +195,105 @@ async def start_worker_server(
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("worker listening on %s:%d (%s on %s)", host, bound, worker.kind.family, worker.device)
+    log.info(
+        "worker listening on %s:%d (%s on %s; %s%s)",
+        host,
+        bound,
+        worker.kind.family,
+        worker.device,
+        "TLS" if credentials is not None else "plaintext",
+        ", token auth" if token else "",
+    )
     return RunningWorker(server, health_servicer, bound)
 
 
-async def serve_worker(worker: Worker, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT, then drain."""
-    running = await start_worker_server(worker, host, port)
+async def serve_worker(
+    worker: Worker,
+    host: str,
+    port: int,
+    *,
+    token: str = "",
+    credentials: grpc.ServerCredentials | None = None,
+    grace: float = 25.0,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain: health turns NOT_SERVING, new calls are
+    refused and in-flight generations get ``grace`` seconds to finish."""
+    running = await start_worker_server(worker, host, port, token=token, credentials=credentials)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await running.shutdown()
+    log.info("shutting down: NOT_SERVING, %.0f s for in-flight generations", grace)
+    await running.shutdown(grace)
+    log.info("stopped")
 
 
 @contextlib.contextmanager
-def worker_in_thread(worker: Worker, host: str = "127.0.0.1") -> Iterator[RunningWorker]:
+def worker_in_thread(
+    worker: Worker,
+    host: str = "127.0.0.1",
+    *,
+    token: str = "",
+    credentials: grpc.ServerCredentials | None = None,
+) -> Iterator[RunningWorker]:
     """A worker server on an ephemeral port in a background thread (tests)."""
     with running_in_thread(
-        lambda: start_worker_server(worker, host, 0), "sigmaserve-worker"
+        lambda: start_worker_server(worker, host, 0, token=token, credentials=credentials),
+        "sigmaserve-worker",
     ) as running:
         yield running
 
 
 class WorkerClient:
-    """Blocking client for WorkerService.Generate."""
+    """Blocking client for WorkerService.Generate.
 
-    def __init__(self, target: str, *, timeout: float | None = 600.0) -> None:
-        self._channel = grpc.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", 256 << 20)]
+    ``token`` sends ``authorization: Bearer <token>``; ``credentials``, or ``root_certificates``
+    (the CA), ``private_key`` and ``certificate_chain`` (a client certificate for mutual TLS) as
+    PEM file paths or bytes, switch the channel to TLS, as for ``sigmaserve.Client``.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = 600.0,
+        token: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        root_certificates: str | bytes | None = None,
+        private_key: str | bytes | None = None,
+        certificate_chain: str | bytes | None = None,
+    ) -> None:
+        from sigmaserve.client.common import channel_credentials
+
+        options = [("grpc.max_receive_message_length", 256 << 20)]
+        credentials = channel_credentials(
+            credentials, root_certificates, private_key, certificate_chain
+        )
+        self._channel = (
+            grpc.insecure_channel(target, options=options)
+            if credentials is None
+            else grpc.secure_channel(target, credentials, options=options)
         )
         self._stub = pb_grpc.WorkerServiceStub(self._channel)
         self._timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
     def __enter__(self) -> WorkerClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._channel.close()
 
     def generate(self, prompt: str, **kwargs: Any) -> pb.GenerateResponse:
         from sigmaserve.client.common import translate_error
 
         try:
-            return self._stub.Generate(build_request(prompt, **kwargs), timeout=self._timeout)
+            return self._stub.Generate(
+                build_request(prompt, **kwargs), timeout=self._timeout, metadata=self._metadata
+            )
         except grpc.RpcError as err:
             raise translate_error(err) from None

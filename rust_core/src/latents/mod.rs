@@ -12,6 +12,7 @@ mod scale;
 mod stream;
 
 pub use options::{gpu_spec, NoiseOptions, OptionValue, NOISE_OPTION_KEYS};
+pub use payload::SMALL_ELEMENTS;
 pub use request::{check_sigma, LatentsArgs, LatentsRequest, PresetArg, DEFAULT_STEPS};
 pub use scale::scale_noise;
 pub use stream::PayloadStream;

@@ -9,9 +9,10 @@ use crate::rng::{self, Dtype, Generator, NoiseRequest, NoiseSliceMut, SeedMode};
 use super::request::LatentsRequest;
 use super::scale::{put_scaled, scale_in_place, Elem};
 
-/// Below this many elements a plain request is drawn on the calling thread: the policy runs
-/// items on the thread pool, whose hand-off costs more than a small draw.
-const INLINE_MAX: usize = 1 << 16;
+/// Below this many elements a plain request is small: drawing it takes less than handing it to
+/// another thread (the policy's thread pool here; a worker thread in a server; a release of
+/// Python's GIL in the binding), so callers do it where they are.
+pub const SMALL_ELEMENTS: usize = 1 << 16;
 
 /// Elements per block of the scale-and-move pass (cache-resident scratch).
 const BLOCK: usize = 4096;
@@ -19,7 +20,7 @@ const BLOCK: usize = 4096;
 /// The request's unscaled noise into `out` (already checked against the plan).
 pub(crate) fn generate(req: &NoiseRequest, plan: &Plan, out: NoiseSliceMut<'_>) -> Result<()> {
     let plain = req.batch_index.is_none() && plan.subseeds.is_none() && plan.resize.is_none();
-    if !plain || out.len() > INLINE_MAX {
+    if !plain || out.len() > SMALL_ELEMENTS {
         return rng::sample_noise_into(req, out);
     }
     if out.len() != plan.numel || out.dtype() != req.dtype {

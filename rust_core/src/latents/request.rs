@@ -214,6 +214,14 @@ impl LatentsRequest {
             && self.plan.resize.is_none()
     }
 
+    /// Whether producing the payload is cheaper than handing it to another thread: a plain
+    /// request of at most [`payload::SMALL_ELEMENTS`] elements, without generator states.
+    pub fn is_small(&self) -> bool {
+        self.is_plain()
+            && self.plan.numel <= payload::SMALL_ELEMENTS
+            && !self.return_generator_states
+    }
+
     /// Refuses a request over a server's limits before anything is allocated: more than
     /// `max_elements` elements, or (for a unary reply) more than `max_bytes` bytes.
     pub fn check_size(&self, max_elements: u64, max_bytes: Option<u64>) -> Result<()> {
