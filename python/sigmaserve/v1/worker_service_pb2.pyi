@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "seeds", "num_inference_steps", "scheduler", "guidance_scale", "width", "height", "scheduler_overrides")
+    __slots__ = ("prompt", "negative_prompt", "seeds", "num_inference_steps", "scheduler", "guidance_scale", "width", "height", "scheduler_overrides", "signed_seeds")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class GenerateRequest(_message.Message):
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_SEEDS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     seeds: _containers.RepeatedScalarFieldContainer[int]
@@ -28,7 +29,8 @@ class GenerateRequest(_message.Message):
     width: int
     height: int
     scheduler_overrides: _struct_pb2.Struct
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., num_inference_steps: _Optional[int] = ..., scheduler: _Optional[str] = ..., guidance_scale: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    signed_seeds: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., num_inference_steps: _Optional[int] = ..., scheduler: _Optional[str] = ..., guidance_scale: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., signed_seeds: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Image(_message.Message):
     __slots__ = ("png", "seed", "width", "height")
