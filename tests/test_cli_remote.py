@@ -159,14 +159,15 @@ def test_target_connection_problems_are_one_line(remote, tmp_path):
     target, ca = remote[1], remote[3]
     wrong = tmp_path / "wrong"
     wrong.write_text("nope")
-    for flags, expected in (
-        (["--target", target, "--tls-ca", ca, "--token-file", str(wrong)], "UNAUTHENTICATED"),
-        (["--target", target, "--tls-ca", ca], "UNAUTHENTICATED"),
-        (["--target", target, "--tls-ca", str(tmp_path / "missing.pem")], "missing.pem"),
-        (["--target", target, "--tls-cert", ca], "--tls-key"),
+    for flags, expected, status in (
+        (["--target", target, "--tls-ca", ca, "--token-file", str(wrong)], "UNAUTHENTICATED", 1),
+        (["--target", target, "--tls-ca", ca], "UNAUTHENTICATED", 1),
+        (["--target", target], "UNAVAILABLE", 1),  # plaintext to a TLS port
+        (["--target", target, "--tls-ca", str(tmp_path / "missing.pem")], "missing.pem", 2),
+        (["--target", target, "--tls-cert", ca], "--tls-key", 2),
     ):
-        proc = run("schedule", "EulerDiscreteScheduler", "--steps", "3", *flags)
-        assert proc.returncode == 2, proc.stderr
+        proc = run("schedule", "EulerDiscreteScheduler", "--steps", "3", *flags, "--token", "t")
+        assert proc.returncode == status, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], proc.stderr
         assert "Traceback" not in proc.stderr

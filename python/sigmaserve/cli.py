@@ -2,8 +2,9 @@
 
 Every mistake is one line on stderr and exit status 2, never a traceback: argparse's own errors
 (``OneLineParser``), the library's ``InvalidArgumentError`` (whose message names the field and
-the nearest valid names, from the core), a configuration the server cannot start with, a file
-that cannot be read or written.
+the nearest valid names, from the core, also when a server answers it), a configuration the
+server cannot start with, a file that cannot be read or written. A server that cannot be
+reached or refuses the credentials is one line and status 1.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from sigmaserve.commands.options import CommandError, OneLineParser
 
 USAGE_ERROR = 2
+# A server the command asked could not answer: the command line itself may be right.
+REMOTE_FAILURE = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,14 +64,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
+
+
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command. A mistake is one line and status 2; a server
+    that could not answer (unreachable, refusing the credentials) one line and status 1."""
     from sigmaserve.errors import SigmaserveError
     from sigmaserve.server.config import StartupError
 
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except (SigmaserveError, StartupError, CommandError) as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), REMOTE_FAILURE if _is_remote(exc) else USAGE_ERROR)
     except OSError as exc:  # a file to read or write: name it and the reason
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or exc}")
@@ -76,10 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _fail(message: str) -> int:
+def _is_remote(exc: Exception) -> bool:
+    # RemoteError lives with the clients (grpc); it is only raised once they are imported.
+    client = sys.modules.get("sigmaserve.client.common")
+    return client is not None and isinstance(exc, client.RemoteError)
+
+
+def _fail(message: str, status: int = USAGE_ERROR) -> int:
     # The message is one line: a multi-line message from a dependency is joined.
     print(f"sigmaserve: {' '.join(message.split())}", file=sys.stderr)
-    return USAGE_ERROR
+    return status
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "seeds", "num_inference_steps", "scheduler", "guidance_scale", "width", "height", "scheduler_overrides", "signed_seeds")
+    __slots__ = ("prompt", "negative_prompt", "seeds", "num_inference_steps", "scheduler", "guidance_scale", "width", "height", "scheduler_overrides", "source", "seed_mode", "batch_size", "signed_seeds")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,9 @@ class GenerateRequest(_message.Message):
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SEED_MODE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     SIGNED_SEEDS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
@@ -29,8 +32,11 @@ class GenerateRequest(_message.Message):
     width: int
     height: int
     scheduler_overrides: _struct_pb2.Struct
+    source: _noise_service_pb2.NoiseSource
+    seed_mode: _noise_service_pb2.SeedMode
+    batch_size: int
     signed_seeds: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., num_inference_steps: _Optional[int] = ..., scheduler: _Optional[str] = ..., guidance_scale: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., signed_seeds: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., num_inference_steps: _Optional[int] = ..., scheduler: _Optional[str] = ..., guidance_scale: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[_Union[_noise_service_pb2.NoiseSource, str]] = ..., seed_mode: _Optional[_Union[_noise_service_pb2.SeedMode, str]] = ..., batch_size: _Optional[int] = ..., signed_seeds: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Image(_message.Message):
     __slots__ = ("png", "seed", "width", "height")
@@ -45,7 +51,7 @@ class Image(_message.Message):
     def __init__(self, png: _Optional[bytes] = ..., seed: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("images", "seeds", "scheduler", "timesteps", "sigmas", "init_noise_sigma", "num_inference_steps", "device", "dtype", "pipeline")
+    __slots__ = ("images", "seeds", "scheduler", "timesteps", "sigmas", "init_noise_sigma", "num_inference_steps", "device", "dtype", "pipeline", "warnings")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +62,7 @@ class GenerateResponse(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
     seeds: _containers.RepeatedScalarFieldContainer[int]
     scheduler: str
@@ -66,4 +73,5 @@ class GenerateResponse(_message.Message):
     device: str
     dtype: str
     pipeline: str
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., seeds: _Optional[_Iterable[int]] = ..., scheduler: _Optional[str] = ..., timesteps: _Optional[_Union[_noise_service_pb2.Tensor, _Mapping]] = ..., sigmas: _Optional[_Union[_noise_service_pb2.Tensor, _Mapping]] = ..., init_noise_sigma: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., pipeline: _Optional[str] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., seeds: _Optional[_Iterable[int]] = ..., scheduler: _Optional[str] = ..., timesteps: _Optional[_Union[_noise_service_pb2.Tensor, _Mapping]] = ..., sigmas: _Optional[_Union[_noise_service_pb2.Tensor, _Mapping]] = ..., init_noise_sigma: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., pipeline: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
