@@ -542,7 +542,9 @@ def _run(
                 seed_mode=seed_mode,
                 source=source,
             )
-        generators = generators_from_states(generator_states, "cpu" if source == "cpu" else "cuda")
+        generators = generators_from_states(
+            generator_states, "cpu" if source == "cpu" else str(device)
+        )
     if len(generators) not in (1, batch):
         raise invalid("seeds", f"{len(generators)} generators for a batch of {batch}")
 
