@@ -255,7 +255,7 @@ def _noise_source(args: argparse.Namespace) -> Any:
 def _own_port_security(args: argparse.Namespace) -> tuple[str, Any]:
     """(token, server credentials or None) for the worker's own port, checked before loading."""
     from sigmaserve.server.auth import server_credentials
-    from sigmaserve.server.config import ServerConfig
+    from sigmaserve.server.config import ServerConfig, StartupError
 
     token = bearer_token(args.token, args.token_file, "--token")
     tls = ServerConfig(
@@ -265,7 +265,7 @@ def _own_port_security(args: argparse.Namespace) -> tuple[str, Any]:
     )
     try:
         return token, server_credentials(tls)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StartupError) as exc:
         raise CommandError(f"worker TLS: {exc}") from None
 
 
