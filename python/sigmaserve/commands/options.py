@@ -8,7 +8,6 @@ import contextlib
 import difflib
 import json
 import re
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -207,7 +206,3 @@ def noise_source(args: argparse.Namespace) -> Iterator[Any]:
     with Client(args.target, **client_options(args)) as client:
         yield client
 
-
-def warn(message: str) -> None:
-    """A warning line on stderr (the output on stdout stays parseable)."""
-    print(f"warning: {message}", file=sys.stderr)

@@ -270,10 +270,11 @@ def _own_port_security(args: argparse.Namespace) -> tuple[str, Any]:
 
 
 def _build_worker(args: argparse.Namespace) -> Any:
-    from sigmaserve.worker.engine import Worker
+    from sigmaserve.worker.engine import Worker, quiet_dependencies
 
     if not args.model:
         raise CommandError("--model (or SIGMASERVE_WORKER_MODEL) is required")
+    quiet_dependencies()
     return Worker.from_model(args.model, _noise_source(args), device=args.device, dtype=args.dtype)
 
 

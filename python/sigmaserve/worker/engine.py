@@ -163,7 +163,8 @@ def pick_dtype(device: str, requested: str | None = None) -> Any:
 def quiet_dependencies() -> None:
     """Keep the dependencies' notices out of the worker's log: deprecations, import-time
     suggestions (torchvision, accelerate) and loading progress bars. Their errors still show;
-    ``--log-level DEBUG`` keeps everything."""
+    ``--log-level DEBUG`` keeps everything. Process-wide (logging, warnings filters): the
+    ``worker`` and ``generate`` commands call it, the library itself does not."""
     if log.isEnabledFor(logging.DEBUG):
         return
     for variable in ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY"):
@@ -185,7 +186,6 @@ def quiet_dependencies() -> None:
 
 def load_pipeline(model: str | Path, *, device: str, dtype: Any) -> Any:
     """A diffusers pipeline from a local model folder (no network), on ``device``."""
-    quiet_dependencies()
     from diffusers import DiffusionPipeline
 
     path = Path(model)
