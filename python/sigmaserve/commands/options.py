@@ -205,4 +205,3 @@ def noise_source(args: argparse.Namespace) -> Iterator[Any]:
 
     with Client(args.target, **client_options(args)) as client:
         yield client
-
