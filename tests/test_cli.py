@@ -97,6 +97,21 @@ def test_schedule_table_names_init_noise_sigma(capsys):
     assert len(out.strip().splitlines()) == 2 + 6
 
 
+# Matplotlib's default colours, as the plots use them.
+C0, C1, C2, C3 = (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)
+
+
+def colour_pixels(path, colour, box=(0.0, 0.0, 1.0, 1.0)) -> int:
+    """Pixels within a few levels of ``colour`` inside ``box`` (fractions of width/height)."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    h, w, _ = image.shape
+    x0, y0, x1, y1 = box
+    part = image[int(y0 * h) : int(y1 * h), int(x0 * w) : int(x1 * w)]
+    return int((np.abs(part - np.array(colour)).max(axis=2) <= 12).sum())
+
+
 def test_schedule_plot_and_compare(tmp_path, capsys):
     png = tmp_path / "s.png"
     run_cli(
@@ -109,14 +124,39 @@ def test_schedule_plot_and_compare(tmp_path, capsys):
         str(png),
         "--compare",
         "DDIMScheduler",
-        "LMSDiscreteScheduler",
+        "comfyui:karras",
     )
-    assert png_size(png) == (1200, 360)
-    assert png.stat().st_size > 10_000
+    assert png_size(png) == (1300, 500)
+    # Every schedule is drawn in both panels (above the legend band) and named in the legend,
+    # which sits below the panels, off the data.
+    for colour in (C0, C1, C2):
+        assert colour_pixels(png, colour, (0.0, 0.0, 0.6, 0.8)) > 50, colour
+        assert colour_pixels(png, colour, (0.6, 0.0, 1.0, 0.8)) > 50, colour
+        assert colour_pixels(png, colour, (0.0, 0.85, 1.0, 1.0)) > 10, colour
+
+
+def test_schedule_plot_of_flow_matching_has_no_empty_panel(tmp_path, capsys):
+    png = tmp_path / "sd3.png"
+    run_cli(
+        capsys,
+        "schedule",
+        "FlowMatchEulerDiscreteScheduler",
+        "--preset",
+        "sd3",
+        "--steps",
+        "10",
+        "--plot",
+        str(png),
+        "--compare",
+        "comfyui:simple",
+    )
+    for colour in (C0, C1):
+        assert colour_pixels(png, colour, (0.0, 0.0, 0.6, 0.8)) > 50, colour
+        assert colour_pixels(png, colour, (0.6, 0.0, 1.0, 0.8)) > 50, colour
 
 
 def test_explain_walks_the_real_numbers(tmp_path, capsys):
-    png = tmp_path / "noise.png"
+    png = tmp_path / "derivation.png"
     out = run_cli(capsys, "explain", "--preset", "sd15", "--plot", str(png))
     lms = LMSDiscreteScheduler.from_config(SD15_SCHEDULER_CONFIG)
     lms.set_timesteps(50)
@@ -127,12 +167,65 @@ def test_explain_walks_the_real_numbers(tmp_path, capsys):
     ddim = DDIMScheduler.from_config(SD15_SCHEDULER_CONFIG)
     ddim.set_timesteps(50)
     assert f"{float(lms.init_noise_sigma):.6g}" == "14.6146"
-    assert "14.6146" in out
-    assert f"{float(euler.init_noise_sigma):.6g}" in out
+    assert "= 14.6146  <- sigma_max" in out
+    assert f"= {float(euler.init_noise_sigma):.6g}" in out
     assert f"DDIMScheduler: {float(ddim.init_noise_sigma):.6g}" in out
     acp = lms.alphas_cumprod.numpy()
     assert f"acp[999] = {float(acp[-1]):.6g}" in out
-    assert png_size(png) == (1200, 360)
+    # ComfyUI's full-denoise scale, sqrt(1 + sigma_max^2), from the library's comfyui schedule.
+    assert "sqrt(1 + sigma_max^2) = 14.6488" in out
+    assert png_size(png) == (1500, 460)
+    # sigma_max marked in red and the scheduler's steps in orange on the sigma panel.
+    assert colour_pixels(png, C3, (0.66, 0.0, 1.0, 1.0)) > 100
+    assert colour_pixels(png, C1, (0.66, 0.0, 1.0, 1.0)) > 200
+
+
+def test_explain_of_sdxl_uses_its_leading_spacing(capsys):
+    out = run_cli(capsys, "explain", "--preset", "sdxl", "--steps", "30")
+    config = sigmaserve.list_presets()["sdxl"]["config"]
+    euler = EulerDiscreteScheduler.from_config(config)  # SDXL's own: leading spacing
+    euler.set_timesteps(30)
+    assert f"EulerDiscreteScheduler, 30 steps here: {float(euler.init_noise_sigma):.6g}" in out
+    assert "timestep_spacing leading" in out
+
+
+@pytest.mark.parametrize("preset", ["sd3", "flux-dev", "flux-schnell"])
+def test_explain_of_flow_matching_explains_the_shift(preset, tmp_path, capsys):
+    png = tmp_path / f"{preset}.png"
+    out = run_cli(capsys, "explain", "--preset", preset, "--steps", "28", "--plot", str(png))
+    assert "157.407" not in out and "betas[" not in out  # no DDPM derivation
+    assert "init_noise_sigma = 1:" in out
+    assert "sigma' =" in out
+    assert png_size(png) == (1300, 480)
+    assert colour_pixels(png, C1) > 200  # the steps
+    if preset == "flux-dev":
+        from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+
+        # 1024x1024: 4096 tokens of 2x2 patches; mu as FluxPipeline computes it.
+        mu = calculate_shift(4096, 256, 4096, 0.5, 1.15)
+        assert f"= {mu:.6g}" in out
+
+
+def test_flow_shift_drawn_is_the_librarys():
+    """The shift curve explain draws maps the unshifted steps onto the library's shifted ones."""
+    from sigmaserve.commands.explain import explain
+
+    for preset, extra in (("sd3", {"fix_quirks": True}), ("flux-dev", {})):
+        result = explain(preset, 12)
+        flow = result.flow
+        assert flow is not None
+        plain = np.asarray(flow.unshifted.sigmas[:-1], dtype=np.float64)
+        shifted = (
+            sigmaserve.get_schedule(
+                "FlowMatchEulerDiscreteScheduler", 12, preset=preset, mu=flow.mu, **extra
+            )
+            if flow.mu is not None
+            else sigmaserve.get_schedule(
+                "FlowMatchEulerDiscreteScheduler", 12, preset=preset, **extra
+            )
+        )
+        np.testing.assert_allclose(flow.apply(plain), shifted.sigmas[:-1], rtol=2e-6)
+        np.testing.assert_allclose(flow.invert(flow.apply(plain)), plain, rtol=1e-9)
 
 
 def test_sample_shards_resume_and_match_the_library(tmp_path, capsys):
@@ -183,5 +276,135 @@ def test_sample_refuses_to_mix_arguments(tmp_path, capsys):
     ]
     run_cli(capsys, *base)
     assert np.load(out).shape == (2, 4, 8, 8)
-    with pytest.raises(SystemExit):
-        main([*base[:2], "0-2", *base[3:]])
+    assert main([*base[:2], "0-2", *base[3:]]) == 2
+    assert "was written for other arguments" in capsys.readouterr().err
+
+
+# ---- mistakes: one line, status 2, no traceback (issue 16) --------------------------------------
+
+
+def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``sigmaserve ARGV`` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "sigmaserve", *argv], capture_output=True, text=True, timeout=120
+    )
+
+
+def one_line_error(*argv: str, output: bool = False) -> str:
+    """The one stderr line of a refused command (which wrote nothing to stdout, unless
+    ``output``: it failed after printing)."""
+    proc = cli(*argv)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("sigmaserve")
+    assert output or proc.stdout == ""
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["schedule", "Euler"], ["scheduler", "Euler", "EulerDiscreteScheduler"]),
+        (["schedule", "EulerDiscreteScheduler", "--preset", "sd1.5"], ["preset", "sd15"]),
+        (["schedule", "EulerDiscreteScheduler", "--steps", "0"], ["num_inference_steps", "0"]),
+        (["schedule", "comfyui:karas"], ["karas", "karras"]),
+        (["explain", "--preset", "sd1.5"], ["preset", "sd15"]),
+        (["explain", "--scheduler", "Euler"], ["Euler", "EulerDiscreteScheduler"]),
+        (["sample", "--seeds", "0", "--out", "x.npy", "--preset", "sdx"], ["preset", "sdxl"]),
+        (["schedule", "EulerDiscreteScheduler", "--set", "use_karas_sigmas=true"], ["use_karas"]),
+    ],
+)
+def test_library_mistakes_are_one_line(argv, expected, tmp_path):
+    line = one_line_error(*[str(tmp_path / a) if a == "x.npy" else a for a in argv])
+    assert line.startswith("sigmaserve: ")
+    for word in expected:
+        assert word in line, line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["schedul"], ["invalid choice: 'schedul'", "did you mean 'schedule'?"]),
+        (["list", "schedulrs"], ["did you mean 'schedulers'?"]),
+        (["schedule", "EulerDiscreteScheduler", "--stpes", "3"], ["--stpes", "--steps?"]),
+        (["schedule", "EulerDiscreteScheduler", "--format", "xml"], ["xml", "table"]),
+        (["schedule", "EulerDiscreteScheduler", "--steps", "many"], ["--steps", "'many'"]),
+        (["schedule"], ["required", "scheduler"]),
+        (["sample", "--seeds", "3-1", "--out", "x.npy"], ["empty seed range"]),
+    ],
+)
+def test_command_line_mistakes_are_one_line(argv, expected):
+    line = one_line_error(*argv)
+    for word in expected:
+        assert word in line, line
+
+
+def test_other_mistakes_are_one_line(tmp_path):
+    missing = tmp_path / "no" / "such" / "folder" / "x.png"
+    line = one_line_error("schedule", "EulerDiscreteScheduler", "--plot", str(missing), output=True)
+    assert str(missing) in line and "No such file" in line
+    line = one_line_error("schedule", "EulerDiscreteScheduler", "--token", "t")
+    assert "--token needs --target" in line
+    line = one_line_error("list", "--family", "sigmaa")
+    assert "sigma" in line and "flow_match" in line
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    line = one_line_error(
+        "schedule", "EulerDiscreteScheduler", "--target", "127.0.0.1:9", "--token-file", str(empty)
+    )
+    assert "--token-file" in line and "empty" in line
+
+
+def test_version():
+    proc = cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"sigmaserve {sigmaserve.__version__}"
+
+
+@pytest.mark.parametrize(
+    "text,seeds",
+    [("0-3", [0, 1, 2, 3]), ("1,5,9", [1, 5, 9]), ("0-2,10", [0, 1, 2, 10]), ("-2--1", [-2, -1])],
+)
+def test_seed_ranges(text, seeds):
+    from sigmaserve.commands.options import parse_seed_range
+
+    assert parse_seed_range(text) == seeds
+
+
+# ---- sigmaserve list ---------------------------------------------------------------------------
+
+
+def test_list_covers_the_library(capsys):
+    from sigmaserve.ecosystem import list_ecosystem_schedules
+    from sigmaserve.schedules import excluded_schedulers, list_schedulers, scheduler_families
+
+    data = json.loads(run_cli(capsys, "list", "--format", "json", "--excluded"))
+    names = [r["name"] for r in data["schedulers"]]
+    ecosystem = [f"{t}:{n}" for t, ns in list_ecosystem_schedules().items() for n in ns]
+    assert names == [*list_schedulers(), *ecosystem]
+    families = scheduler_families()
+    assert all(
+        r["family"] == families[r["name"]] for r in data["schedulers"] if ":" not in r["name"]
+    )
+    assert [p["name"] for p in data["presets"]] == list(sigmaserve.list_presets())
+    assert {r["name"] for r in data["excluded"]} == set(excluded_schedulers())
+
+
+def test_list_filters(capsys):
+    from sigmaserve.schedules import scheduler_families
+
+    out = run_cli(capsys, "list", "schedulers", "--family", "flow_match", "--tool", "diffusers")
+    listed = [line.split()[0] for line in out.splitlines() if line.endswith(" diffusers")]
+    assert listed == [n for n, f in scheduler_families().items() if f == "flow_match"]
+    data = json.loads(
+        run_cli(capsys, "list", "--tool", "comfyui", "--match", "KAR", "--format", "json")
+    )
+    assert [r["name"] for r in data["schedulers"]] == ["comfyui:karras"]
+    assert data["tools"] == {"comfyui": ["karras"]}
+    assert "presets" not in data  # presets belong to no ecosystem tool
+    data = json.loads(
+        run_cli(capsys, "list", "presets", "--family", "flow_match", "--format", "json")
+    )
+    assert [p["name"] for p in data["presets"]] == ["sd3", "sd35", "flux-dev", "flux-schnell"]

@@ -174,12 +174,14 @@ def test_ancestral_needs_the_generator_state_after_the_draw(
 def test_generator_states_match_torch_after_the_initial_draw(dtype: str) -> None:
     seeds = [5, 2**32 + 5, -1]
     shape = (1, 4, 5, 7)  # numel 140: the 16-block path with a re-drawn tail
-    states = handoff.replay_generator_states(seeds, shape, dtype=dtype)
+    states = handoff.replay_generator_states(seeds, (3, *shape[1:]), dtype=dtype)
     for seed, state in zip(seeds, states, strict=True):
         g = torch.Generator("cpu").manual_seed(seed)
         torch.randn(shape, generator=g, dtype=getattr(torch, dtype))
         assert state == g.get_state().numpy().tobytes()
-    (batch_state,) = handoff.replay_generator_states(seeds, shape, dtype=dtype, seed_mode="batch")
+    (batch_state,) = handoff.replay_generator_states(
+        seeds[:1], (3, *shape[1:]), dtype=dtype, seed_mode="batch"
+    )
     g = torch.Generator("cpu").manual_seed(seeds[0])
     torch.randn((3, 4, 5, 7), generator=g, dtype=getattr(torch, dtype))
     assert batch_state == g.get_state().numpy().tobytes()

@@ -44,8 +44,22 @@ def worker_target(worker: Worker) -> Any:
         yield f"127.0.0.1:{running_worker.port}"
 
 
-def direct_pngs(pipe: Any, scheduler: str, seeds: list[int], steps: int) -> list[bytes]:
-    """diffusers alone, the scheduler built from the model's scheduler config, CPU generators."""
+def pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def png_parameters(png: bytes) -> str:
+    """The ``parameters`` text chunk (AUTOMATIC1111's infotext) of a PNG."""
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).text["parameters"]
+
+
+def direct_pngs(pipe: Any, scheduler: str, seeds: list[int], steps: int) -> list[np.ndarray]:
+    """The pixels diffusers alone makes: the scheduler built from the model's scheduler config,
+    CPU generators."""
     original = pipe.scheduler
     pipe.scheduler = getattr(diffusers, scheduler).from_config(original.config)
     generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
@@ -59,7 +73,7 @@ def direct_pngs(pipe: Any, scheduler: str, seeds: list[int], steps: int) -> list
         negative_prompt="blurry",
     ).images
     pipe.scheduler = original
-    return [to_png(image) for image in images]
+    return [pixels(to_png(image)) for image in images]
 
 
 def test_loaded_model_folder_matches_the_sd15_layout(tiny_dir: Path, worker: Worker) -> None:
@@ -89,8 +103,15 @@ def test_generate_over_grpc_returns_the_direct_pngs(worker: Worker, worker_targe
         )
     with worker._lock:
         want = direct_pngs(worker.pipe, "EulerAncestralDiscreteScheduler", seeds, STEPS)
-    assert [image.png for image in reply.images] == want
+    for image, expected in zip(reply.images, want, strict=True):
+        assert np.array_equal(pixels(image.png), expected)
     assert [image.seed for image in reply.images] == seeds
+    assert png_parameters(reply.images[1].png) == (
+        "a boat\nNegative prompt: blurry\nSteps: 3, Sampler: EulerAncestralDiscreteScheduler, "
+        "CFG scale: 7.5, Seed: 12, Size: 32x32, Model: tiny, RNG: CPU, Seed mode: per_item, "
+        f"Init noise sigma: {reply.init_noise_sigma:.6g}, Version: sigmaserve "
+        f"{__import__('sigmaserve').__version__}"
+    )
     assert list(reply.seeds) == seeds
     assert reply.scheduler == "EulerAncestralDiscreteScheduler"
     assert reply.pipeline == "StableDiffusionPipeline"
@@ -176,7 +197,7 @@ def test_register_adds_generate_and_worker() -> None:
             "use_karras_sigmas=true",
         ]
     )
-    assert args.seeds == [1, 2] and args.overrides == ["use_karras_sigmas=true"]
+    assert args.seeds == [[1], [2]] and args.overrides == [("use_karras_sigmas", True)]
     args = parser.parse_args(["worker", "--model", "/m", "--noise", "dns:///noise:50051"])
     assert args.port == 50052 and args.noise == "dns:///noise:50051"
 
@@ -223,7 +244,7 @@ def test_generate_command_writes_the_direct_pngs(
     assert meta["scheduler"] == "DDIMScheduler" and meta["seeds"] == [5]
     with worker._lock:
         (want,) = direct_pngs(worker.pipe, "DDIMScheduler", [5], STEPS)
-    assert Path(meta["files"][0]).read_bytes() == want
+    assert np.array_equal(pixels(Path(meta["files"][0]).read_bytes()), want)
 
 
 def test_generate_command_through_a_worker(worker_target: str, tmp_path: Path) -> None:

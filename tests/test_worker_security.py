@@ -220,8 +220,6 @@ def test_bad_security_options_fail_fast_with_the_flag_named(
 
     (tmp_path / "empty").write_text("\n")
     filled = [a.format(certs=certs, tmp=tmp_path) for a in args]
-    with pytest.raises(SystemExit) as info:
-        main(["worker", "--model", str(tiny), "--device", "cpu", *filled])
-    assert info.value.code == 2
+    assert main(["worker", "--model", str(tiny), "--device", "cpu", *filled]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err

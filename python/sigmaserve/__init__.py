@@ -18,9 +18,9 @@ from sigmaserve.results import Latents, Schedule
 from sigmaserve.schedules import get_schedule, list_presets
 
 if TYPE_CHECKING:
-    from sigmaserve.client import AsyncClient, Client, RemoteError
+    from sigmaserve.client import AsyncClient, Client, RemoteError, ServerInfo
 
-_CLIENT_NAMES = frozenset({"AsyncClient", "Client", "RemoteError"})
+_CLIENT_NAMES = frozenset({"AsyncClient", "Client", "RemoteError", "ServerInfo"})
 
 
 def __getattr__(name: str) -> Any:
@@ -40,6 +40,7 @@ __all__ = [
     "Latents",
     "RemoteError",
     "Schedule",
+    "ServerInfo",
     "SigmaserveError",
     "TooLargeError",
     "__version__",

@@ -17,6 +17,9 @@ _DTYPES: dict[str, tuple[pb.DataType, np.dtype]] = {
 }
 _BY_ENUM: dict[int, str] = {int(enum): name for name, (enum, _) in _DTYPES.items()}
 NOISE_DTYPES = ("float32", "float64", "float16", "bfloat16")
+# Largest tensor whose elements a reply also carries as numbers (``Tensor.values``, for JSON
+# clients): 65536 doubles are about 1.3 MB of JSON.
+MAX_TENSOR_VALUES = 1 << 16
 
 
 def dtype_to_enum(name: str) -> pb.DataType:
@@ -52,11 +55,36 @@ def dtype_name_of(array: np.ndarray, declared: str | None = None) -> str:
     raise InvalidArgumentError(f"array: unsupported dtype {array.dtype}", "array")
 
 
-def to_proto(array: np.ndarray, dtype: str | None = None) -> pb.Tensor:
-    """Pack an array into a Tensor message (one copy into the bytes field)."""
+def to_proto(array: np.ndarray, dtype: str | None = None, *, values: bool = False) -> pb.Tensor:
+    """Pack an array into a Tensor message (one copy into the bytes field); ``values`` also
+    fills ``Tensor.values`` with the elements as numbers (see :func:`numeric_values`)."""
     name = dtype_name_of(array, dtype)
     wire = np.ascontiguousarray(array, dtype=storage_dtype(name))
-    return pb.Tensor(dtype=dtype_to_enum(name), shape=list(wire.shape), data=wire.tobytes())
+    tensor = pb.Tensor(dtype=dtype_to_enum(name), shape=list(wire.shape), data=wire.tobytes())
+    if values:
+        tensor.values.extend(numeric_values(wire, name).tolist())
+    return tensor
+
+
+def check_value_count(count: int) -> None:
+    """Refuse ``tensor_values`` for a tensor of more than ``MAX_TENSOR_VALUES`` elements."""
+    if count > MAX_TENSOR_VALUES:
+        raise invalid(
+            "tensor_values",
+            f"numbers are sent for tensors of at most {MAX_TENSOR_VALUES} elements, this one "
+            f"has {count}; read its `data` bytes instead",
+        )
+
+
+def numeric_values(stored: np.ndarray, dtype: str) -> np.ndarray:
+    """The elements of an array in its storage dtype as float64, C order (bfloat16 bit patterns
+    and float16 widened exactly), for ``Tensor.values``; at most ``MAX_TENSOR_VALUES``."""
+    check_value_count(stored.size)
+    if dtype == "bfloat16":
+        from sigmaserve.bf16 import float32_from_bfloat16_bits
+
+        stored = float32_from_bfloat16_bits(stored)
+    return np.asarray(stored, dtype=np.float64).reshape(-1)
 
 
 def from_proto(tensor: pb.Tensor, *, field: str = "tensor") -> np.ndarray:

@@ -31,6 +31,13 @@ from sigmaserve.v1 import noise_service_pb2 as pb
 
 M = TypeVar("M", bound=Message)
 U64 = 1 << 64
+# Request fields that belong to the wire rather than to the library's arguments, for clients
+# that speak JSON (grpcurl): another spelling of an argument (int64 seeds, which JSON can write
+# negative), and how the reply is written (numbers beside the tensor bytes). The client never
+# sends them as arguments; the server maps them in ``protocol.arguments``.
+WIRE_SPELLINGS = {"signed_seeds": "seeds"}
+REPLY_OPTIONS = frozenset({"tensor_values"})
+WIRE_ONLY = frozenset({*WIRE_SPELLINGS, *REPLY_OPTIONS})
 # Optional string fields whose empty value means "none" (the proto documents each).
 _NONE_IS_EMPTY = frozenset({"preset"})
 _STRUCT = struct_pb2.Struct.DESCRIPTOR.full_name
@@ -101,7 +108,7 @@ def encode(message_class: type[M], arguments: Mapping[str, Any], rest: str | Non
     fields = message_class.DESCRIPTOR.fields_by_name
     extra: dict[str, Any] = {}
     for name, value in arguments.items():
-        field = fields.get(name)
+        field = None if name in WIRE_ONLY else fields.get(name)
         if field is None:
             if rest is None:
                 raise invalid(name, f"is not an argument of {message_class.DESCRIPTOR.name}")
@@ -211,8 +218,9 @@ def given_seeds(seeds: Any) -> tuple[int, ...]:
 _SCHEDULE_ARRAYS = ("timesteps", "sigmas", "betas", "alphas_cumprod")
 
 
-def schedule_to_proto(schedule: Schedule) -> pb.GetScheduleResponse:
-    """A ``Schedule`` as a reply: arrays as tensors, everything else as JSON."""
+def schedule_to_proto(schedule: Schedule, *, values: bool = False) -> pb.GetScheduleResponse:
+    """A ``Schedule`` as a reply: arrays as tensors (with their ``values`` too when asked),
+    everything else as JSON."""
     data = schedule.to_dict()
     reply = pb.GetScheduleResponse(
         scheduler=schedule.scheduler,
@@ -223,7 +231,7 @@ def schedule_to_proto(schedule: Schedule) -> pb.GetScheduleResponse:
     for name in _SCHEDULE_ARRAYS:
         array = getattr(schedule, name)
         if array is not None:
-            getattr(reply, name).CopyFrom(tensors.to_proto(np.asarray(array)))
+            getattr(reply, name).CopyFrom(tensors.to_proto(np.asarray(array), values=values))
     handled = {*_SCHEDULE_ARRAYS, "scheduler", "init_noise_sigma", "config", "warnings"}
     reply.extras_json = json.dumps({k: v for k, v in data.items() if k not in handled})
     return reply
@@ -275,6 +283,9 @@ def latents_from_chunks(
 
 
 __all__ = [
+    "REPLY_OPTIONS",
+    "WIRE_ONLY",
+    "WIRE_SPELLINGS",
     "dict_to_struct",
     "encode",
     "enum_prefix",

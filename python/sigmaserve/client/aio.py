@@ -8,7 +8,13 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from sigmaserve.client.common import UNSET, ClientCore, needs_streaming, translate_error
+from sigmaserve.client.common import (
+    UNSET,
+    ClientCore,
+    ServerInfo,
+    needs_streaming,
+    translate_error,
+)
 from sigmaserve.results import Latents, Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
@@ -89,9 +95,10 @@ class AsyncClient:
         result = await self.sample_init_latents(seeds=seeds, **arguments)
         return result.to_torch(device=device, dtype=torch_dtype)
 
-    async def server_info(self) -> Any:
-        """The server's version and limits (``GetServerInfoResponse``)."""
-        return await self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest())
+    async def server_info(self) -> ServerInfo:
+        """The server's version and limits."""
+        reply = await self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest())
+        return ServerInfo.from_proto(reply)
 
     async def _stream(self, request: pb.SampleInitLatentsRequest, seeds: Any) -> Latents:
         try:

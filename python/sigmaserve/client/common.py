@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import grpc
@@ -44,6 +45,25 @@ RETRY_SERVICE_CONFIG = {
         }
     ],
 }
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """A server's identity and limits (``GetServerInfo``), so a caller can size its requests
+    and choose between the unary and streaming calls."""
+
+    version: str
+    # Largest tensor one request may ask for, in elements.
+    max_elements: int
+    # Largest SampleInitLatents reply, in bytes; larger tensors come through the stream.
+    max_unary_reply_bytes: int
+    # Size of StreamInitLatents' data messages.
+    stream_chunk_bytes: int
+    max_concurrent_rpcs: int
+
+    @classmethod
+    def from_proto(cls, reply: pb.GetServerInfoResponse) -> ServerInfo:
+        return cls(**{f.name: getattr(reply, f.name) for f in fields(cls)})
 
 
 class RemoteError(SigmaserveError):

@@ -7,7 +7,13 @@ from typing import Any
 
 import grpc
 
-from sigmaserve.client.common import UNSET, ClientCore, needs_streaming, translate_error
+from sigmaserve.client.common import (
+    UNSET,
+    ClientCore,
+    ServerInfo,
+    needs_streaming,
+    translate_error,
+)
 from sigmaserve.results import Latents, Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
@@ -87,9 +93,10 @@ class Client:
         result = self.sample_init_latents(seeds=seeds, **arguments)
         return result.to_torch(device=device, dtype=torch_dtype)
 
-    def server_info(self) -> Any:
-        """The server's version and limits (``GetServerInfoResponse``)."""
-        return self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest())
+    def server_info(self) -> ServerInfo:
+        """The server's version and limits."""
+        reply = self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest())
+        return ServerInfo.from_proto(reply)
 
     def _stream(self, request: pb.SampleInitLatentsRequest, seeds: Any) -> Latents:
         try:

@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from sigmaserve.commands.options import add_override_argument, parse_seed_range
+from sigmaserve.commands.options import (
+    CommandError,
+    add_override_argument,
+    add_target_arguments,
+    noise_source,
+    parse_seed_range,
+)
 
 FORMATS = (".safetensors", ".npy")
 
@@ -57,6 +63,7 @@ def register(commands: Any) -> None:
         "(e.g. a Kubernetes Indexed Job, I = its completion index) share one --out folder",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_target_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -108,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
         overrides=dict(args.overrides),
         shard_size=args.shard_size,
     )
-    written, skipped = write_shards(job, out, progress=not args.no_progress, part=args.part)
+    with noise_source(args) as source:
+        written, skipped = write_shards(
+            job, out, progress=not args.no_progress, part=args.part, source=source
+        )
     print(f"{written} shard(s) written, {skipped} already complete, manifest {manifest_path(out)}")
     return 0
 
@@ -137,12 +147,19 @@ def write_shards(
     *,
     progress: bool = False,
     part: tuple[int, int] | None = None,
+    source: Any = None,
 ) -> tuple[int, int]:
     """Write every missing shard (of ``part`` only, when given); returns (written, already there).
 
     The manifest describes the whole job whatever the part, so every part checks and may write
-    the same manifest, and a resumed run of any part refuses other arguments."""
+    the same manifest, and a resumed run of any part refuses other arguments. ``source``
+    computes the latents: a ``sigmaserve.Client`` or, by default, the ``sigmaserve`` module
+    (the same bytes)."""
+    if source is None:
+        import sigmaserve as source
     chunks = [job.seeds[i : i + job.shard_size] for i in range(0, len(job.seeds), job.shard_size)]
+    # One seed first: arguments the library refuses fail before a manifest or shard is written.
+    _latents_for(source, job, job.seeds[:1])
     _check_manifest(job, out, len(chunks))
     mine = part_range(len(chunks), part)
     written = skipped = 0
@@ -152,7 +169,8 @@ def write_shards(
         if path.exists():
             skipped += 1
             continue
-        _write_atomically(path, _latents_for(job, seeds), np.asarray(seeds, dtype=np.int64), job)
+        latents = _latents_for(source, job, seeds)
+        _write_atomically(path, latents, np.asarray(seeds, dtype=np.int64), job)
         written += 1
     return written, skipped
 
@@ -166,8 +184,8 @@ def _check_manifest(job: SampleJob, out: Path, shards: int) -> None:
     if path.exists():
         previous = json.loads(path.read_text())
         if previous != record:
-            raise SystemExit(
-                f"sigmaserve sample: {path} was written for other arguments; "
+            raise CommandError(
+                f"--out: {path} was written for other arguments; "
                 "use another --out or delete it and its shards"
             )
         return
@@ -178,10 +196,8 @@ def _check_manifest(job: SampleJob, out: Path, shards: int) -> None:
     os.replace(tmp, path)
 
 
-def _latents_for(job: SampleJob, seeds: list[int]) -> np.ndarray:
-    from sigmaserve.latents import sample_init_latents
-
-    latents = sample_init_latents(
+def _latents_for(source: Any, job: SampleJob, seeds: list[int]) -> np.ndarray:
+    latents = source.sample_init_latents(
         width=job.width,
         height=job.height,
         batch_size=len(seeds),

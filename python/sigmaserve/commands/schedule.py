@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sigmaserve.commands.options import add_override_argument
+from sigmaserve.commands.options import add_override_argument, add_target_arguments, noise_source
 
 
 def register(commands: Any) -> None:
@@ -32,14 +32,21 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="output format"
     )
-    parser.add_argument("--plot", metavar="PNG", help="draw betas, alphas_cumprod and sigmas")
+    parser.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="draw the sigmas against the step index (log scale) and the timesteps, with each "
+        "init_noise_sigma marked",
+    )
     parser.add_argument(
         "--compare",
         nargs="+",
         metavar="SCHEDULER",
         default=[],
-        help="overlay these schedulers' sigmas in the plot (and print their summary)",
+        help="also compute these schedulers (same steps and preset), print their summary and "
+        "draw them in the plot",
     )
+    add_target_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -48,13 +55,15 @@ def preset_arg(value: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sigmaserve.schedules import get_schedule
-
     overrides = dict(args.overrides)
     preset = preset_arg(args.preset)
-    schedule = get_schedule(args.scheduler, args.steps, preset=preset, **overrides)
-    others = [get_schedule(name, args.steps, preset=preset) for name in args.compare]
+    with noise_source(args) as source:
+        schedule = source.get_schedule(args.scheduler, args.steps, preset=preset, **overrides)
+        others = [source.get_schedule(name, args.steps, preset=preset) for name in args.compare]
     sys.stdout.write(render(schedule, args.format))
+    if args.format == "csv":  # the table shows them, JSON carries them; CSV has no room
+        for warning in schedule.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     for other in others:
         sys.stdout.write(summary_line(other))
     if args.plot:

@@ -64,6 +64,21 @@ class RunningServer:
         self.metrics.close()
 
 
+def ping_policy(min_ping_interval_ms: int) -> list[tuple[str, int]]:
+    """The server side of keepalive, matched to sigmaserve.Client's (client/common.py): idle
+    clients may ping, every ``min_ping_interval_ms`` at most (the noise server and the worker).
+
+    grpc-core's name for the interval is "grpc.http2.min_ping_interval_without_data_ms"
+    (GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS in
+    include/grpc/impl/channel_arg_names.h); "..._min_recv_ping_interval_..." as some docs spell
+    it is silently ignored, leaving the 5 minute default, and idle clients pinging every 30 s
+    are then sent GOAWAY too_many_pings."""
+    return [
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", min_ping_interval_ms),
+    ]
+
+
 def server_options(config: ServerConfig) -> list[tuple[str, int]]:
     # The send limit also covers the OIP facade, which answers up to max_unary_reply_bytes.
     return [
@@ -71,14 +86,7 @@ def server_options(config: ServerConfig) -> list[tuple[str, int]]:
         ("grpc.max_receive_message_length", config.max_receive_message_bytes),
         # A second server on the same port must fail, not silently share it.
         ("grpc.so_reuseport", 0),
-        # Ping policy, matched to sigmaserve.Client's keepalive (client/common.py): idle
-        # clients may ping, every min_ping_interval_ms at most. grpc-core's name for this
-        # argument is "grpc.http2.min_ping_interval_without_data_ms"
-        # (GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS in
-        # include/grpc/impl/channel_arg_names.h); "..._min_recv_ping_interval_..." as some
-        # docs spell it is silently ignored, leaving the 5 minute default.
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", config.min_ping_interval_ms),
+        *ping_policy(config.min_ping_interval_ms),
         # Clients reconnect (and re-resolve) every few minutes; this also ends every stream,
         # health Watch streams included, within max age + grace.
         ("grpc.max_connection_age_ms", 300_000),

@@ -273,8 +273,11 @@ class _ObservedCall:
         return self
 
     def replied(self, message: Any) -> None:
+        # Pre-serialized replies (tensors, schedules) are bytes; the others protobuf messages.
         if isinstance(message, bytes):
             self._sent += len(message)
+        elif hasattr(message, "ByteSize"):
+            self._sent += message.ByteSize()
 
     async def __aexit__(
         self,

@@ -77,7 +77,10 @@ class Metrics:
             registry=self.registry,
         )
         self.reply_bytes = prom.Counter(
-            "sigmaserve_reply_bytes_total", "Tensor bytes sent", labels, registry=self.registry
+            "sigmaserve_reply_bytes_total",
+            "Serialized reply bytes sent",
+            labels,
+            registry=self.registry,
         )
         self.inflight = prom.Gauge(
             "sigmaserve_inflight_requests", "RPCs being served", registry=self.registry

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
+import numpy as np
 from google.protobuf.message import Message
 
 from sigmaserve import tensors, wire
@@ -26,12 +27,42 @@ def arguments(message: Message) -> dict[str, Any]:
 
     Enums become their keyword names (``SEED_MODE_BATCH`` -> ``"batch"``; dtypes the canonical
     names), Structs dicts, repeated fields lists. An explicitly present empty optional string
-    (``preset: ""``) is ``None``, as the proto documents.
+    (``preset: ""``) is ``None``, as the proto documents. The wire's own fields
+    (``wire.WIRE_ONLY``) are not arguments: another spelling of one (``signed_seeds`` is
+    ``seeds``) is mapped to it, the reply options (``tensor_values``) are left out.
     """
     out: dict[str, Any] = {}
     for field, value in message.ListFields():
-        out[field.name] = _value(field, value)
+        name = field.name
+        if name in wire.REPLY_OPTIONS:
+            continue
+        argument = wire.WIRE_SPELLINGS.get(name, name)
+        if argument in out:
+            spellings = sorted(
+                {argument, *(k for k, v in wire.WIRE_SPELLINGS.items() if v == argument)}
+            )
+            raise invalid(name, f"give one of {spellings}, not both")
+        out[argument] = _value(field, value)
     return out
+
+
+def wants_values(message: Message) -> bool:
+    """Whether the request asks for ``Tensor.values`` beside the tensor bytes."""
+    return bool(getattr(message, "tensor_values", False))
+
+
+def latents_values(reply: bytes, request: LatentsReplyFields) -> bytes:
+    """The ``latents.values`` of a serialized SampleInitLatentsResponse, as bytes to append to
+    it: a second ``latents`` field that protobuf parsers merge into the first (embedded
+    messages are merged, repeated fields concatenated), read from the payload the reply ends
+    with, so nothing is drawn twice."""
+    stored = tensors.storage_dtype(request.dtype)
+    payload = np.frombuffer(
+        reply, dtype=stored, count=request.numel, offset=len(reply) - request.nbytes
+    )
+    numbers = tensors.numeric_values(payload, request.dtype)
+    values = pb.Tensor(values=numbers.tolist()).SerializeToString()
+    return _LATENTS_KEY + varint(len(values)) + values
 
 
 def _value(field: Any, value: Any) -> Any:
@@ -104,6 +135,8 @@ class LatentsReplyFields(Protocol):
     @property
     def nbytes(self) -> int: ...
     @property
+    def numel(self) -> int: ...
+    @property
     def return_generator_states(self) -> bool: ...
     def generator_states(self) -> Sequence[bytes]: ...
 
@@ -149,6 +182,8 @@ def ping_reply(data: memoryview) -> bytes:
 __all__ = [
     "CHUNK_DATA_KEY",
     "arguments",
+    "latents_values",
+    "wants_values",
     "field_key",
     "latents_header",
     "latents_reply_prefix",

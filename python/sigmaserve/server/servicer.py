@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from sigmaserve import _core, wire
+from sigmaserve import _core, tensors, wire
 from sigmaserve.errors import invalid
 from sigmaserve.server import protocol
 from sigmaserve.server.config import ServerConfig
@@ -75,10 +75,13 @@ class NoiseServicer:
     async def GetSchedule(
         self, request: pb.GetScheduleRequest, context: grpc.aio.ServicerContext
     ) -> bytes:
+        values = protocol.wants_values(request)
+
         def work() -> tuple[bytes, Reservation]:
             schedule, reservation = self.service.schedule(protocol.arguments(request))
             try:
-                return wire.schedule_to_proto(schedule).SerializeToString(), reservation
+                reply = wire.schedule_to_proto(schedule, values=values)
+                return reply.SerializeToString(), reservation
             except BaseException:
                 reservation.release()
                 raise
@@ -91,14 +94,21 @@ class NoiseServicer:
         self, request: pb.SampleInitLatentsRequest, context: grpc.aio.ServicerContext
     ) -> bytes:
         latents = await self._latents_request(request, context)
+        values = protocol.wants_values(request)
+        if values:
+            tensors.check_value_count(latents.numel)
         # Small replies are computed on the event loop: cheaper than the hop to a thread.
         reply = await run(context, self.service.unary, latents, inline=latents.is_small)
         context.add_done_callback(reply.reservation.release)
+        if values:
+            return reply.data + protocol.latents_values(reply.data, latents)
         return reply.data
 
     async def StreamInitLatents(
         self, request: pb.SampleInitLatentsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
+        if protocol.wants_values(request):
+            raise invalid("tensor_values", "StreamInitLatents sends bytes; ask SampleInitLatents")
         latents = await self._latents_request(request, context)
         stream = await run(context, self.service.stream, latents)
         context.add_done_callback(stream.reservation.release)
@@ -148,10 +158,12 @@ class NoiseServicer:
 
 
 def plan_key(request: pb.SampleInitLatentsRequest) -> bytes:
-    """Every field of a latents request but the seeds, in protobuf's deterministic encoding."""
+    """Every field of a latents request but the seeds (in either spelling), in protobuf's
+    deterministic encoding."""
     rest = pb.SampleInitLatentsRequest()
     rest.CopyFrom(request)
     rest.ClearField("seeds")
+    rest.ClearField("signed_seeds")
     return rest.SerializeToString(deterministic=True)
 
 

@@ -25,41 +25,41 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sigmaserve/v1/noise_service.proto\x12\rsigmaserve.v1\x1a\x1cgoogle/protobuf/struct.proto\"M\n\x06Tensor\x12&\n\x05\x64type\x18\x01 \x01(\x0e\x32\x17.sigmaserve.v1.DataType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xd6\x01\n\x12GetScheduleRequest\x12\x11\n\tscheduler\x18\x01 \x01(\t\x12 \n\x13num_inference_steps\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x06preset\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\'\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\toverrides\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\x16\n\x14_num_inference_stepsB\t\n\x07_preset\"\xa4\x02\n\x13GetScheduleResponse\x12\x11\n\tscheduler\x18\x01 \x01(\t\x12\x18\n\x10init_noise_sigma\x18\x02 \x01(\x01\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12\x10\n\x08warnings\x18\x04 \x03(\t\x12\x13\n\x0b\x65xtras_json\x18\x05 \x01(\t\x12(\n\ttimesteps\x18\x06 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12%\n\x06sigmas\x18\x07 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12$\n\x05\x62\x65tas\x18\x08 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12-\n\x0e\x61lphas_cumprod\x18\t \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\"\xfd\x03\n\x18SampleInitLatentsRequest\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\r\n\x05width\x18\x02 \x01(\x03\x12\x0e\n\x06height\x18\x03 \x01(\x03\x12\x12\n\nbatch_size\x18\x04 \x01(\x03\x12\x13\n\x06preset\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05seeds\x18\x06 \x03(\x04\x12*\n\tseed_mode\x18\x07 \x01(\x0e\x32\x17.sigmaserve.v1.SeedMode\x12*\n\x06source\x18\x08 \x01(\x0e\x32\x1a.sigmaserve.v1.NoiseSource\x12&\n\x05\x64type\x18\t \x01(\x0e\x32\x17.sigmaserve.v1.DataType\x12\x12\n\x05sigma\x18\n \x01(\x01H\x01\x88\x01\x01\x12\x11\n\tscheduler\x18\x0b \x01(\t\x12 \n\x13num_inference_steps\x18\x0c \x01(\x03H\x02\x88\x01\x01\x12\x34\n\x13scheduler_overrides\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rnoise_options\x18\x0e \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1f\n\x17return_generator_states\x18\x0f \x01(\x08\x42\t\n\x07_presetB\x08\n\x06_sigmaB\x16\n\x14_num_inference_steps\"\x86\x01\n\x19SampleInitLatentsResponse\x12\x18\n\x10init_noise_sigma\x18\x01 \x01(\x01\x12\r\n\x05seeds\x18\x02 \x03(\x04\x12&\n\x07latents\x18\x03 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12\x18\n\x10generator_states\x18\x04 \x03(\x0c\"W\n\x0cLatentsChunk\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1c.sigmaserve.v1.LatentsHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x07\n\x05\x63hunk\"\x9e\x01\n\rLatentsHeader\x12&\n\x05\x64type\x18\x01 \x01(\x0e\x32\x17.sigmaserve.v1.DataType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x18\n\x10init_noise_sigma\x18\x03 \x01(\x01\x12\r\n\x05seeds\x18\x04 \x03(\x04\x12\x13\n\x0btotal_bytes\x18\x05 \x01(\x03\x12\x18\n\x10generator_states\x18\x06 \x03(\x0c\"\x16\n\x14GetServerInfoRequest\"\x96\x01\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x14\n\x0cmax_elements\x18\x02 \x01(\x03\x12\x1d\n\x15max_unary_reply_bytes\x18\x03 \x01(\x03\x12\x1a\n\x12stream_chunk_bytes\x18\x04 \x01(\x03\x12\x1b\n\x13max_concurrent_rpcs\x18\x05 \x01(\x03\"\"\n\x0bPingRequest\x12\x13\n\x0breply_bytes\x18\x01 \x01(\x03\"\x1c\n\x0cPingResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c*\x8a\x01\n\x08\x44\x61taType\x12\x19\n\x15\x44\x41TA_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x41TA_TYPE_FP32\x10\x01\x12\x12\n\x0e\x44\x41TA_TYPE_FP64\x10\x02\x12\x12\n\x0e\x44\x41TA_TYPE_FP16\x10\x03\x12\x12\n\x0e\x44\x41TA_TYPE_BF16\x10\x04\x12\x13\n\x0f\x44\x41TA_TYPE_INT64\x10\x05*s\n\x0bNoiseSource\x12\x1c\n\x18NOISE_SOURCE_UNSPECIFIED\x10\x00\x12\x14\n\x10NOISE_SOURCE_CPU\x10\x01\x12\x15\n\x11NOISE_SOURCE_CUDA\x10\x02\x12\x19\n\x15NOISE_SOURCE_A1111_NV\x10\x03*g\n\x08SeedMode\x12\x19\n\x15SEED_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12SEED_MODE_PER_ITEM\x10\x01\x12\x13\n\x0fSEED_MODE_BATCH\x10\x02\x12\x13\n\x0fSEED_MODE_A1111\x10\x03\x32\xc6\x03\n\x0cNoiseService\x12T\n\x0bGetSchedule\x12!.sigmaserve.v1.GetScheduleRequest\x1a\".sigmaserve.v1.GetScheduleResponse\x12\x66\n\x11SampleInitLatents\x12\'.sigmaserve.v1.SampleInitLatentsRequest\x1a(.sigmaserve.v1.SampleInitLatentsResponse\x12[\n\x11StreamInitLatents\x12\'.sigmaserve.v1.SampleInitLatentsRequest\x1a\x1b.sigmaserve.v1.LatentsChunk0\x01\x12Z\n\rGetServerInfo\x12#.sigmaserve.v1.GetServerInfoRequest\x1a$.sigmaserve.v1.GetServerInfoResponse\x12?\n\x04Ping\x12\x1a.sigmaserve.v1.PingRequest\x1a\x1b.sigmaserve.v1.PingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sigmaserve/v1/noise_service.proto\x12\rsigmaserve.v1\x1a\x1cgoogle/protobuf/struct.proto\"]\n\x06Tensor\x12&\n\x05\x64type\x18\x01 \x01(\x0e\x32\x17.sigmaserve.v1.DataType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0e\n\x06values\x18\x04 \x03(\x01\"\xed\x01\n\x12GetScheduleRequest\x12\x11\n\tscheduler\x18\x01 \x01(\t\x12 \n\x13num_inference_steps\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x06preset\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\'\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\toverrides\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\rtensor_values\x18\x0f \x01(\x08\x42\x16\n\x14_num_inference_stepsB\t\n\x07_preset\"\xa4\x02\n\x13GetScheduleResponse\x12\x11\n\tscheduler\x18\x01 \x01(\t\x12\x18\n\x10init_noise_sigma\x18\x02 \x01(\x01\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12\x10\n\x08warnings\x18\x04 \x03(\t\x12\x13\n\x0b\x65xtras_json\x18\x05 \x01(\t\x12(\n\ttimesteps\x18\x06 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12%\n\x06sigmas\x18\x07 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12$\n\x05\x62\x65tas\x18\x08 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12-\n\x0e\x61lphas_cumprod\x18\t \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\"\xaa\x04\n\x18SampleInitLatentsRequest\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\r\n\x05width\x18\x02 \x01(\x03\x12\x0e\n\x06height\x18\x03 \x01(\x03\x12\x12\n\nbatch_size\x18\x04 \x01(\x03\x12\x13\n\x06preset\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05seeds\x18\x06 \x03(\x04\x12*\n\tseed_mode\x18\x07 \x01(\x0e\x32\x17.sigmaserve.v1.SeedMode\x12*\n\x06source\x18\x08 \x01(\x0e\x32\x1a.sigmaserve.v1.NoiseSource\x12&\n\x05\x64type\x18\t \x01(\x0e\x32\x17.sigmaserve.v1.DataType\x12\x12\n\x05sigma\x18\n \x01(\x01H\x01\x88\x01\x01\x12\x11\n\tscheduler\x18\x0b \x01(\t\x12 \n\x13num_inference_steps\x18\x0c \x01(\x03H\x02\x88\x01\x01\x12\x34\n\x13scheduler_overrides\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rnoise_options\x18\x0e \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1f\n\x17return_generator_states\x18\x0f \x01(\x08\x12\x14\n\x0csigned_seeds\x18\x14 \x03(\x03\x12\x15\n\rtensor_values\x18\x15 \x01(\x08\x42\t\n\x07_presetB\x08\n\x06_sigmaB\x16\n\x14_num_inference_steps\"\x86\x01\n\x19SampleInitLatentsResponse\x12\x18\n\x10init_noise_sigma\x18\x01 \x01(\x01\x12\r\n\x05seeds\x18\x02 \x03(\x04\x12&\n\x07latents\x18\x03 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12\x18\n\x10generator_states\x18\x04 \x03(\x0c\"W\n\x0cLatentsChunk\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1c.sigmaserve.v1.LatentsHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x07\n\x05\x63hunk\"\x9e\x01\n\rLatentsHeader\x12&\n\x05\x64type\x18\x01 \x01(\x0e\x32\x17.sigmaserve.v1.DataType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x18\n\x10init_noise_sigma\x18\x03 \x01(\x01\x12\r\n\x05seeds\x18\x04 \x03(\x04\x12\x13\n\x0btotal_bytes\x18\x05 \x01(\x03\x12\x18\n\x10generator_states\x18\x06 \x03(\x0c\"\x16\n\x14GetServerInfoRequest\"\x96\x01\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x14\n\x0cmax_elements\x18\x02 \x01(\x03\x12\x1d\n\x15max_unary_reply_bytes\x18\x03 \x01(\x03\x12\x1a\n\x12stream_chunk_bytes\x18\x04 \x01(\x03\x12\x1b\n\x13max_concurrent_rpcs\x18\x05 \x01(\x03\"\"\n\x0bPingRequest\x12\x13\n\x0breply_bytes\x18\x01 \x01(\x03\"\x1c\n\x0cPingResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c*\x8a\x01\n\x08\x44\x61taType\x12\x19\n\x15\x44\x41TA_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x41TA_TYPE_FP32\x10\x01\x12\x12\n\x0e\x44\x41TA_TYPE_FP64\x10\x02\x12\x12\n\x0e\x44\x41TA_TYPE_FP16\x10\x03\x12\x12\n\x0e\x44\x41TA_TYPE_BF16\x10\x04\x12\x13\n\x0f\x44\x41TA_TYPE_INT64\x10\x05*s\n\x0bNoiseSource\x12\x1c\n\x18NOISE_SOURCE_UNSPECIFIED\x10\x00\x12\x14\n\x10NOISE_SOURCE_CPU\x10\x01\x12\x15\n\x11NOISE_SOURCE_CUDA\x10\x02\x12\x19\n\x15NOISE_SOURCE_A1111_NV\x10\x03*g\n\x08SeedMode\x12\x19\n\x15SEED_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12SEED_MODE_PER_ITEM\x10\x01\x12\x13\n\x0fSEED_MODE_BATCH\x10\x02\x12\x13\n\x0fSEED_MODE_A1111\x10\x03\x32\xc6\x03\n\x0cNoiseService\x12T\n\x0bGetSchedule\x12!.sigmaserve.v1.GetScheduleRequest\x1a\".sigmaserve.v1.GetScheduleResponse\x12\x66\n\x11SampleInitLatents\x12\'.sigmaserve.v1.SampleInitLatentsRequest\x1a(.sigmaserve.v1.SampleInitLatentsResponse\x12[\n\x11StreamInitLatents\x12\'.sigmaserve.v1.SampleInitLatentsRequest\x1a\x1b.sigmaserve.v1.LatentsChunk0\x01\x12Z\n\rGetServerInfo\x12#.sigmaserve.v1.GetServerInfoRequest\x1a$.sigmaserve.v1.GetServerInfoResponse\x12?\n\x04Ping\x12\x1a.sigmaserve.v1.PingRequest\x1a\x1b.sigmaserve.v1.PingResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sigmaserve.v1.noise_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DATATYPE']._serialized_start=1816
-  _globals['_DATATYPE']._serialized_end=1954
-  _globals['_NOISESOURCE']._serialized_start=1956
-  _globals['_NOISESOURCE']._serialized_end=2071
-  _globals['_SEEDMODE']._serialized_start=2073
-  _globals['_SEEDMODE']._serialized_end=2176
+  _globals['_DATATYPE']._serialized_start=1900
+  _globals['_DATATYPE']._serialized_end=2038
+  _globals['_NOISESOURCE']._serialized_start=2040
+  _globals['_NOISESOURCE']._serialized_end=2155
+  _globals['_SEEDMODE']._serialized_start=2157
+  _globals['_SEEDMODE']._serialized_end=2260
   _globals['_TENSOR']._serialized_start=82
-  _globals['_TENSOR']._serialized_end=159
-  _globals['_GETSCHEDULEREQUEST']._serialized_start=162
-  _globals['_GETSCHEDULEREQUEST']._serialized_end=376
-  _globals['_GETSCHEDULERESPONSE']._serialized_start=379
-  _globals['_GETSCHEDULERESPONSE']._serialized_end=671
-  _globals['_SAMPLEINITLATENTSREQUEST']._serialized_start=674
-  _globals['_SAMPLEINITLATENTSREQUEST']._serialized_end=1183
-  _globals['_SAMPLEINITLATENTSRESPONSE']._serialized_start=1186
-  _globals['_SAMPLEINITLATENTSRESPONSE']._serialized_end=1320
-  _globals['_LATENTSCHUNK']._serialized_start=1322
-  _globals['_LATENTSCHUNK']._serialized_end=1409
-  _globals['_LATENTSHEADER']._serialized_start=1412
-  _globals['_LATENTSHEADER']._serialized_end=1570
-  _globals['_GETSERVERINFOREQUEST']._serialized_start=1572
-  _globals['_GETSERVERINFOREQUEST']._serialized_end=1594
-  _globals['_GETSERVERINFORESPONSE']._serialized_start=1597
-  _globals['_GETSERVERINFORESPONSE']._serialized_end=1747
-  _globals['_PINGREQUEST']._serialized_start=1749
-  _globals['_PINGREQUEST']._serialized_end=1783
-  _globals['_PINGRESPONSE']._serialized_start=1785
-  _globals['_PINGRESPONSE']._serialized_end=1813
-  _globals['_NOISESERVICE']._serialized_start=2179
-  _globals['_NOISESERVICE']._serialized_end=2633
+  _globals['_TENSOR']._serialized_end=175
+  _globals['_GETSCHEDULEREQUEST']._serialized_start=178
+  _globals['_GETSCHEDULEREQUEST']._serialized_end=415
+  _globals['_GETSCHEDULERESPONSE']._serialized_start=418
+  _globals['_GETSCHEDULERESPONSE']._serialized_end=710
+  _globals['_SAMPLEINITLATENTSREQUEST']._serialized_start=713
+  _globals['_SAMPLEINITLATENTSREQUEST']._serialized_end=1267
+  _globals['_SAMPLEINITLATENTSRESPONSE']._serialized_start=1270
+  _globals['_SAMPLEINITLATENTSRESPONSE']._serialized_end=1404
+  _globals['_LATENTSCHUNK']._serialized_start=1406
+  _globals['_LATENTSCHUNK']._serialized_end=1493
+  _globals['_LATENTSHEADER']._serialized_start=1496
+  _globals['_LATENTSHEADER']._serialized_end=1654
+  _globals['_GETSERVERINFOREQUEST']._serialized_start=1656
+  _globals['_GETSERVERINFOREQUEST']._serialized_end=1678
+  _globals['_GETSERVERINFORESPONSE']._serialized_start=1681
+  _globals['_GETSERVERINFORESPONSE']._serialized_end=1831
+  _globals['_PINGREQUEST']._serialized_start=1833
+  _globals['_PINGREQUEST']._serialized_end=1867
+  _globals['_PINGRESPONSE']._serialized_start=1869
+  _globals['_PINGRESPONSE']._serialized_end=1897
+  _globals['_NOISESERVICE']._serialized_start=2263
+  _globals['_NOISESERVICE']._serialized_end=2717
 # @@protoc_insertion_point(module_scope)

@@ -46,28 +46,32 @@ SEED_MODE_BATCH: SeedMode
 SEED_MODE_A1111: SeedMode
 
 class Tensor(_message.Message):
-    __slots__ = ("dtype", "shape", "data")
+    __slots__ = ("dtype", "shape", "data", "values")
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
     dtype: DataType
     shape: _containers.RepeatedScalarFieldContainer[int]
     data: bytes
-    def __init__(self, dtype: _Optional[_Union[DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., data: _Optional[bytes] = ...) -> None: ...
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, dtype: _Optional[_Union[DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., data: _Optional[bytes] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class GetScheduleRequest(_message.Message):
-    __slots__ = ("scheduler", "num_inference_steps", "preset", "config", "overrides")
+    __slots__ = ("scheduler", "num_inference_steps", "preset", "config", "overrides", "tensor_values")
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
     NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_VALUES_FIELD_NUMBER: _ClassVar[int]
     scheduler: str
     num_inference_steps: int
     preset: str
     config: _struct_pb2.Struct
     overrides: _struct_pb2.Struct
-    def __init__(self, scheduler: _Optional[str] = ..., num_inference_steps: _Optional[int] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    tensor_values: bool
+    def __init__(self, scheduler: _Optional[str] = ..., num_inference_steps: _Optional[int] = ..., preset: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tensor_values: _Optional[bool] = ...) -> None: ...
 
 class GetScheduleResponse(_message.Message):
     __slots__ = ("scheduler", "init_noise_sigma", "config_json", "warnings", "extras_json", "timesteps", "sigmas", "betas", "alphas_cumprod")
@@ -92,7 +96,7 @@ class GetScheduleResponse(_message.Message):
     def __init__(self, scheduler: _Optional[str] = ..., init_noise_sigma: _Optional[float] = ..., config_json: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., extras_json: _Optional[str] = ..., timesteps: _Optional[_Union[Tensor, _Mapping]] = ..., sigmas: _Optional[_Union[Tensor, _Mapping]] = ..., betas: _Optional[_Union[Tensor, _Mapping]] = ..., alphas_cumprod: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class SampleInitLatentsRequest(_message.Message):
-    __slots__ = ("shape", "width", "height", "batch_size", "preset", "seeds", "seed_mode", "source", "dtype", "sigma", "scheduler", "num_inference_steps", "scheduler_overrides", "noise_options", "return_generator_states")
+    __slots__ = ("shape", "width", "height", "batch_size", "preset", "seeds", "seed_mode", "source", "dtype", "sigma", "scheduler", "num_inference_steps", "scheduler_overrides", "noise_options", "return_generator_states", "signed_seeds", "tensor_values")
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +112,8 @@ class SampleInitLatentsRequest(_message.Message):
     SCHEDULER_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     NOISE_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     RETURN_GENERATOR_STATES_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_SEEDS_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_VALUES_FIELD_NUMBER: _ClassVar[int]
     shape: _containers.RepeatedScalarFieldContainer[int]
     width: int
     height: int
@@ -123,7 +129,9 @@ class SampleInitLatentsRequest(_message.Message):
     scheduler_overrides: _struct_pb2.Struct
     noise_options: _struct_pb2.Struct
     return_generator_states: bool
-    def __init__(self, shape: _Optional[_Iterable[int]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., batch_size: _Optional[int] = ..., preset: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., seed_mode: _Optional[_Union[SeedMode, str]] = ..., source: _Optional[_Union[NoiseSource, str]] = ..., dtype: _Optional[_Union[DataType, str]] = ..., sigma: _Optional[float] = ..., scheduler: _Optional[str] = ..., num_inference_steps: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., noise_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., return_generator_states: _Optional[bool] = ...) -> None: ...
+    signed_seeds: _containers.RepeatedScalarFieldContainer[int]
+    tensor_values: bool
+    def __init__(self, shape: _Optional[_Iterable[int]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., batch_size: _Optional[int] = ..., preset: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., seed_mode: _Optional[_Union[SeedMode, str]] = ..., source: _Optional[_Union[NoiseSource, str]] = ..., dtype: _Optional[_Union[DataType, str]] = ..., sigma: _Optional[float] = ..., scheduler: _Optional[str] = ..., num_inference_steps: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., noise_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., return_generator_states: _Optional[bool] = ..., signed_seeds: _Optional[_Iterable[int]] = ..., tensor_values: _Optional[bool] = ...) -> None: ...
 
 class SampleInitLatentsResponse(_message.Message):
     __slots__ = ("init_noise_sigma", "seeds", "latents", "generator_states")

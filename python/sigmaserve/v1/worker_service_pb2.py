@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from sigmaserve.v1 import noise_service_pb2 as sigmaserve_dot_v1_dot_noise__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"sigmaserve/v1/worker_service.proto\x12\rsigmaserve.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a!sigmaserve/v1/noise_service.proto\"\xc3\x02\n\x0fGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05seeds\x18\x03 \x03(\x04\x12 \n\x13num_inference_steps\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\tscheduler\x18\x05 \x01(\t\x12\x1b\n\x0eguidance_scale\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\r\n\x05width\x18\x07 \x01(\x03\x12\x0e\n\x06height\x18\x08 \x01(\x03\x12\x34\n\x13scheduler_overrides\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\nnum_frames\x18\x1e \x01(\x03H\x02\x88\x01\x01\x42\x16\n\x14_num_inference_stepsB\x11\n\x0f_guidance_scaleB\r\n\x0b_num_frames\"A\n\x05Image\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\r\n\x05width\x18\x03 \x01(\x03\x12\x0e\n\x06height\x18\x04 \x01(\x03\"D\n\x05Video\x12\x0e\n\x06\x66rames\x18\x01 \x03(\x0c\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\r\n\x05width\x18\x03 \x01(\x03\x12\x0e\n\x06height\x18\x04 \x01(\x03\"\xcd\x02\n\x10GenerateResponse\x12$\n\x06images\x18\x01 \x03(\x0b\x32\x14.sigmaserve.v1.Image\x12\r\n\x05seeds\x18\x02 \x03(\x04\x12\x11\n\tscheduler\x18\x03 \x01(\t\x12(\n\ttimesteps\x18\x04 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12%\n\x06sigmas\x18\x05 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12\x18\n\x10init_noise_sigma\x18\x06 \x01(\x01\x12\x1b\n\x13num_inference_steps\x18\x07 \x01(\x03\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\r\n\x05\x64type\x18\t \x01(\t\x12\x10\n\x08pipeline\x18\n \x01(\t\x12$\n\x06videos\x18\x1e \x03(\x0b\x32\x14.sigmaserve.v1.Video\x12\x12\n\nnum_frames\x18\x1f \x01(\x03\x32\\\n\rWorkerService\x12K\n\x08Generate\x12\x1e.sigmaserve.v1.GenerateRequest\x1a\x1f.sigmaserve.v1.GenerateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"sigmaserve/v1/worker_service.proto\x12\rsigmaserve.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a!sigmaserve/v1/noise_service.proto\"\xc5\x03\n\x0fGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05seeds\x18\x03 \x03(\x04\x12 \n\x13num_inference_steps\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\tscheduler\x18\x05 \x01(\t\x12\x1b\n\x0eguidance_scale\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\r\n\x05width\x18\x07 \x01(\x03\x12\x0e\n\x06height\x18\x08 \x01(\x03\x12\x34\n\x13scheduler_overrides\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\x06source\x18\x0b \x01(\x0e\x32\x1a.sigmaserve.v1.NoiseSource\x12*\n\tseed_mode\x18\x0c \x01(\x0e\x32\x17.sigmaserve.v1.SeedMode\x12\x12\n\nbatch_size\x18\r \x01(\x03\x12\x14\n\x0csigned_seeds\x18\x0f \x03(\x03\x12\x17\n\nnum_frames\x18\x10 \x01(\x03H\x02\x88\x01\x01\x42\x16\n\x14_num_inference_stepsB\x11\n\x0f_guidance_scaleB\r\n\x0b_num_frames\"A\n\x05Image\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\r\n\x05width\x18\x03 \x01(\x03\x12\x0e\n\x06height\x18\x04 \x01(\x03\"D\n\x05Video\x12\x0e\n\x06\x66rames\x18\x01 \x03(\x0c\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\r\n\x05width\x18\x03 \x01(\x03\x12\x0e\n\x06height\x18\x04 \x01(\x03\"\xdf\x02\n\x10GenerateResponse\x12$\n\x06images\x18\x01 \x03(\x0b\x32\x14.sigmaserve.v1.Image\x12\r\n\x05seeds\x18\x02 \x03(\x04\x12\x11\n\tscheduler\x18\x03 \x01(\t\x12(\n\ttimesteps\x18\x04 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12%\n\x06sigmas\x18\x05 \x01(\x0b\x32\x15.sigmaserve.v1.Tensor\x12\x18\n\x10init_noise_sigma\x18\x06 \x01(\x01\x12\x1b\n\x13num_inference_steps\x18\x07 \x01(\x03\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\r\n\x05\x64type\x18\t \x01(\t\x12\x10\n\x08pipeline\x18\n \x01(\t\x12\x10\n\x08warnings\x18\x0b \x03(\t\x12$\n\x06videos\x18\x0c \x03(\x0b\x32\x14.sigmaserve.v1.Video\x12\x12\n\nnum_frames\x18\r \x01(\x03\x32\\\n\rWorkerService\x12K\n\x08Generate\x12\x1e.sigmaserve.v1.GenerateRequest\x1a\x1f.sigmaserve.v1.GenerateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sigmaserve.v1.worker_servic
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GENERATEREQUEST']._serialized_start=119
-  _globals['_GENERATEREQUEST']._serialized_end=442
-  _globals['_IMAGE']._serialized_start=444
-  _globals['_IMAGE']._serialized_end=509
-  _globals['_VIDEO']._serialized_start=511
-  _globals['_VIDEO']._serialized_end=579
-  _globals['_GENERATERESPONSE']._serialized_start=582
-  _globals['_GENERATERESPONSE']._serialized_end=915
-  _globals['_WORKERSERVICE']._serialized_start=917
-  _globals['_WORKERSERVICE']._serialized_end=1009
+  _globals['_GENERATEREQUEST']._serialized_end=572
+  _globals['_IMAGE']._serialized_start=574
+  _globals['_IMAGE']._serialized_end=639
+  _globals['_VIDEO']._serialized_start=641
+  _globals['_VIDEO']._serialized_end=709
+  _globals['_GENERATERESPONSE']._serialized_start=712
+  _globals['_GENERATERESPONSE']._serialized_end=1063
+  _globals['_WORKERSERVICE']._serialized_start=1065
+  _globals['_WORKERSERVICE']._serialized_end=1157
 # @@protoc_insertion_point(module_scope)

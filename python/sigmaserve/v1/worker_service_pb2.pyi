@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "seeds", "num_inference_steps", "scheduler", "guidance_scale", "width", "height", "scheduler_overrides", "num_frames")
+    __slots__ = ("prompt", "negative_prompt", "seeds", "num_inference_steps", "scheduler", "guidance_scale", "width", "height", "scheduler_overrides", "source", "seed_mode", "batch_size", "signed_seeds", "num_frames")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,10 @@ class GenerateRequest(_message.Message):
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SEED_MODE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_SEEDS_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
@@ -29,8 +33,12 @@ class GenerateRequest(_message.Message):
     width: int
     height: int
     scheduler_overrides: _struct_pb2.Struct
+    source: _noise_service_pb2.NoiseSource
+    seed_mode: _noise_service_pb2.SeedMode
+    batch_size: int
+    signed_seeds: _containers.RepeatedScalarFieldContainer[int]
     num_frames: int
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., num_inference_steps: _Optional[int] = ..., scheduler: _Optional[str] = ..., guidance_scale: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., num_frames: _Optional[int] = ...) -> None: ...
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seeds: _Optional[_Iterable[int]] = ..., num_inference_steps: _Optional[int] = ..., scheduler: _Optional[str] = ..., guidance_scale: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., scheduler_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[_Union[_noise_service_pb2.NoiseSource, str]] = ..., seed_mode: _Optional[_Union[_noise_service_pb2.SeedMode, str]] = ..., batch_size: _Optional[int] = ..., signed_seeds: _Optional[_Iterable[int]] = ..., num_frames: _Optional[int] = ...) -> None: ...
 
 class Image(_message.Message):
     __slots__ = ("png", "seed", "width", "height")
@@ -57,7 +65,7 @@ class Video(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[bytes]] = ..., seed: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("images", "seeds", "scheduler", "timesteps", "sigmas", "init_noise_sigma", "num_inference_steps", "device", "dtype", "pipeline", "videos", "num_frames")
+    __slots__ = ("images", "seeds", "scheduler", "timesteps", "sigmas", "init_noise_sigma", "num_inference_steps", "device", "dtype", "pipeline", "warnings", "videos", "num_frames")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +76,7 @@ class GenerateResponse(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     VIDEOS_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
@@ -80,6 +89,7 @@ class GenerateResponse(_message.Message):
     device: str
     dtype: str
     pipeline: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
     videos: _containers.RepeatedCompositeFieldContainer[Video]
     num_frames: int
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., seeds: _Optional[_Iterable[int]] = ..., scheduler: _Optional[str] = ..., timesteps: _Optional[_Union[_noise_service_pb2.Tensor, _Mapping]] = ..., sigmas: _Optional[_Union[_noise_service_pb2.Tensor, _Mapping]] = ..., init_noise_sigma: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., pipeline: _Optional[str] = ..., videos: _Optional[_Iterable[_Union[Video, _Mapping]]] = ..., num_frames: _Optional[int] = ...) -> None: ...
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., seeds: _Optional[_Iterable[int]] = ..., scheduler: _Optional[str] = ..., timesteps: _Optional[_Union[_noise_service_pb2.Tensor, _Mapping]] = ..., sigmas: _Optional[_Union[_noise_service_pb2.Tensor, _Mapping]] = ..., init_noise_sigma: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., pipeline: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., videos: _Optional[_Iterable[_Union[Video, _Mapping]]] = ..., num_frames: _Optional[int] = ...) -> None: ...

@@ -19,12 +19,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
+
+from sigmaserve.commands.options import (
+    CommandError,
+    OneLineParser,
+    add_override_argument,
+    bearer_token,
+    channel_tls,
+    parse_seed_range,
+)
+from sigmaserve.worker.engine import MAX_BATCH, MAX_IMAGES, SEED_MODES
 
 ENV_PREFIX = "SIGMASERVE_WORKER_"
 
@@ -168,10 +180,37 @@ def register(commands: Any) -> None:
     generate.add_argument("--prompt", required=True, help="what to draw")
     generate.add_argument("--negative-prompt", help="what to steer away from")
     generate.add_argument(
-        "--seed", dest="seeds", type=int, action="append", help="seed (repeat for a batch)"
+        "--seed",
+        dest="seeds",
+        type=parse_seed_range,
+        action="append",
+        metavar="SEEDS",
+        help="seeds: '7', '0-3', '1,5,9' (repeatable; any number: sent in requests of "
+        f"{MAX_IMAGES}, run {MAX_BATCH} images at a time; default 0)",
+    )
+    generate.add_argument(
+        "--source",
+        choices=("cpu", "cuda", "a1111_nv"),
+        default="cpu",
+        help="noise generator: torch's CPU generator (diffusers' default), CUDA's Philox, or "
+        "AUTOMATIC1111's NV source",
+    )
+    generate.add_argument(
+        "--seed-mode",
+        choices=SEED_MODES,
+        default="per_item",
+        help="per_item: one image and generator per seed; batch: one seed, one generator for "
+        "--batch-size images (diffusers' single generator); a1111: one seed, image i from seed + i",
+    )
+    generate.add_argument(
+        "--batch-size", type=int, help="images of one seed with --seed-mode batch or a1111 (1)"
     )
     generate.add_argument("--steps", type=int, help="num_inference_steps (default 30)")
-    generate.add_argument("--scheduler", help="diffusers scheduler class (default: the model's)")
+    generate.add_argument(
+        "--scheduler",
+        help="diffusers scheduler class or '<tool>:<name>' (its sigmas and initial scale, run "
+        "on Euler); default: the model's",
+    )
     generate.add_argument("--guidance", type=float, help="guidance scale (pipeline default)")
     generate.add_argument("--width", type=int, help="image width in pixels (default: the model's)")
     generate.add_argument(
@@ -183,14 +222,7 @@ def register(commands: Any) -> None:
         help="video pipelines: frames per video (default: the pipeline's); each frame is "
         "written as a PNG",
     )
-    generate.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=JSON",
-        help="scheduler config override, e.g. --set use_karras_sigmas=true",
-    )
+    add_override_argument(generate)
     generate.add_argument("--out", default=".", help="folder for the PNG files")
     generate.add_argument("--json", action="store_true", help="print the run's metadata as JSON")
     remote = generate.add_argument_group("connection to a worker (--worker)")
@@ -209,58 +241,18 @@ def register(commands: Any) -> None:
     loader.register(commands)
 
 
-def _overrides(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
-
-
-def _fail(message: str) -> NoReturn:
-    print(f"sigmaserve: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def _bearer_token(token: str | None, token_file: str | None, flag: str) -> str:
-    """The token as ``sigmaserve serve`` reads it: the file wins, surrounding whitespace goes."""
-    from sigmaserve.server.config import ServerConfig, StartupError
-
-    try:
-        return ServerConfig(token=token or "", token_file=token_file or "").bearer_token()
-    except StartupError as exc:
-        # The server's rule and message, with this command's flag named.
-        _fail(str(exc).replace("--token", flag, 1))
-
-
 def _channel_tls(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
     """``Client``/``WorkerClient`` TLS keyword arguments from the --{prefix}tls* flags."""
     key = prefix.replace("-", "_")
     ca, cert, private_key = (getattr(args, f"{key}tls_{n}") for n in ("ca", "cert", "key"))
-    if bool(cert) != bool(private_key):
-        _fail(f"--{prefix}tls-cert and --{prefix}tls-key go together (mutual TLS)")
-    for flag, path in (("ca", ca), ("cert", cert), ("key", private_key)):
-        if path and not Path(path).is_file():
-            _fail(f"--{prefix}tls-{flag}: {path} is not a readable file")
-    if ca or cert:
-        return {"root_certificates": ca, "private_key": private_key, "certificate_chain": cert}
-    if getattr(args, f"{key}tls"):
-        import grpc
-
-        return {"credentials": grpc.ssl_channel_credentials()}
-    return {}
+    return channel_tls(getattr(args, f"{key}tls"), ca, cert, private_key, f"--{prefix}")
 
 
 def _noise_source(args: argparse.Namespace) -> Any:
     if args.noise:
         from sigmaserve import Client
 
-        token = _bearer_token(args.noise_token, args.noise_token_file, "--noise-token")
+        token = bearer_token(args.noise_token, args.noise_token_file, "--noise-token")
         return Client(args.noise, timeout=120, token=token or None, **_channel_tls(args, "noise-"))
     import sigmaserve
 
@@ -272,7 +264,7 @@ def _own_port_security(args: argparse.Namespace) -> tuple[str, Any]:
     from sigmaserve.server.auth import server_credentials
     from sigmaserve.server.config import ServerConfig, StartupError
 
-    token = _bearer_token(args.token, args.token_file, "--token")
+    token = bearer_token(args.token, args.token_file, "--token")
     tls = ServerConfig(
         tls_cert=args.tls_cert or "",
         tls_key=args.tls_key or "",
@@ -281,14 +273,15 @@ def _own_port_security(args: argparse.Namespace) -> tuple[str, Any]:
     try:
         return token, server_credentials(tls)
     except (OSError, ValueError, StartupError) as exc:
-        _fail(f"worker TLS: {exc}")
+        raise CommandError(f"worker TLS: {exc}") from None
 
 
 def _build_worker(args: argparse.Namespace) -> Any:
-    from sigmaserve.worker.engine import Worker
+    from sigmaserve.worker.engine import Worker, quiet_dependencies
 
     if not args.model:
-        raise SystemExit("--model (or SIGMASERVE_WORKER_MODEL) is required")
+        raise CommandError("--model (or SIGMASERVE_WORKER_MODEL) is required")
+    quiet_dependencies()
     return Worker.from_model(args.model, _noise_source(args), device=args.device, dtype=args.dtype)
 
 
@@ -324,73 +317,52 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     logging.basicConfig(level=str(args.log_level).upper())
+    seeds = [seed for group in args.seeds or [[0]] for seed in group]
     kwargs: dict[str, Any] = {
-        "seeds": args.seeds or [0],
         "negative_prompt": args.negative_prompt,
         "num_inference_steps": args.steps,
         "scheduler": args.scheduler,
         "guidance_scale": args.guidance,
         "width": args.width,
         "height": args.height,
-        "scheduler_overrides": _overrides(args.overrides),
+        "scheduler_overrides": dict(args.overrides),
+        "source": args.source,
+        "seed_mode": args.seed_mode,
+        "batch_size": args.batch_size,
         "num_frames": args.num_frames,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.worker:
-        from sigmaserve.errors import SigmaserveError
-        from sigmaserve.worker.service import WorkerClient
-
-        token = _bearer_token(args.token, args.token_file, "--token")
-        tls = _channel_tls(args, "")
-        try:
-            with WorkerClient(args.worker, token=token or None, **tls) as client:
-                reply = client.generate(args.prompt, **kwargs)
-        except SigmaserveError as exc:
-            print(f"sigmaserve generate: {args.worker}: {exc}", file=sys.stderr)
-            return 1
-        pngs = [(image.seed, image.png) for image in reply.images]
-        videos = [(video.seed, list(video.frames)) for video in reply.videos]
-        meta: dict[str, Any] = {
-            "scheduler": reply.scheduler,
-            "seeds": list(reply.seeds),
-            "num_inference_steps": reply.num_inference_steps,
-            "init_noise_sigma": reply.init_noise_sigma,
-            "device": reply.device,
-            "dtype": reply.dtype,
-            "pipeline": reply.pipeline,
-            "num_frames": reply.num_frames or None,
-        }
-    else:
-        worker = _build_worker(args)
-        generation = worker.generate(args.prompt, **kwargs)
-        pngs, videos = [], []
-        if generation.videos:  # a video pipeline makes no images
-            videos = list(zip(generation.seeds, generation.video_png_bytes(), strict=True))
-        else:
-            pngs = list(zip(generation.seeds, generation.png_bytes(), strict=True))
-        meta = {
-            "scheduler": generation.scheduler,
-            "seeds": generation.seeds,
-            "num_inference_steps": generation.num_inference_steps,
-            "init_noise_sigma": generation.init_noise_sigma,
-            "sigmas": None if generation.sigmas is None else generation.sigmas.tolist(),
-            "device": generation.device,
-            "dtype": generation.dtype,
-            "pipeline": generation.pipeline,
-            "num_frames": generation.num_frames,
-            "seconds": round(generation.seconds, 3),
-        }
-    files = []
-    for index, (seed, png) in enumerate(pngs):
-        path = out / f"{index:02d}-seed{seed}.png"
-        path.write_bytes(png)
-        files.append(str(path))
-    for index, (seed, frames) in enumerate(videos):
-        for number, png in enumerate(frames):
-            path = out / f"{index:02d}-seed{seed}-frame{number:03d}.png"
-            path.write_bytes(png)
-            files.append(str(path))
+    # Per-item seeds go in requests of at most MAX_IMAGES; the other modes take one seed.
+    requests = (
+        [seeds[i : i + MAX_IMAGES] for i in range(0, len(seeds), MAX_IMAGES)]
+        if args.seed_mode == "per_item"
+        else [seeds]
+    )
+    files: list[str] = []
+    made: list[int] = []  # the seed of each image or video
+    meta: dict[str, Any] = {}
+    warned: set[str] = set()
+    with _generator(args) as generate:
+        for batch in requests:
+            pngs, meta = generate(args.prompt, seeds=batch, **kwargs)
+            for warning in meta.get("warnings", []):
+                if warning not in warned:  # as `sigmaserve schedule` shows them, once
+                    warned.add(warning)
+                    print(f"warning: {warning}", file=sys.stderr)
+            for seed, png in pngs:
+                stem = f"{len(made):02d}-seed{seed}"
+                made.append(seed)
+                # A video is a list of PNG frames.
+                named = (
+                    [(f"{stem}.png", png)]
+                    if isinstance(png, bytes)
+                    else [(f"{stem}-frame{n:03d}.png", frame) for n, frame in enumerate(png)]
+                )
+                for name, data in named:
+                    (out / name).write_bytes(data)
+                    files.append(str(out / name))
+    meta["seeds"] = made
     meta["files"] = files
     if args.json:
         print(json.dumps(meta))
@@ -400,9 +372,74 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# (seed, PNG) per image, or (seed, [PNG per frame]) per video, and the run's metadata.
+Made = list[tuple[int, bytes | list[bytes]]]
+GenerateCall = Callable[..., tuple[Made, dict[str, Any]]]
+
+
+@contextlib.contextmanager
+def _generator(args: argparse.Namespace) -> Iterator[GenerateCall]:
+    """``generate(prompt, seeds=..., **kwargs) -> ([(seed, png or frames)], metadata)`` on a
+    running worker (``--worker``) or on a pipeline loaded here."""
+    if args.worker:
+        from sigmaserve.worker.service import WorkerClient
+
+        token = bearer_token(args.token, args.token_file, "--token")
+        with WorkerClient(args.worker, token=token or None, **_channel_tls(args, "")) as client:
+
+            def remote(prompt: str, **kwargs: Any) -> tuple[Made, dict]:
+                reply = client.generate(prompt, **kwargs)
+                meta = {
+                    "scheduler": reply.scheduler,
+                    "num_inference_steps": reply.num_inference_steps,
+                    "init_noise_sigma": reply.init_noise_sigma,
+                    "device": reply.device,
+                    "dtype": reply.dtype,
+                    "pipeline": reply.pipeline,
+                    "num_frames": reply.num_frames or None,
+                    "warnings": list(reply.warnings),
+                }
+                made: Made = [(_signed(video.seed), list(video.frames)) for video in reply.videos]
+                made += [(_signed(image.seed), image.png) for image in reply.images]
+                return made, meta
+
+            yield remote
+        return
+    worker = _build_worker(args)
+
+    def local(prompt: str, **kwargs: Any) -> tuple[Made, dict]:
+        generation = worker.generate(prompt, **kwargs)
+        meta = {
+            "scheduler": generation.scheduler,
+            "num_inference_steps": generation.num_inference_steps,
+            "init_noise_sigma": generation.init_noise_sigma,
+            "sigmas": None if generation.sigmas is None else generation.sigmas.tolist(),
+            "device": generation.device,
+            "dtype": generation.dtype,
+            "pipeline": generation.pipeline,
+            "num_frames": generation.num_frames,
+            "seconds": round(generation.seconds, 3),
+            "warnings": list(generation.warnings),
+        }
+        made: Made = []
+        if generation.videos:  # a video pipeline makes no images
+            made += zip(generation.seeds, generation.video_png_bytes(), strict=True)
+        else:
+            made += zip(generation.seeds, generation.png_bytes(), strict=True)
+        return made, meta
+
+    yield local
+
+
+def _signed(seed: int) -> int:
+    """A uint64 seed from the wire as the caller wrote it (negative seeds wrap on the wire)."""
+    return seed - (1 << 64) if seed >= 1 << 63 else seed
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sigmaserve.worker")
+    from sigmaserve.cli import run_command
+
+    parser = OneLineParser(prog="python -m sigmaserve.worker")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register(commands)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return run_command(parser, argv)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +23,19 @@ log = logging.getLogger("sigmaserve.worker")
 
 DEFAULT_STEPS = 30
 MAX_STEPS = 1000
+# Images one pipeline call makes at most (accelerator memory); more run as several calls.
 MAX_BATCH = 16
+# Images one request may ask for (its reply carries every PNG); `sigmaserve generate` sends
+# more seeds as several requests.
+MAX_IMAGES = 64
 MAX_PIXELS = 2048 * 2048
 MAX_FRAMES = 1025
 # Pixels times frames of one video: 64 frames at the largest image size (Wan 2.1 720p, 81 frames
 # of 1280 x 720, is 75 M).
 MAX_VIDEO_PIXELS = 64 * MAX_PIXELS
+# How seeds map onto images: per_item (a generator per seed), batch (one seed, one generator for
+# the whole batch), a1111 (one seed, image i drawn from seed + i).
+SEED_MODES = ("per_item", "batch", "a1111")
 
 
 class NoiseSource(Protocol):
@@ -58,27 +68,90 @@ class Generation:
     seconds: float = 0.0
     schedule_installed: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    prompt: str = ""
+    negative_prompt: str | None = None
+    guidance_scale: float | None = None
+    source: str = "cpu"
+    seed_mode: str = "per_item"
+    model: str = ""
+    warnings: tuple[str, ...] = ()
     # Video pipelines: one sequence of frames per seed (lists of PIL images, or (F, H, W, 3)
     # arrays with output_type="np"), and the frames per video.
     videos: list[Any] = field(default_factory=list)
     num_frames: int | None = None
 
+    def parameters(self, index: int) -> str:
+        """Image ``index``'s parameters in AUTOMATIC1111's "parameters" text (what its PNG Info
+        tab, ComfyUI and image sites read): the prompt, the negative prompt, then
+        ``key: value`` pairs (modules/processing.py ``create_infotext``, webui 1.10)."""
+        from sigmaserve import __version__
+
+        pairs: dict[str, Any] = {"Steps": self.num_inference_steps, "Sampler": self.sampler}
+        if ":" in self.scheduler:
+            pairs["Schedule type"] = self.scheduler
+        if self.guidance_scale is not None:
+            pairs["CFG scale"] = f"{self.guidance_scale:g}"
+        pairs.update(
+            {
+                "Seed": self.seeds[index],
+                "Size": f"{self.width}x{self.height}",
+                "Model": self.model or self.pipeline,
+                "RNG": RNG_NAMES.get(self.source, self.source),
+                "Seed mode": self.seed_mode,
+                "Init noise sigma": f"{self.init_noise_sigma:.6g}",
+                "Version": f"sigmaserve {__version__}",
+            }
+        )
+        lines = [self.prompt]
+        if self.negative_prompt:
+            lines.append(f"Negative prompt: {self.negative_prompt}")
+        lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items()))
+        return "\n".join(lines)
+
+    @property
+    def sampler(self) -> str:
+        """The scheduler class that ran (an ecosystem schedule runs on one)."""
+        return str(self.extras.get("scheduler_class", self.scheduler))
+
     def png_bytes(self) -> list[bytes]:
-        """Each image as PNG file bytes."""
-        return [to_png(image) for image in self.images]
+        """Each image as PNG file bytes, its parameters in a ``parameters`` text chunk."""
+        return [to_png(image, self.parameters(i)) for i, image in enumerate(self.images)]
 
     def video_png_bytes(self) -> list[list[bytes]]:
-        """Each video's frames as PNG file bytes."""
-        return [[to_png(frame) for frame in video] for video in self.videos]
+        """Each video's frames as PNG file bytes, the video's parameters on its first frame."""
+        return [
+            [to_png(frame, self.parameters(i) if n == 0 else None) for n, frame in enumerate(video)]
+            for i, video in enumerate(self.videos)
+        ]
 
 
-def to_png(image: Any) -> bytes:
+# AUTOMATIC1111's names of the noise sources (its "RNG" setting).
+RNG_NAMES = {"cpu": "CPU", "cuda": "GPU", "a1111_nv": "NV"}
+
+
+def _quote(value: Any) -> str:
+    # AUTOMATIC1111's infotext quoting (modules/infotext_utils.py `quote`, webui 1.10): a value
+    # holding a comma, a colon or a newline is written as a JSON string.
+    text = str(value)
+    if "," not in text and ":" not in text and "\n" not in text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def to_png(image: Any, parameters: str | None = None) -> bytes:
+    """PNG file bytes of a PIL image (or a float array in [0, 1]), with ``parameters`` in a
+    ``parameters`` text chunk when given."""
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
     if isinstance(image, np.ndarray):
         image = Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8))
+    info = None
+    if parameters is not None:
+        info = PngInfo()
+        info.add_text("parameters", parameters)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
 
 
@@ -102,6 +175,30 @@ def pick_dtype(device: str, requested: str | None = None) -> Any:
     return torch.float16 if device.startswith("cuda") else torch.float32
 
 
+def quiet_dependencies() -> None:
+    """Keep the dependencies' notices out of the worker's log: deprecations, import-time
+    suggestions (torchvision, accelerate) and loading progress bars. Their errors still show;
+    ``--log-level DEBUG`` keeps everything. Process-wide (logging, warnings filters): the
+    ``worker`` and ``generate`` commands call it, the library itself does not."""
+    if log.isEnabledFor(logging.DEBUG):
+        return
+    for variable in ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY"):
+        os.environ.setdefault(variable, "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(diffusers|transformers)\.")
+    import diffusers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    try:
+        import transformers
+    except ImportError:  # only pipelines with text encoders need it
+        return
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def load_pipeline(model: str | Path, *, device: str, dtype: Any) -> Any:
     """A diffusers pipeline from a local model folder (no network), on ``device``."""
     from diffusers import DiffusionPipeline
@@ -109,7 +206,8 @@ def load_pipeline(model: str | Path, *, device: str, dtype: Any) -> Any:
     path = Path(model)
     if not Path(path, "model_index.json").is_file():
         raise FileNotFoundError(f"{path} is not a diffusers model folder (no model_index.json)")
-    kwargs: dict[str, Any] = {"torch_dtype": dtype, "local_files_only": True}
+    # `dtype`: diffusers 0.42 deprecates `torch_dtype` (with a FutureWarning per load).
+    kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
     index = Path(path, "model_index.json").read_text(encoding="utf-8")
     if '"safety_checker"' in index:
         kwargs["safety_checker"] = None
@@ -140,6 +238,8 @@ class Worker:
         self.max_batch = max_batch
         self.base_scheduler_config = handoff.model_scheduler_config(pipe)
         self.default_scheduler = type(pipe.scheduler).__name__
+        # The model folder's name, for the images' parameters.
+        self.model = Path(str(getattr(pipe, "name_or_path", "") or "")).name
         self._lock = threading.Lock()
 
     @classmethod
@@ -176,67 +276,84 @@ class Worker:
         width: int | None = None,
         height: int | None = None,
         scheduler_overrides: Mapping[str, Any] | None = None,
+        source: str = "cpu",
+        seed_mode: str = "per_item",
+        batch_size: int | None = None,
         output_type: str = "pil",
         num_frames: int | None = None,
     ) -> Generation:
-        """Images (videos of ``num_frames`` frames for video pipelines) for ``prompt``, one per
-        seed, from the service's schedule and latents."""
-        seed_list = _seeds(seeds, self.max_batch)
+        """Images for ``prompt`` from the service's schedule and latents: one per seed
+        (``per_item``), or ``batch_size`` from one seed (``batch``: one generator, ``a1111``:
+        seed + i). Up to ``MAX_IMAGES`` images, made ``max_batch`` at a time. Video pipelines
+        make videos of ``num_frames`` frames instead, one per image."""
+        plan = _seed_plan(seeds, seed_mode, batch_size, self.max_batch)
         steps = self.default_steps if num_inference_steps is None else num_inference_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or not 0 < steps <= MAX_STEPS:
             raise invalid("num_inference_steps", f"must be an integer in 1..{MAX_STEPS}")
         height, width = self._size(height, width)
         frames = self._frames(num_frames, height * width)
         name = scheduler or self.default_scheduler
-        if ":" not in name:
-            handoff.scheduler_class(name)
         overrides = dict(scheduler_overrides or {})
-        run_config = handoff.run_config(name, self.base_scheduler_config, overrides)
-        overrides.update(
-            handoff.pipeline_schedule_overrides(self.pipe, steps, height, width, run_config)
+        # The pipeline reads its schedule conventions off the scheduler that runs.
+        running = handoff.run_config(
+            name, self.base_scheduler_config, overrides, self.default_scheduler
         )
-        shape = handoff.noise_shape(self.pipe, len(seed_list), height, width, frames)
+        overrides.update(
+            handoff.pipeline_schedule_overrides(self.pipe, steps, height, width, running)
+        )
         dtype_name = handoff.torch_dtype_name(handoff.noise_dtype(self.pipe))
 
         started = time.perf_counter()
+        # The service validates the name (and suggests the nearest ones) before anything runs.
         schedule = self.noise.get_schedule(
             name, steps, preset=None, config=self.base_scheduler_config, **overrides
         )
-        latents = self.noise.sample_init_latents(
-            shape=shape,
-            seeds=seed_list,
-            seed_mode="per_item",
-            dtype=dtype_name,
-            sigma=1.0,
-            preset=None,
-        )
-        states = getattr(latents, "generator_states", None)
-        with self._lock:
-            run = handoff.run_pipeline(
-                self.pipe,
-                schedule=schedule,
-                latents=latents,
-                prompt=prompt,
-                negative_prompt=negative_prompt or None,
-                guidance_scale=guidance_scale,
-                num_inference_steps=steps,
-                height=height,
-                width=width,
-                num_frames=frames,
-                generator_states=states,
-                output_type=output_type,
-                device=self.device,
+        notes = list(schedule.warnings)
+        if source != "cpu" and not self.device.startswith("cuda"):
+            notes.append(
+                f"source {source}: the initial noise is that generator's, but a pipeline on "
+                f"{self.device} draws the sampler's later noise (ancestral and SDE schedulers) "
+                "from CPU generators"
             )
-        videos = list(run.output.frames) if self.is_video else []
-        images = [] if self.is_video else list(run.output.images)
+        outputs: list[Any] = []
+        run = None
+        for chunk in plan.chunks:
+            latents = self.noise.sample_init_latents(
+                shape=handoff.noise_shape(self.pipe, chunk.size, height, width, frames),
+                seeds=chunk.seeds,
+                seed_mode=chunk.mode,
+                source=source,
+                dtype=dtype_name,
+                sigma=1.0,
+                preset=None,
+            )
+            with self._lock:
+                run = handoff.run_pipeline(
+                    self.pipe,
+                    schedule=schedule,
+                    latents=latents,
+                    prompt=prompt,
+                    negative_prompt=negative_prompt or None,
+                    guidance_scale=guidance_scale,
+                    num_inference_steps=steps,
+                    height=height,
+                    width=width,
+                    num_frames=frames,
+                    generator_states=getattr(latents, "generator_states", None),
+                    seed_mode=chunk.mode,
+                    source=source,
+                    output_type=output_type,
+                    device=self.device,
+                )
+            outputs += list(run.output.frames if self.is_video else run.output.images)
+        assert run is not None  # a plan has at least one chunk
         timesteps = _array(getattr(run.scheduler, "timesteps", None))
-        sigmas = _array(getattr(run.scheduler, "sigmas", None))
         return Generation(
-            images=images,
-            seeds=seed_list,
-            scheduler=type(run.scheduler).__name__,
+            images=[] if self.is_video else outputs,
+            seeds=plan.image_seeds,
+            scheduler=str(schedule.scheduler),
             timesteps=np.asarray(schedule.timesteps) if timesteps is None else timesteps,
-            sigmas=sigmas,
+            sigmas=_array(getattr(run.scheduler, "sigmas", None)),
             init_noise_sigma=run.init_noise_sigma,
             num_inference_steps=steps,
             device=self.device,
@@ -246,8 +363,18 @@ class Worker:
             height=height,
             seconds=time.perf_counter() - started,
             schedule_installed=run.installed,
-            extras={"schedule_max_rel_diff": run.max_rel_diff},
-            videos=videos,
+            extras={
+                "schedule_max_rel_diff": run.max_rel_diff,
+                "scheduler_class": type(run.scheduler).__name__,
+            },
+            prompt=prompt,
+            negative_prompt=negative_prompt or None,
+            guidance_scale=run.guidance_scale,
+            source=source,
+            seed_mode=plan.mode,
+            model=self.model,
+            warnings=tuple(notes),
+            videos=outputs if self.is_video else [],
             num_frames=frames,
         )
 
@@ -298,12 +425,72 @@ def _array(value: Any) -> np.ndarray | None:
     return np.asarray(value.detach().cpu().numpy())
 
 
-def _seeds(seeds: int | Sequence[int], max_batch: int) -> list[int]:
+@dataclass(frozen=True)
+class SeedChunk:
+    """One pipeline call: its seeds as the service takes them, and how many images."""
+
+    seeds: list[int]
+    mode: str  # "per_item" or "batch"
+    size: int
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """The pipeline calls of a request and the seed each image is labelled with."""
+
+    mode: str
+    chunks: list[SeedChunk]
+    image_seeds: list[int]
+
+
+def _seed_plan(
+    seeds: int | Sequence[int], mode: str, batch_size: int | None, max_batch: int
+) -> SeedPlan:
+    """The pipeline calls for ``seeds`` in seed ``mode``.
+
+    ``per_item`` and ``a1111`` (seed + i, drawn as a list of per-item generators, as A1111
+    does) split into calls of ``max_batch`` images: every image has its own generator, so the
+    split changes nothing. ``batch`` is one generator for the whole batch and cannot be split."""
+    values = _seeds(seeds)
+    if mode not in SEED_MODES:
+        raise invalid(
+            "seed_mode", f"unknown seed mode {mode!r}; expected one of {list(SEED_MODES)}"
+        )
+    if mode == "per_item":
+        if batch_size not in (None, 0, len(values)):
+            raise invalid("batch_size", "per_item makes one image per seed; leave batch_size unset")
+        items = values
+    else:
+        if len(values) != 1:
+            raise invalid("seeds", f"seed_mode {mode} takes one seed, got {len(values)}")
+        count = batch_size or 1
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise invalid("batch_size", f"must be a positive integer, got {batch_size!r}")
+        if mode == "batch":
+            if count > max_batch:
+                raise invalid(
+                    "batch_size",
+                    f"one generator for the whole batch: at most {max_batch} images (this "
+                    f"worker's pipeline batch), got {count}",
+                )
+            return SeedPlan(mode, [SeedChunk(values, "batch", count)], values * count)
+        # Seed + i on the signed reading of the seed: a uint64 from the wire (2**64 - 1 for -1)
+        # then counts on as torch would (-1, 0, 1 ...), never past 2**64.
+        first = values[0] - (1 << 64) if values[0] >= 1 << 63 else values[0]
+        items = _seeds([first + i for i in range(count)])
+    if len(items) > MAX_IMAGES:
+        raise invalid("seeds", f"at most {MAX_IMAGES} images per request, got {len(items)}")
+    chunks = [
+        SeedChunk(items[i : i + max_batch], "per_item", len(items[i : i + max_batch]))
+        for i in range(0, len(items), max_batch)
+    ]
+    return SeedPlan(mode, chunks, items)
+
+
+def _seeds(seeds: int | Sequence[int]) -> list[int]:
     values = [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
     if not values:
         raise invalid("seeds", "give at least one seed")
-    if len(values) > max_batch:
-        raise invalid("seeds", f"at most {max_batch} seeds per request, got {len(values)}")
     out = []
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

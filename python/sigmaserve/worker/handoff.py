@@ -209,7 +209,7 @@ def pipeline_schedule_overrides(
     if kind.family == "flux":
         seq_len = (height // (pipe.vae_scale_factor * 2)) * (width // (pipe.vae_scale_factor * 2))
         extras: dict[str, Any] = {
-            "mu": _calculate_shift(seq_len, config, max_shift_default=1.15),
+            "mu": calculate_shift(seq_len, config, max_shift_default=1.15),
         }
         if not config.get("use_flow_sigmas", False):
             n = num_inference_steps
@@ -219,11 +219,11 @@ def pipeline_schedule_overrides(
         patch = int(_denoiser_config(pipe).patch_size)
         factor = int(pipe.vae_scale_factor)
         seq_len = (height // factor // patch) * (width // factor // patch)
-        return {"mu": _calculate_shift(seq_len, config, max_shift_default=1.16)}
+        return {"mu": calculate_shift(seq_len, config, max_shift_default=1.16)}
     return {}
 
 
-def _calculate_shift(seq_len: int, config: Mapping[str, Any], *, max_shift_default: float) -> float:
+def calculate_shift(seq_len: int, config: Mapping[str, Any], *, max_shift_default: float) -> float:
     # diffusers.pipelines.flux.pipeline_flux.calculate_shift, same float arithmetic.
     base_seq = config.get("base_image_seq_len", 256)
     max_seq = config.get("max_image_seq_len", 4096)
@@ -247,20 +247,26 @@ def scheduler_class(name: str) -> Any:
     return cls
 
 
-def scheduler_from_schedule(schedule: Any, fallback_config: Mapping[str, Any] | None = None) -> Any:
+def scheduler_from_schedule(
+    schedule: Any, fallback_config: Mapping[str, Any] | None = None, model_class: str | None = None
+) -> Any:
     """A fresh diffusers scheduler configured like ``schedule`` (class and resolved config).
 
-    Ecosystem schedules (``"comfyui:karras"``...) name no diffusers class: they run on the
-    class of ``schedule.config["_class_name"]`` if present, else Euler, with the schedule's
-    sigmas installed.
+    Ecosystem schedules (``"comfyui:karras"``...) name no diffusers class: they run on the class
+    of ``schedule.config["_class_name"]`` if present, else on the model's own class when that is
+    a flow-matching one (SD3, Flux), else on Euler (the k-diffusion sampler of sigma
+    schedules), with the schedule's sigmas and timesteps installed (:func:`install_schedule`)
+    and the tool's initial scale (:func:`scaled_by`).
     """
     config = dict(getattr(schedule, "config", None) or fallback_config or {})
-    return _scheduler_from_config(str(schedule.scheduler), config)
+    return _scheduler_from_config(str(schedule.scheduler), config, model_class)
 
 
-def _scheduler_from_config(name: str, config: Mapping[str, Any]) -> Any:
+def _scheduler_from_config(
+    name: str, config: Mapping[str, Any], model_class: str | None = None
+) -> Any:
     if ":" in name:
-        name = str(config.get("_class_name") or "EulerDiscreteScheduler")
+        name = str(config.get("_class_name") or _ecosystem_class(model_class))
     cls = scheduler_class(name)
     accepted = set(inspect.signature(cls).parameters) - {"args", "kwargs"}
     kwargs = {k: _plain(v) for k, v in config.items() if k in accepted}
@@ -268,12 +274,40 @@ def _scheduler_from_config(name: str, config: Mapping[str, Any]) -> Any:
 
 
 def run_config(
-    name: str, model_config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+    name: str,
+    model_config: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    model_class: str | None = None,
 ) -> Mapping[str, Any]:
-    """The config of the scheduler that will run: class ``name`` from the model's scheduler
-    config with the request's config overrides (keys the class lacks are dropped, as
-    ``from_config`` drops them)."""
-    return _scheduler_from_config(name, {**model_config, **(overrides or {})}).config
+    """The config of the scheduler that will run: class ``name`` (an ecosystem schedule's, as
+    :func:`scheduler_from_schedule` picks it) from the model's scheduler config with the
+    request's config overrides (keys the class lacks are dropped, as ``from_config`` drops
+    them)."""
+    config = {**model_config, **(overrides or {})}
+    return _scheduler_from_config(name, config, model_class).config
+
+
+def _ecosystem_class(model_class: str | None) -> str:
+    from sigmaserve.schedules import scheduler_families
+
+    if model_class and scheduler_families().get(model_class) == "flow_match":
+        return model_class
+    return "EulerDiscreteScheduler"
+
+
+def scaled_by(scheduler: Any, init_noise_sigma: float) -> Any:
+    """``scheduler`` reporting ``init_noise_sigma`` as its initial scale, the factor SD and SDXL
+    pipelines multiply ``latents=`` by: an ecosystem tool's own scale (ComfyUI's
+    sqrt(1 + sigma_0^2) = 14.6488 for SD), which the diffusers class it runs on would compute
+    differently (its sigma_0, 14.6146). The class keeps its name and behaviour otherwise."""
+    base = type(scheduler)
+    scaled = type(
+        base.__name__,
+        (base,),
+        {"__module__": base.__module__, "init_noise_sigma": property(lambda _: init_noise_sigma)},
+    )
+    scheduler.__class__ = scaled
+    return scheduler
 
 
 def _plain(value: Any) -> Any:
@@ -360,7 +394,8 @@ def _install_arrays(scheduler: Any, schedule: Any, record: InstallRecord) -> Non
     if exact_kinds and rel == 0.0:
         return
     if exact_kinds and rel <= ROUNDING_TOLERANCE:
-        log.warning(
+        # Float rounding (a few ulps), expected on some requests: not worth a warning each time.
+        log.debug(
             "schedule differs from %s's own arrays by %.3g (relative); keeping diffusers' arrays",
             type(scheduler).__name__,
             rel,
@@ -429,24 +464,27 @@ def pipeline_latents(pipe: Any, latents: Any, *, device: Any = None, dtype: Any 
 
 def replay_generator_states(
     seeds: Sequence[int],
-    item_shape: Sequence[int],
+    shape: Sequence[int],
     *,
     dtype: str = "float32",
     seed_mode: str = "per_item",
+    source: str = "cpu",
 ) -> list[bytes]:
-    """Each CPU generator's state right after the pipeline's initial draw (torch get_state bytes).
+    """Each generator's state right after the pipeline's initial draw of a ``shape`` batch
+    (torch ``get_state()`` bytes: the CPU generator's, or the CUDA generator's seed and offset).
 
     ``per_item``: one generator per seed, each past one ``(1, C, h, w)`` draw (diffusers' list of
-    generators); ``batch``: one generator past the whole ``(B, C, h, w)`` draw. The replay is the
-    core's (``LatentsRequest.generator_states``), the same the service answers with.
+    generators); ``batch``: one generator (the first seed) past the whole ``(B, C, h, w)`` draw.
+    The replay is the core's (``LatentsRequest.generator_states``), the same the service answers
+    with.
     """
     from sigmaserve.latents import latents_request
 
-    shape = (len(seeds), *tuple(item_shape)[1:])
     request = latents_request(
-        shape=shape,
+        shape=tuple(shape),
         seeds=list(seeds) if seed_mode == "per_item" else [seeds[0]],
         seed_mode=seed_mode,
+        source=source,
         dtype=dtype,
         sigma=1.0,
         preset=None,
@@ -455,13 +493,14 @@ def replay_generator_states(
     return [bytes(state) for state in request.generator_states()]
 
 
-def generators_from_states(states: Sequence[bytes]) -> list[Any]:
-    """CPU ``torch.Generator`` objects set to each state (bytes of ``Generator.get_state()``)."""
+def generators_from_states(states: Sequence[bytes], device: str = "cpu") -> list[Any]:
+    """``torch.Generator`` objects on ``device`` set to each state (``Generator.get_state()``
+    bytes: 5056 for the CPU generator, seed and offset for a CUDA one)."""
     import torch
 
     generators = []
     for state in states:
-        generator = torch.Generator("cpu")
+        generator = torch.Generator(device)
         generator.set_state(torch.frombuffer(bytearray(state), dtype=torch.uint8))
         generators.append(generator)
     return generators
@@ -484,6 +523,8 @@ class HandoffRun:
     init_noise_sigma: float
     installed: bool
     max_rel_diff: float = 0.0
+    # The guidance scale the pipeline used (its default when none was given).
+    guidance_scale: float | None = None
 
 
 def run_pipeline(
@@ -498,6 +539,7 @@ def run_pipeline(
     num_frames: int | None = None,
     generator_states: Sequence[bytes] | None = None,
     seed_mode: str = "per_item",
+    source: str = "cpu",
     negative_prompt: str | Sequence[str] | None = None,
     guidance_scale: float | None = None,
     output_type: str = "pil",
@@ -508,11 +550,18 @@ def run_pipeline(
 
     The pipeline's scheduler is swapped for one built from ``schedule`` for the call and put
     back afterwards (so calls on one pipeline object must be serialised). ``generator_states``
-    are the CPU generators' states after the initial draw; without them they are replayed from
-    ``latents.seeds``. One prompt makes ``len(seeds)`` images (``num_images_per_prompt``), or
-    videos of ``num_frames`` frames for video pipelines (``num_videos_per_prompt``).
+    are the generators' states after the initial draw; without them they are replayed from
+    ``latents.seeds``. For ``source`` "cuda" and "a1111_nv" (CUDA's Philox) the generators are
+    CUDA ones when the pipeline runs on CUDA, so ancestral steps continue the very stream;
+    elsewhere they are CPU generators seeded alike. One prompt makes the batch's images
+    (``num_images_per_prompt``), or videos of ``num_frames`` frames for video pipelines
+    (``num_videos_per_prompt``).
     """
-    scheduler = scheduler_from_schedule(schedule, model_scheduler_config(pipe))
+    scheduler = scheduler_from_schedule(
+        schedule, model_scheduler_config(pipe), type(pipe.scheduler).__name__
+    )
+    if ":" in str(schedule.scheduler) and pipeline_kind(pipe).scales_latents:
+        scheduler = scaled_by(scheduler, float(schedule.init_noise_sigma))
     record = install_schedule(scheduler, schedule)
     original_scheduler = pipe.scheduler
     pipe.scheduler = scheduler
@@ -530,6 +579,7 @@ def run_pipeline(
             num_frames=num_frames,
             generator_states=generator_states,
             seed_mode=seed_mode,
+            source=source,
             negative_prompt=negative_prompt,
             guidance_scale=guidance_scale,
             output_type=output_type,
@@ -554,6 +604,7 @@ def _run(
     num_frames: int | None,
     generator_states: Sequence[bytes] | None,
     seed_mode: str,
+    source: str,
     negative_prompt: str | Sequence[str] | None,
     guidance_scale: float | None,
     output_type: str,
@@ -569,12 +620,22 @@ def _run(
     tensor = pipeline_latents(pipe, latents, device=device, dtype=dtype)
     batch = int(latents.array.shape[0])
     seeds = list(latents.seeds)
-    if generator_states is None:
-        item_shape = (1, *tuple(latents.array.shape)[1:])
-        generator_states = replay_generator_states(
-            seeds, item_shape, dtype=torch_dtype_name(dtype), seed_mode=seed_mode
+    if source != "cpu" and device.type != "cuda":
+        # No CUDA generator off CUDA: the later noise comes from CPU generators (the caller
+        # is told so); the initial noise is the source's all the same.
+        generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+    else:
+        if generator_states is None:
+            generator_states = replay_generator_states(
+                seeds,
+                tuple(latents.array.shape),
+                dtype=torch_dtype_name(dtype),
+                seed_mode=seed_mode,
+                source=source,
+            )
+        generators = generators_from_states(
+            generator_states, "cpu" if source == "cpu" else str(device)
         )
-    generators = generators_from_states(generator_states)
     if len(generators) not in (1, batch):
         raise invalid("seeds", f"{len(generators)} generators for a batch of {batch}")
 
@@ -605,7 +666,15 @@ def _run(
     if record.calls == 0:
         raise RuntimeError(f"{type(pipe).__name__} never called set_timesteps")
     sigma = getattr(scheduler, "init_noise_sigma", 1.0) if kind.scales_latents else 1.0
-    return HandoffRun(output, scheduler, float(sigma), record.installed, record.max_rel_diff)
+    used = getattr(pipe, "_guidance_scale", guidance_scale)
+    return HandoffRun(
+        output,
+        scheduler,
+        float(sigma),
+        record.installed,
+        record.max_rel_diff,
+        None if used is None else float(used),
+    )
 
 
 def noise_dtype(pipe: Any) -> Any:

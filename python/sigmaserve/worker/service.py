@@ -17,8 +17,10 @@ from grpc_reflection.v1alpha import reflection
 
 from sigmaserve import tensors, wire
 from sigmaserve.errors import InvalidArgumentError
-from sigmaserve.server.app import running_in_thread
+from sigmaserve.server import protocol
+from sigmaserve.server.app import ping_policy, running_in_thread
 from sigmaserve.server.auth import BearerTokenInterceptor
+from sigmaserve.server.config import ServerConfig
 from sigmaserve.server.errors import status_for
 from sigmaserve.v1 import noise_service_pb2 as noise_pb
 from sigmaserve.v1 import worker_service_pb2 as pb
@@ -31,55 +33,20 @@ U64 = 1 << 64
 
 
 def request_kwargs(request: pb.GenerateRequest) -> dict[str, Any]:
-    """``Worker.generate`` keyword arguments from a GenerateRequest."""
-    return {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt or None,
-        # uint64 on the wire; torch accepts both readings, the reply echoes what was sent.
-        "seeds": list(request.seeds),
-        "num_inference_steps": (
-            request.num_inference_steps if request.HasField("num_inference_steps") else None
-        ),
-        "scheduler": request.scheduler or None,
-        "guidance_scale": request.guidance_scale if request.HasField("guidance_scale") else None,
-        "width": int(request.width) or None,
-        "height": int(request.height) or None,
-        "scheduler_overrides": wire.struct_to_dict(request.scheduler_overrides),
-        "num_frames": request.num_frames if request.HasField("num_frames") else None,
-    }
+    """``Worker.generate`` keyword arguments from a GenerateRequest, decoded as NoiseService
+    decodes its requests (``protocol.arguments``: enums by name, ``signed_seeds`` as ``seeds``,
+    zeros and unset fields left to the worker's defaults). uint64 seeds are taken as sent:
+    torch reads a seed and its two's complement alike, and the reply echoes what was sent."""
+    kwargs = protocol.arguments(request)
+    kwargs.setdefault("prompt", "")
+    kwargs.setdefault("seeds", [])
+    return kwargs
 
 
-def build_request(
-    prompt: str,
-    *,
-    seeds: int | list[int],
-    negative_prompt: str | None = None,
-    num_inference_steps: int | None = None,
-    scheduler: str | None = None,
-    guidance_scale: float | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    scheduler_overrides: dict[str, Any] | None = None,
-    num_frames: int | None = None,
-) -> pb.GenerateRequest:
-    """A GenerateRequest from ``Worker.generate``-style arguments (negative seeds wrap)."""
-    seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
-    request = pb.GenerateRequest(
-        prompt=prompt,
-        negative_prompt=negative_prompt or "",
-        seeds=[int(s) % U64 for s in seed_list],
-        scheduler=scheduler or "",
-        width=width or 0,
-        height=height or 0,
-        scheduler_overrides=wire.dict_to_struct(scheduler_overrides, "scheduler_overrides"),
-    )
-    if num_inference_steps is not None:
-        request.num_inference_steps = num_inference_steps
-    if guidance_scale is not None:
-        request.guidance_scale = guidance_scale
-    if num_frames is not None:
-        request.num_frames = num_frames
-    return request
+def build_request(prompt: str, **kwargs: Any) -> pb.GenerateRequest:
+    """A GenerateRequest from ``Worker.generate``'s arguments (negative seeds wrap to uint64,
+    enums by name), encoded as ``sigmaserve.Client`` encodes its requests."""
+    return wire.encode(pb.GenerateRequest, {"prompt": prompt, **kwargs})
 
 
 def _tensor(array: np.ndarray) -> noise_pb.Tensor:
@@ -89,23 +56,22 @@ def _tensor(array: np.ndarray) -> noise_pb.Tensor:
     return tensors.to_proto(array)
 
 
-def response_from(generation: Generation, request_seeds: list[int]) -> pb.GenerateResponse:
+def response_from(generation: Generation) -> pb.GenerateResponse:
+    seeds = [seed % U64 for seed in generation.seeds]
     size = {"width": generation.width, "height": generation.height}
     reply = pb.GenerateResponse(
         images=[
             pb.Image(png=png, seed=seed, **size)
-            for png, seed in zip(generation.png_bytes(), request_seeds, strict=True)
+            for png, seed in zip(generation.png_bytes(), seeds, strict=True)
         ]
-        if generation.images
+        if not generation.videos
         else [],
         videos=[
             pb.Video(frames=frames, seed=seed, **size)
-            for frames, seed in zip(generation.video_png_bytes(), request_seeds, strict=True)
-        ]
-        if generation.videos
-        else [],
+            for frames, seed in zip(generation.video_png_bytes(), seeds, strict=True)
+        ],
         num_frames=generation.num_frames or 0,
-        seeds=request_seeds,
+        seeds=seeds,
         scheduler=generation.scheduler,
         timesteps=_tensor(generation.timesteps),
         init_noise_sigma=generation.init_noise_sigma,
@@ -113,6 +79,7 @@ def response_from(generation: Generation, request_seeds: list[int]) -> pb.Genera
         device=generation.device,
         dtype=generation.dtype,
         pipeline=generation.pipeline,
+        warnings=list(generation.warnings),
     )
     if generation.sigmas is not None:
         reply.sigmas.CopyFrom(_tensor(generation.sigmas))
@@ -131,7 +98,7 @@ class WorkerServicer(pb_grpc.WorkerServiceServicer):
         try:
             kwargs = request_kwargs(request)
             generation = await asyncio.to_thread(self.worker.generate, **kwargs)
-            return response_from(generation, list(request.seeds))
+            return response_from(generation)
         except InvalidArgumentError as exc:
             await context.abort_with_status(status_for(exc))
         except Exception as exc:
@@ -154,6 +121,16 @@ class WorkerServicer(pb_grpc.WorkerServiceServicer):
                 )
             await context.abort_with_status(status_for(exc))
         raise AssertionError("unreachable")
+
+
+def worker_server_options() -> list[tuple[str, int]]:
+    """The worker port's channel arguments: replies of many PNGs, one server per port, and the
+    noise server's ping policy (``server.app.ping_policy``)."""
+    return [
+        ("grpc.max_send_message_length", 256 << 20),
+        ("grpc.so_reuseport", 0),
+        *ping_policy(ServerConfig().min_ping_interval_ms),
+    ]
 
 
 @dataclass
@@ -182,12 +159,7 @@ async def start_worker_server(
     certificate) instead of plaintext.
     """
     server = grpc.aio.server(
-        options=[
-            ("grpc.max_send_message_length", 256 << 20),
-            ("grpc.so_reuseport", 0),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
-        ],
+        options=worker_server_options(),
         interceptors=[BearerTokenInterceptor(token)] if token else [],
     )
     pb_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(worker), server)
