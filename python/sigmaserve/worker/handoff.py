@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from sigmaserve.errors import invalid
+from sigmaserve.errors import InvalidArgumentError, invalid
 
 log = logging.getLogger("sigmaserve.worker")
 
@@ -282,9 +282,13 @@ def run_config(
     """The config of the scheduler that will run: class ``name`` (an ecosystem schedule's, as
     :func:`scheduler_from_schedule` picks it) from the model's scheduler config with the
     request's config overrides (keys the class lacks are dropped, as ``from_config`` drops
-    them)."""
+    them). A name that is no diffusers class comes back as the merged config: the service
+    refuses it, naming the nearest classes."""
     config = {**model_config, **(overrides or {})}
-    return _scheduler_from_config(name, config, model_class).config
+    try:
+        return _scheduler_from_config(name, config, model_class).config
+    except InvalidArgumentError:
+        return config
 
 
 def _ecosystem_class(model_class: str | None) -> str:

@@ -60,6 +60,7 @@ def response_from(generation: Generation) -> pb.GenerateResponse:
     seeds = [seed % U64 for seed in generation.seeds]
     size = {"width": generation.width, "height": generation.height}
     reply = pb.GenerateResponse(
+        # A video pipeline makes videos, an image pipeline images: one of the two is empty.
         images=[
             pb.Image(png=png, seed=seed, **size)
             for png, seed in zip(generation.png_bytes(), seeds, strict=True)
@@ -69,7 +70,9 @@ def response_from(generation: Generation) -> pb.GenerateResponse:
         videos=[
             pb.Video(frames=frames, seed=seed, **size)
             for frames, seed in zip(generation.video_png_bytes(), seeds, strict=True)
-        ],
+        ]
+        if generation.videos
+        else [],
         num_frames=generation.num_frames or 0,
         seeds=seeds,
         scheduler=generation.scheduler,
