@@ -181,7 +181,9 @@ fn image_sizes_use_the_preset_format() {
     let sd = image(PresetArg::Default, 512, 768).expect("sd15");
     assert_eq!(sd.shape(), &[2, 4, 96, 64]);
     let flux = image(PresetArg::Named("flux-dev".into()), 1024, 520).expect("flux");
-    assert_eq!(flux.shape(), &[2, 16, 64, 128]);
+    // FluxPipeline draws (2, 16, 64, 128) and packs it into 2x2 patches.
+    assert_eq!(flux.drawn_shape(), &[2, 16, 64, 128]);
+    assert_eq!(flux.shape(), &[2, 32 * 64, 64]);
     let err = image(PresetArg::Default, 500, 512).expect_err("multiple of 8");
     assert_eq!(err.field(), "width");
     let err = image(PresetArg::Unset, 512, 512).expect_err("no preset");

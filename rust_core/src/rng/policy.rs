@@ -34,17 +34,19 @@ pub enum SeedMode {
 impl SeedMode {
     /// Parses `"per_item"`, `"batch"` or `"a1111"` (field `"seed_mode"`).
     pub fn parse(name: &str) -> Result<SeedMode> {
-        match name {
-            "per_item" => Ok(SeedMode::PerItem),
-            "batch" => Ok(SeedMode::Batch),
-            "a1111" => Ok(SeedMode::A1111),
-            other => Err(CoreError::invalid(
-                "seed_mode",
-                format!(
-                    "unknown seed mode {other:?}; expected \"per_item\", \"batch\" or \"a1111\""
-                ),
-            )),
-        }
+        let valid = ["per_item", "batch", "a1111"];
+        let aliases = [
+            ("per_image", "per_item"),
+            ("single", "batch"),
+            ("comfyui", "batch"),
+        ];
+        Ok(
+            match crate::names::resolve("seed_mode", "seed mode", name, &valid, &aliases)? {
+                "per_item" => SeedMode::PerItem,
+                "batch" => SeedMode::Batch,
+                _ => SeedMode::A1111,
+            },
+        )
     }
 
     /// The name accepted by [`SeedMode::parse`].

@@ -143,13 +143,7 @@ fn apply_layer(
             map.insert(key, value.clone());
         } else if kind == Layer::Overrides && !EXTRA_KEYS.contains(&key) {
             if !SchedulerClass::any_declares(key) {
-                return Err(CoreError::invalid(
-                    key,
-                    format!(
-                        "unknown option: no diffusers scheduler has a config key `{key}` \
-                         (and it is not a set_timesteps argument)"
-                    ),
-                ));
+                return Err(unknown_option(class, key));
             }
             warnings.push(format!(
                 "`{key}` is not a config option of {}; ignored (diffusers' from_config ignores it too)",
@@ -158,6 +152,41 @@ fn apply_layer(
         }
     }
     Ok(())
+}
+
+/// An override no scheduler declares: a likely typo, answered with the nearest keys of this
+/// class (then of any class).
+fn unknown_option(class: SchedulerClass, key: &str) -> CoreError {
+    let own: Vec<&str> = class
+        .keys()
+        .iter()
+        .map(|k| k.name)
+        .chain(EXTRA_KEYS)
+        .collect();
+    let mut nearest = crate::names::suggest(key, &own);
+    if nearest.is_empty() {
+        let mut all: Vec<&str> = SchedulerClass::ALL
+            .iter()
+            .flat_map(|c| c.keys().iter().map(|k| k.name))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        nearest = crate::names::suggest(key, &all);
+    }
+    let hint = match nearest.as_slice() {
+        [] => String::new(),
+        names => {
+            let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            format!("; did you mean {}?", quoted.join(" or "))
+        }
+    };
+    CoreError::invalid(
+        key,
+        format!(
+            "unknown option: no diffusers scheduler has a config key `{key}` (and it is not a \
+             set_timesteps argument){hint}"
+        ),
+    )
 }
 
 fn parse_extras(layer: &ConfigMap) -> Result<Extras> {
