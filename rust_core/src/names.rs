@@ -69,6 +69,31 @@ impl NameKind {
     }
 }
 
+/// Every valid name of `kind` (canonical spellings; aliases resolve to these).
+pub fn valid_names(kind: NameKind) -> Vec<String> {
+    use crate::rng::{CpuKernel, Dtype, GpuGeometry, SeedMode, Source};
+    use crate::schedule;
+    let owned = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    match kind {
+        NameKind::Scheduler => {
+            let mut all = owned(&schedule::list_schedulers());
+            all.extend(schedule::aliases::list().iter().map(|a| a.name.clone()));
+            all.extend(schedule::ecosystem::all_names());
+            all
+        }
+        NameKind::Preset => schedule::list_presets()
+            .iter()
+            .map(|p| p.name.to_owned())
+            .collect(),
+        NameKind::Tool => owned(&schedule::ecosystem::TOOLS),
+        NameKind::Source => owned(&Source::NAMES),
+        NameKind::SeedMode => owned(&SeedMode::NAMES),
+        NameKind::Dtype => Dtype::ALL.iter().map(|d| d.name().to_owned()).collect(),
+        NameKind::GpuPreset => owned(&GpuGeometry::preset_names()),
+        NameKind::CpuKernel => owned(&CpuKernel::NAMES),
+    }
+}
+
 /// `name` folded for matching: lower case, without spaces, `_`, `-` and `.`.
 pub fn fold(name: &str) -> String {
     name.chars()

@@ -103,6 +103,9 @@ pub enum CpuKernel {
 }
 
 impl CpuKernel {
+    /// The kernel names [`CpuKernel::parse`] accepts.
+    pub const NAMES: [&'static str; 2] = ["avx2", "default"];
+
     /// Parses `"avx2"` or `"default"` (field `"cpu_kernel"`).
     pub fn parse(name: &str) -> Result<CpuKernel> {
         let aliases = [("avx512", "avx2"), ("generic", "default")];
@@ -110,7 +113,7 @@ impl CpuKernel {
             "cpu_kernel",
             "CPU kernel",
             name,
-            &["avx2", "default"],
+            &Self::NAMES,
             &aliases,
         )? {
             "avx2" => Ok(CpuKernel::Avx2),

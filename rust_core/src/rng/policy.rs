@@ -34,7 +34,7 @@ pub enum SeedMode {
 impl SeedMode {
     /// Parses `"per_item"`, `"batch"` or `"a1111"` (field `"seed_mode"`).
     pub fn parse(name: &str) -> Result<SeedMode> {
-        let valid = ["per_item", "batch", "a1111"];
+        let valid = Self::NAMES;
         let aliases = [
             ("per_image", "per_item"),
             ("single", "batch"),
@@ -48,6 +48,9 @@ impl SeedMode {
             },
         )
     }
+
+    /// The names [`SeedMode::parse`] accepts.
+    pub const NAMES: [&'static str; 3] = ["per_item", "batch", "a1111"];
 
     /// The name accepted by [`SeedMode::parse`].
     pub fn name(self) -> &'static str {
