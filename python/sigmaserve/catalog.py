@@ -41,7 +41,12 @@ def catalog() -> dict[str, Any]:
         for name in _core.schedule_ecosystem_names()
     ]
     aliases = [
-        {"name": a["name"], "tool": a["tool"], "scheduler": a["scheduler"], "options": dict(a["options"])}
+        {
+            "name": a["name"],
+            "tool": a["tool"],
+            "scheduler": a["scheduler"],
+            "options": dict(a["options"]),
+        }
         for a in _core.schedule_aliases()
     ]
     presets = []
@@ -65,9 +70,7 @@ def catalog() -> dict[str, Any]:
             }
         )
     excluded = [{"name": n, "reason": r} for n, r in _core.schedule_excluded()]
-    descriptions = [
-        {"name": n, "description": d} for n, d in _core.schedule_family_descriptions()
-    ]
+    descriptions = [{"name": n, "description": d} for n, d in _core.schedule_family_descriptions()]
     names = {
         kind: list(_core.valid_names(kind))
         for kind in NAME_KINDS

@@ -487,14 +487,11 @@ fn resolve_name<'py>(
         NameKind::SeedMode => (SeedMode::parse(&name).map_err(PyCoreError)?.name().to_owned(), None, empty),
         NameKind::Dtype => (Dtype::parse(&name).map_err(PyCoreError)?.name().to_owned(), None, empty),
         NameKind::CpuKernel => (CpuKernel::parse(&name).map_err(PyCoreError)?.name().to_owned(), None, empty),
-        NameKind::GpuPreset => {
-            let geometry = GpuGeometry::preset(&name).map_err(PyCoreError)?;
-            let found = GpuGeometry::PRESETS
-                .iter()
-                .find(|(_, g)| *g == geometry)
-                .map_or(name.clone(), |(n, _)| (*n).to_owned());
-            (found, None, empty)
-        }
+        NameKind::GpuPreset => (
+            GpuGeometry::canonical_preset(&name).map_err(PyCoreError)?.to_owned(),
+            None,
+            empty,
+        ),
     };
     Ok((canonical, tool, config_dict(py, &options)?))
 }

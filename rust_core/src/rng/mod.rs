@@ -199,19 +199,25 @@ impl GpuGeometry {
 
     /// A preset by name (case-insensitive), e.g. `"rtx4090"`.
     pub fn preset(name: &str) -> Result<GpuGeometry> {
-        let names = Self::preset_names();
-        let found = crate::names::lookup(name.trim(), &names, &[]).ok_or_else(|| {
-            let mut err = crate::names::unknown("gpu", "GPU preset", name, &names, &names);
-            if let CoreError::InvalidArgument { message, .. } = &mut err {
-                message.push_str(" A GPU is also given as \"<SMs>x<threads per SM>\".");
-            }
-            err
-        })?;
+        let found = Self::canonical_preset(name)?;
         Self::PRESETS
             .iter()
             .find(|(n, _)| *n == found)
             .map(|(_, g)| *g)
             .ok_or_else(|| CoreError::invalid("gpu", format!("unknown GPU preset {name:?}")))
+    }
+
+    /// The canonical spelling of a GPU preset name (case-insensitive; an unknown name suggests
+    /// the nearest).
+    pub fn canonical_preset(name: &str) -> Result<&'static str> {
+        let names = Self::preset_names();
+        crate::names::lookup(name.trim(), &names, &[]).ok_or_else(|| {
+            let mut err = crate::names::unknown("gpu", "GPU preset", name, &names, &names);
+            if let CoreError::InvalidArgument { message, .. } = &mut err {
+                message.push_str(" A GPU is also given as \"<SMs>x<threads per SM>\".");
+            }
+            err
+        })
     }
 
     /// A preset name, or `"<SMs>x<threads per SM>"` such as `"82x1536"`.
