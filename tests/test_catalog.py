@@ -54,7 +54,7 @@ def test_every_listed_name_resolves_to_itself() -> None:
         for alias in p["aliases"]:
             assert resolve_name("preset", alias) == p["name"]
     for alias in CATALOG["aliases"]:
-        name, tool, options = resolve_scheduler(alias["name"])
+        name, _tool, options = resolve_scheduler(alias["name"])
         assert (name, options) == (alias["scheduler"], alias["options"]), alias
     for kind, names in CATALOG["names"].items():
         for name in names:

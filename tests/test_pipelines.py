@@ -13,6 +13,7 @@ separately). Sizes, frame counts, steps, seeds and batch sizes are random (fixed
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import random
@@ -217,10 +218,8 @@ def drive(
         "height": None if size is None else size[1],
     }
     kwargs.update({k: v for k, v in optional.items() if k in call and v is not None})
-    try:
+    with contextlib.suppress(Stop):
         pipe(**kwargs)
-    except Stop:
-        pass
     assert "latents" in seen and "timesteps" in seen, preset
     return Run(scheduler, seen["latents"], seen["timesteps"])
 
