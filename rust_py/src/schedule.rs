@@ -310,7 +310,10 @@ fn size_arg(obj: Option<&Bound<'_, PyAny>>, field: &str) -> PyResult<Option<usiz
     let value = int_arg(obj, field)?;
     match usize::try_from(value) {
         Ok(v) if v >= 1 => Ok(Some(v)),
-        _ => Err(invalid(field, format!("must be a positive integer, got {value}"))),
+        _ => Err(invalid(
+            field,
+            format!("must be a positive integer, got {value}"),
+        )),
     }
 }
 
@@ -376,7 +379,11 @@ fn layout_dict<'py>(py: Python<'py>, p: &Preset) -> PyResult<Bound<'py, PyDict>>
     dict.set_item("axes", l.axes.name())?;
     dict.set_item(
         "noise_dtype",
-        if l.draws_float32 { "float32" } else { "pipeline" },
+        if l.draws_float32 {
+            "float32"
+        } else {
+            "pipeline"
+        },
     )?;
     let frames = match l.frames {
         FrameRule::Plain => "(num_frames - 1) // vae_temporal_factor + 1".to_owned(),
@@ -384,9 +391,9 @@ fn layout_dict<'py>(py: Python<'py>, p: &Preset) -> PyResult<Bound<'py, PyDict>>
             "num_frames rounded to 4k + 1 (num_frames // 4 * 4 + 1), then (num_frames - 1) // 4 + 1"
                 .to_owned()
         }
-        FrameRule::PadTo(n) => format!(
-            "(num_frames - 1) // vae_temporal_factor + 1, padded up to a multiple of {n}"
-        ),
+        FrameRule::PadTo(n) => {
+            format!("(num_frames - 1) // vae_temporal_factor + 1, padded up to a multiple of {n}")
+        }
     };
     dict.set_item(
         "frames",
@@ -412,7 +419,10 @@ fn schedule_presets(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         dict.set_item("repo", p.repo)?;
         dict.set_item("class_name", p.class_name)?;
         dict.set_item("pipeline", p.pipeline)?;
-        dict.set_item("pipeline_file", format!("diffusers 0.42.1 src/diffusers/{}", p.pipeline_file))?;
+        dict.set_item(
+            "pipeline_file",
+            format!("diffusers 0.42.1 src/diffusers/{}", p.pipeline_file),
+        )?;
         dict.set_item("steps", p.steps)?;
         dict.set_item("width", p.width)?;
         dict.set_item("height", p.height)?;
@@ -473,22 +483,51 @@ fn resolve_name<'py>(
             let r = schedule::resolve_scheduler(&name).map_err(PyCoreError)?;
             (r.name, Some(r.tool), r.options)
         }
-        NameKind::Preset => (presets::find(&name).map_err(PyCoreError)?.name.to_owned(), None, empty),
+        NameKind::Preset => (
+            presets::find(&name).map_err(PyCoreError)?.name.to_owned(),
+            None,
+            empty,
+        ),
         NameKind::Tool => (
-            schedule::ecosystem::canonical_tool(&name).map_err(PyCoreError)?.to_owned(),
+            schedule::ecosystem::canonical_tool(&name)
+                .map_err(PyCoreError)?
+                .to_owned(),
             None,
             empty,
         ),
         NameKind::Source => (
-            Source::parse(&name, None, None).map_err(PyCoreError)?.name().to_owned(),
+            Source::parse(&name, None, None)
+                .map_err(PyCoreError)?
+                .name()
+                .to_owned(),
             None,
             empty,
         ),
-        NameKind::SeedMode => (SeedMode::parse(&name).map_err(PyCoreError)?.name().to_owned(), None, empty),
-        NameKind::Dtype => (Dtype::parse(&name).map_err(PyCoreError)?.name().to_owned(), None, empty),
-        NameKind::CpuKernel => (CpuKernel::parse(&name).map_err(PyCoreError)?.name().to_owned(), None, empty),
+        NameKind::SeedMode => (
+            SeedMode::parse(&name)
+                .map_err(PyCoreError)?
+                .name()
+                .to_owned(),
+            None,
+            empty,
+        ),
+        NameKind::Dtype => (
+            Dtype::parse(&name).map_err(PyCoreError)?.name().to_owned(),
+            None,
+            empty,
+        ),
+        NameKind::CpuKernel => (
+            CpuKernel::parse(&name)
+                .map_err(PyCoreError)?
+                .name()
+                .to_owned(),
+            None,
+            empty,
+        ),
         NameKind::GpuPreset => (
-            GpuGeometry::canonical_preset(&name).map_err(PyCoreError)?.to_owned(),
+            GpuGeometry::canonical_preset(&name)
+                .map_err(PyCoreError)?
+                .to_owned(),
             None,
             empty,
         ),

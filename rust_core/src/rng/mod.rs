@@ -109,13 +109,7 @@ impl CpuKernel {
     /// Parses `"avx2"` or `"default"` (field `"cpu_kernel"`).
     pub fn parse(name: &str) -> Result<CpuKernel> {
         let aliases = [("avx512", "avx2"), ("generic", "default")];
-        match crate::names::resolve(
-            "cpu_kernel",
-            "CPU kernel",
-            name,
-            &Self::NAMES,
-            &aliases,
-        )? {
+        match crate::names::resolve("cpu_kernel", "CPU kernel", name, &Self::NAMES, &aliases)? {
             "avx2" => Ok(CpuKernel::Avx2),
             _ => Ok(CpuKernel::Default),
         }
@@ -275,7 +269,7 @@ impl Source {
     /// `cpu_kernel` (`"avx2"` or `"default"`, only for `"cpu"`) and `gpu` (a preset name or
     /// `"<SMs>x<threads>"`, only for `"cuda"`).
     pub fn parse(source: &str, cpu_kernel: Option<&str>, gpu: Option<&str>) -> Result<Source> {
-        let aliases = [("nv", "a1111_nv"), ("gpu", "cuda")];
+        let aliases = [("nv", "a1111_nv")];
         let src = match crate::names::resolve(
             "source",
             "noise source",

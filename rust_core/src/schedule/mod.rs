@@ -401,8 +401,11 @@ pub(crate) fn compute(
     let (mut resolved, mut extras) = resolve::resolve(class, &layers, &mut warnings)?;
     if let Some(preset) = preset {
         if !pipeline::fits(preset.model, class, &resolved)? {
+            // A VP schedule on a flow-matching model is the silent "157.4" of issue 14: the
+            // pipeline would run it. A flow or EDM scheduler ignores a VP preset's betas (the
+            // result is its own class defaults), which a warning makes plain.
             let why = pipeline::misfit(preset, class);
-            if pipeline.is_some() {
+            if pipeline.is_some() && preset.model == presets::ModelKind::Flow {
                 return Err(CoreError::invalid("scheduler", why));
             }
             warnings.push(format!(
