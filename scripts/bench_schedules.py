@@ -247,7 +247,9 @@ def pipeline_table(args: argparse.Namespace) -> None:
         )
 
         def ours_call(
-            name: str = name, n: int = n, size: tuple[int, int, int | None] = (width, height, frames)
+            name: str = name,
+            n: int = n,
+            size: tuple[int, int, int | None] = (width, height, frames),
         ) -> Any:
             return sigmaserve.get_schedule(
                 None, n, preset=name, width=size[0], height=size[1], num_frames=size[2]

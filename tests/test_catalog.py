@@ -286,3 +286,21 @@ def test_unknown_names_through_grpc(client) -> None:
     with pytest.raises(InvalidArgumentError) as info:
         client.sample_init_latents(width=64, height=64, seeds=1, preset="wan21x")
     assert info.value.field == "preset" and '"wan2.1"' in str(info.value)
+
+
+def test_readme_python_example_runs_as_written(target) -> None:
+    """The README's Python block, against this session's server: same arguments, same results."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    diffusers = pytest.importorskip("diffusers")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    config = sigmaserve.list_presets()["sd15"]["config"]
+    pipe = SimpleNamespace(scheduler=diffusers.EulerDiscreteScheduler.from_config(config))
+    namespace: dict = {"pipe": pipe}
+    exec(compile(block.replace("127.0.0.1:50051", target), "README.md", "exec"), namespace)
+    assert namespace["video"].shape == (2, 16 * 15 * 22, 128)
+    assert namespace["lat"].init_noise_sigma == pytest.approx(13.158469, rel=1e-6)
+    assert namespace["sdxl"].scheduler == "EulerDiscreteScheduler"
+    assert namespace["wan"].scheduler == "UniPCMultistepScheduler"

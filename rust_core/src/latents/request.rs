@@ -454,6 +454,11 @@ fn resolve_scale(args: &LatentsArgs, preset: Option<&presets::Preset>) -> Result
         return check_sigma(sigma);
     }
     let scheduler = args.scheduler.as_deref().filter(|s| !s.is_empty());
+    let unscaled = preset.is_some_and(|p| !p.layout.scales);
+    if unscaled && scheduler.is_none() && args.scheduler_overrides.is_empty() {
+        // A flow-matching pipeline never scales its noise; its default scheduler needs no check.
+        return Ok(1.0);
+    }
     if scheduler.is_none() && preset.is_none() {
         if let Some((key, _)) = args.scheduler_overrides.iter().next() {
             return Err(CoreError::invalid(
