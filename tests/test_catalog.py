@@ -304,3 +304,20 @@ def test_readme_python_example_runs_as_written(target) -> None:
     assert namespace["lat"].init_noise_sigma == pytest.approx(13.158469, rel=1e-6)
     assert namespace["sdxl"].scheduler == "EulerDiscreteScheduler"
     assert namespace["wan"].scheduler == "UniPCMultistepScheduler"
+
+
+def test_the_documented_sampler_mapping_is_the_resolvers() -> None:
+    """docs/names.md's sampler table, row by row."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "names.md").read_text()
+    table = text.split("| A1111 sampler |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.strip("|").split("|") for line in table.splitlines()[2:] if line.startswith("|")]
+    assert len(rows) >= 14
+    for a1111, comfy, scheduler, options in ([c.strip() for c in row] for row in rows):
+        expected = {}
+        for pair in filter(None, (o.strip() for o in options.split(","))):
+            key, value = pair.split("=")
+            expected[key] = {"True": True, "False": False}.get(value, value)
+        for name in filter(None, (a1111, comfy)):
+            assert resolve_scheduler(name)[::2] == (scheduler, expected), name
