@@ -113,6 +113,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--budget", type=float, default=2.0, help="seconds per row")
     parser.add_argument("--round-ms", type=float, default=2.0, help="length of one round")
+    parser.add_argument(
+        "--tables", choices=("both", "bare", "pipeline"), default="both", help="which tables"
+    )
     args = parser.parse_args()
 
     warnings.filterwarnings("ignore")
@@ -129,6 +132,9 @@ def main() -> None:
         f"diffusers {diffusers.__version__}, torch {torch.__version__}, "
         f"sigmaserve {sigmaserve.__version__}"
     )
+    if args.tables == "pipeline":
+        pipeline_table(args)
+        return
     print(header)
     print("-" * len(header))
     preset_ratios = []
@@ -156,7 +162,8 @@ def main() -> None:
         f"median {statistics.median(preset_ratios):.0f}x (diffusers from_config + set_timesteps "
         f"vs sigmaserve.get_schedule, per call, one torch thread)"
     )
-    pipeline_table(args)
+    if args.tables == "both":
+        pipeline_table(args)
 
 
 # ---- pipeline level ---------------------------------------------------------------------------

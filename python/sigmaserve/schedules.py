@@ -66,7 +66,10 @@ def get_schedule(
     ``timesteps``/``sigmas`` the step count comes from their length; an explicit
     ``num_inference_steps`` must then agree with it.
     """
-    name, config = scheduler_arguments(scheduler, config)
+    if scheduler is None or type(scheduler) is str:
+        name = scheduler
+    else:
+        name, config = scheduler_arguments(scheduler, config)
     raw = _core.schedule_get(
         name,
         num_inference_steps,
@@ -78,7 +81,16 @@ def get_schedule(
         num_frames,
         pipeline,
     )
-    return Schedule._from_core(raw)
+    if raw["img2img"] is not None:
+        return Schedule._from_core(raw)
+    # Schedule._from_core inlined: this function is the hot path of a schedule request.
+    schedule = _new(Schedule)
+    _set(schedule, "__dict__", raw)
+    return schedule
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def list_presets() -> dict[str, dict[str, Any]]:

@@ -287,6 +287,16 @@ fn steps_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(None);
     };
+    if obj.is_exact_instance_of::<PyInt>() {
+        return match obj.extract::<i64>() {
+            Ok(n) if n >= 1 => Ok(Some(n as usize)),
+            Ok(n) => Err(invalid(FIELD, format!("must be at least 1, got {n}"))),
+            Err(_) => Err(PyErr::from(PyCoreError(CoreError::too_large(
+                FIELD,
+                "out of range",
+            )))),
+        };
+    }
     if obj.is_instance_of::<PyBool>() {
         return Err(invalid(FIELD, "expected an int, got bool".into()));
     }
@@ -301,6 +311,9 @@ fn steps_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
         _ => Err(invalid(FIELD, format!("must be at least 1, got {n}"))),
     }
 }
+
+/// Schedules with more steps than this are computed with the GIL released.
+const DETACH_ABOVE_STEPS: usize = 1000;
 
 /// An image size or frame count argument: None or an int >= 1.
 fn size_arg(obj: Option<&Bound<'_, PyAny>>, field: &str) -> PyResult<Option<usize>> {
@@ -350,19 +363,25 @@ fn schedule_get<'py>(
     let overrides = to_map(overrides.as_ref(), "overrides").map_err(PyErr::from)?;
     let (width, height) = (size_arg(width, "width")?, size_arg(height, "height")?);
     let num_frames = size_arg(num_frames, "num_frames")?;
-    let result = py.detach(|| {
-        schedule::get_pipeline_schedule(&PipelineArgs {
-            scheduler: scheduler.as_deref(),
-            num_inference_steps: steps,
-            preset: preset.as_deref().filter(|p| !p.is_empty()),
-            width,
-            height,
-            num_frames,
-            pipeline,
-            config: &config,
-            overrides: &overrides,
-        })
-    });
+    let args = PipelineArgs {
+        scheduler: scheduler.as_deref(),
+        num_inference_steps: steps,
+        preset: preset.as_deref().filter(|p| !p.is_empty()),
+        width,
+        height,
+        num_frames,
+        pipeline,
+        config: &config,
+        overrides: &overrides,
+    };
+    // A schedule of a few hundred steps takes about a microsecond: releasing and re-taking the
+    // GIL would cost a good part of that. Long ones (and custom arrays) release it.
+    let long = steps.is_none_or(|n| n > DETACH_ABOVE_STEPS) || !overrides.is_empty();
+    let result = if long {
+        py.detach(|| schedule::get_pipeline_schedule(&args))
+    } else {
+        schedule::get_pipeline_schedule(&args)
+    };
     let schedule = result.map_err(|e| PyErr::from(PyCoreError(e)))?;
     schedule_dict(py, schedule)
 }

@@ -829,6 +829,9 @@ pub fn preset_aliases() -> &'static [(&'static str, &'static str)] {
 /// The preset called `name` (case-insensitive, aliases accepted; an unknown name suggests the
 /// nearest).
 pub fn find(name: &str) -> Result<&'static Preset> {
+    if let Some(exact) = PRESETS.iter().find(|p| p.name == name) {
+        return Ok(exact);
+    }
     let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
     let canonical = names::resolve("preset", "preset", name, &names, ALIASES)?;
     PRESETS
