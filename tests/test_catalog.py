@@ -182,8 +182,13 @@ def test_wrong_family_is_an_error_at_the_pipeline_level_and_a_warning_bare() -> 
     assert info.value.field == "scheduler" and "flow-matching" in str(info.value)
     bare = sigmaserve.get_schedule("EulerDiscreteScheduler", 28, preset="flux-dev", pipeline=False)
     assert any("flow-matching" in w for w in bare.warnings)
-    with pytest.raises(InvalidArgumentError, match="VP"):
-        sigmaserve.get_schedule("FlowMatchEulerDiscreteScheduler", 30, preset="sdxl")
+    # A flow-matching scheduler ignores a VP preset's betas: its own defaults, with a warning.
+    flow = sigmaserve.get_schedule("FlowMatchEulerDiscreteScheduler", 30, preset="sdxl")
+    assert any("VP" in w for w in flow.warnings)
+    assert np.array_equal(
+        flow.sigmas,
+        sigmaserve.get_schedule("FlowMatchEulerDiscreteScheduler", 30, preset=None).sigmas,
+    )
     with pytest.raises(InvalidArgumentError, match="flow-matching"):
         sigmaserve.sample_init_latents(
             width=64, height=64, seeds=1, preset="sd3", scheduler="EulerDiscreteScheduler"
