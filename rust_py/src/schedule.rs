@@ -350,8 +350,9 @@ fn schedule_get<'py>(
     num_frames: Option<&Bound<'py, PyAny>>,
     pipeline: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    // An empty name is no name, as on the wire (an empty optional string field).
     let scheduler = match scheduler.filter(|s| !s.is_none()) {
-        Some(s) => Some(text_arg(s, "scheduler")?),
+        Some(s) => Some(text_arg(s, "scheduler")?).filter(|s| !s.is_empty()),
         None => None,
     };
     let steps = steps_arg(num_inference_steps)?;

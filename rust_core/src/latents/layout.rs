@@ -90,7 +90,7 @@ pub(crate) fn preset_shape(
 /// `2 * (size // (vae_scale_factor * 2))`).
 fn latent_side(layout: &LatentLayout, size: usize, field: &str) -> Result<usize> {
     let multiple = layout.size_multiple;
-    if size % multiple != 0 {
+    if !size.is_multiple_of(multiple) {
         return Err(CoreError::invalid(
             field,
             format!("must be a multiple of {multiple}, got {size}"),
@@ -124,7 +124,7 @@ fn latent_frames(rule: FrameRule, temporal: usize, num_frames: usize) -> Result<
     let latent = (frames - 1) / temporal + 1;
     Ok(match rule {
         // CogVideoXPipeline: `additional_frames = patch_size_t - latent_frames % patch_size_t`.
-        FrameRule::PadTo(patch) if latent % patch != 0 => latent + patch - latent % patch,
+        FrameRule::PadTo(patch) if !latent.is_multiple_of(patch) => latent + patch - latent % patch,
         _ => latent,
     })
 }
