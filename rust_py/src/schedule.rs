@@ -376,8 +376,10 @@ fn schedule_get<'py>(
         overrides: &overrides,
     };
     // A schedule of a few hundred steps takes about a microsecond: releasing and re-taking the
-    // GIL would cost a good part of that. Long ones (and custom arrays) release it.
-    let long = steps.is_none_or(|n| n > DETACH_ABOVE_STEPS) || !overrides.is_empty();
+    // GIL would cost a good part of that. Long ones (steps from custom arrays included) release
+    // it.
+    let long = steps.is_none_or(|n| n > DETACH_ABOVE_STEPS)
+        || ["timesteps", "sigmas"].iter().any(|k| overrides.get(k).is_some());
     let result = if long {
         py.detach(|| schedule::get_pipeline_schedule(&args))
     } else {
