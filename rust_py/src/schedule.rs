@@ -379,7 +379,9 @@ fn schedule_get<'py>(
     // GIL would cost a good part of that. Long ones (steps from custom arrays included) release
     // it.
     let long = steps.is_none_or(|n| n > DETACH_ABOVE_STEPS)
-        || ["timesteps", "sigmas"].iter().any(|k| overrides.get(k).is_some());
+        || ["timesteps", "sigmas"]
+            .iter()
+            .any(|k| overrides.get(k).is_some());
     let result = if long {
         py.detach(|| schedule::get_pipeline_schedule(&args))
     } else {
