@@ -85,7 +85,7 @@ def test_names_are_case_insensitive_everywhere() -> None:
         sigmaserve.get_schedule("EulerDiscreteScheduler", 30, preset="sdxl")
     )
     a = sigmaserve.sample_init_latents(
-        shape=(1, 4, 8, 8), seeds=3, source="CPU", seed_mode="Per_Item", dtype="FP16"
+        shape=(1, 4, 8, 8), seeds=3, source="CPU", seed_mode="Per-Item", dtype="Float16"
     )
     b = sigmaserve.sample_init_latents(shape=(1, 4, 8, 8), seeds=3, dtype="float16")
     assert np.array_equal(a.array, b.array)
@@ -282,6 +282,13 @@ def test_pipeline_latents_unary_and_streamed_equal_local(client, kwargs) -> None
         assert remote.shape == local.shape and remote.dtype == local.dtype
         assert np.array_equal(remote.array, local.array)
         assert remote.init_noise_sigma == local.init_noise_sigma
+
+
+def test_names_spelled_loosely_through_the_client(client) -> None:
+    kwargs = {"shape": (1, 4, 8, 8), "seeds": 3, "source": "CPU", "seed_mode": "Per-Item"}
+    remote = client.sample_init_latents(dtype="Float16", **kwargs)
+    local = sigmaserve.sample_init_latents(dtype="Float16", **kwargs)
+    assert remote.dtype == local.dtype == "float16" and np.array_equal(remote.array, local.array)
 
 
 def test_unknown_names_through_grpc(client) -> None:

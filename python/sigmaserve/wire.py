@@ -170,11 +170,20 @@ def _enum_number(field: Any, value: Any) -> int:
         return int(tensors.dtype_to_enum(dtype_name(value)))
     if not isinstance(value, str):
         raise invalid(field.name, f"must be a name, got {value!r}")
-    number = enum.values_by_name.get(enum_prefix(enum) + value.upper())
+    # Case, spaces, "-" and "_" do not matter in names (as in the core's resolver).
+    key = _fold(value)
+    number = next(
+        (v for v in enum.values if v.number and _fold(enum_value_name(enum, v.name)) == key),
+        None,
+    )
     if number is None or not value:
         names = [enum_value_name(enum, v.name) for v in enum.values if v.number]
         raise invalid(field.name, f"unknown value {value!r}; expected one of {names}")
     return int(number.number)
+
+
+def _fold(name: str) -> str:
+    return "".join(c for c in name if c not in " _-.\t").lower()
 
 
 def enum_prefix(enum: Any) -> str:

@@ -31,14 +31,11 @@ impl Dtype {
     /// `"float"`, `"double"`, `"half"`); anything else is an error on field `"dtype"`.
     pub fn parse(name: &str) -> Result<Dtype> {
         let valid = ["float32", "float64", "float16", "bfloat16"];
+        // torch's own aliases only: the clients encode dtypes without the core.
         let aliases = [
             ("float", "float32"),
-            ("fp32", "float32"),
             ("double", "float64"),
-            ("fp64", "float64"),
             ("half", "float16"),
-            ("fp16", "float16"),
-            ("bf16", "bfloat16"),
         ];
         Ok(
             match crate::names::resolve("dtype", "dtype", name, &valid, &aliases)? {

@@ -35,13 +35,8 @@ impl SeedMode {
     /// Parses `"per_item"`, `"batch"` or `"a1111"` (field `"seed_mode"`).
     pub fn parse(name: &str) -> Result<SeedMode> {
         let valid = Self::NAMES;
-        let aliases = [
-            ("per_image", "per_item"),
-            ("single", "batch"),
-            ("comfyui", "batch"),
-        ];
         Ok(
-            match crate::names::resolve("seed_mode", "seed mode", name, &valid, &aliases)? {
+            match crate::names::resolve("seed_mode", "seed mode", name, &valid, &[])? {
                 "per_item" => SeedMode::PerItem,
                 "batch" => SeedMode::Batch,
                 _ => SeedMode::A1111,
