@@ -214,10 +214,13 @@ def reference_config(scheduler: Any) -> dict[str, Any]:
 
 
 def ours(case: Case) -> sigmaserve.Schedule:
+    """The bare ``from_config`` + ``set_timesteps`` (``pipeline=False``): this suite compares
+    scheduler classes; tests/test_pipelines.py compares the pipelines."""
     return sigmaserve.get_schedule(
         case.scheduler,
         case.steps,
         preset=case.preset,
+        pipeline=False,
         config=dict(case.config),
         **case.overrides,
     )

@@ -1,6 +1,7 @@
 """sigmaserve: diffusion noise schedules and torch-exact seeded latents.
 
-Local API: :func:`get_schedule`, :func:`randn`, :class:`Generator`, :func:`sample_init_latents`.
+Local API: :func:`get_schedule`, :func:`randn`, :class:`Generator`, :func:`sample_init_latents`,
+and :func:`catalog` / :func:`resolve_name` for everything sigmaserve knows by name.
 Remote API: :class:`Client` and :class:`AsyncClient` return the same objects over gRPC; they
 load on first use, so ``import sigmaserve`` does not import grpc.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sigmaserve._core import __version__
+from sigmaserve.catalog import catalog, resolve_name, resolve_scheduler
 from sigmaserve.ecosystem import compare_schedules, ecosystem_schedule
 from sigmaserve.errors import InvalidArgumentError, SigmaserveError, TooLargeError
 from sigmaserve.latents import LATENT_FORMATS, sample_init_latents
@@ -44,10 +46,13 @@ __all__ = [
     "SigmaserveError",
     "TooLargeError",
     "__version__",
+    "catalog",
     "compare_schedules",
     "ecosystem_schedule",
     "get_schedule",
     "list_presets",
     "randn",
+    "resolve_name",
+    "resolve_scheduler",
     "sample_init_latents",
 ]

@@ -15,16 +15,21 @@ __all__ = [
     "ecosystem_schedule",
     "latents_default_preset",
     "latents_noise_option_keys",
+    "name_kinds",
     "noise_gpu_presets",
     "noise_randn",
     "noise_set_simd",
     "noise_simd_isa",
+    "resolve_name",
+    "schedule_aliases",
+    "schedule_ecosystem_names",
     "schedule_excluded",
     "schedule_families",
     "schedule_family_descriptions",
     "schedule_get",
     "schedule_presets",
     "schedule_schedulers",
+    "valid_names",
 ]
 
 # --- noise (rust_py/src/noise.rs): arguments are type-checked here, validated by the core ---
@@ -77,13 +82,18 @@ class Generator:
     def offset(self) -> int | None: ...
 
 def schedule_get(
-    scheduler: str,
+    scheduler: str | None,
     num_inference_steps: int | None,
     preset: str | None,
     config: Mapping[str, Any] | None,
     overrides: Mapping[str, Any] | None,
+    width: int | None = None,
+    height: int | None = None,
+    num_frames: int | None = None,
+    pipeline: bool = True,
 ) -> dict[str, Any]:
-    """Compute a diffusers schedule; returns the attribute dict of ``sigmaserve.Schedule``.
+    """Compute a schedule (the preset pipeline's conventions unless ``pipeline`` is false);
+    returns the attribute dict of ``sigmaserve.Schedule``.
 
     Keys: ``scheduler`` (str), ``timesteps`` (read-only int64/float32/float64 array),
     ``sigmas`` (read-only float32/float64 array or None), ``init_noise_sigma`` (float),
@@ -96,7 +106,9 @@ def schedule_get(
     """
 
 def schedule_presets() -> list[dict[str, Any]]:
-    """The presets: dicts with name, repo, class_name, latent_channels, vae_scale_factor, config."""
+    """The presets: dicts with name, repo, class_name, pipeline, pipeline_file, steps, width,
+    height, num_frames, model, convention, latent_channels, vae_scale_factor, pack_factor,
+    layout, aliases, config."""
 
 def schedule_schedulers() -> list[str]:
     """The diffusers scheduler class names ``schedule_get`` accepts."""
@@ -109,6 +121,21 @@ def schedule_family_descriptions() -> list[tuple[str, str]]:
 
 def schedule_excluded() -> list[tuple[str, str]]:
     """``(class name, reason)`` of the diffusers classes sigmaserve does not reproduce."""
+
+def schedule_aliases() -> list[dict[str, Any]]:
+    """The A1111 / ComfyUI scheduler aliases: dicts with name, tool, scheduler, options."""
+
+def schedule_ecosystem_names() -> list[str]:
+    """Every ecosystem schedule as ``"<tool>:<name>"``."""
+
+def resolve_name(kind: str, name: str) -> tuple[str, str | None, dict[str, Any]]:
+    """``(canonical name, tool or None, alias options)`` of a name of ``kind``."""
+
+def name_kinds() -> list[str]:
+    """The kinds ``resolve_name`` takes."""
+
+def valid_names(kind: str) -> list[str]:
+    """Every valid (canonical) name of ``kind``."""
 
 # --- ecosystem schedules (rust_py/src/ecosystem.rs) ---
 
@@ -138,6 +165,7 @@ class LatentsRequest:
         width: int | None = None,
         height: int | None = None,
         batch_size: int | None = None,
+        num_frames: int | None = None,
         preset: str | None = ...,
         seed_mode: str | None = None,
         source: str | None = None,
@@ -160,6 +188,10 @@ class LatentsRequest:
     def shape(self) -> tuple[int, ...]: ...
     @property
     def dtype(self) -> str: ...
+    @property
+    def drawn_shape(self) -> tuple[int, ...]: ...
+    @property
+    def draw_dtype(self) -> str: ...
     @property
     def numel(self) -> int: ...
     @property

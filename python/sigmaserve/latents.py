@@ -77,6 +77,7 @@ def sample_init_latents(
     shape: Sequence[int] | None = None,
     width: int | None = None,
     height: int | None = None,
+    num_frames: int | None = None,
     batch_size: int = 1,
     preset: str | None = DEFAULT_PRESET,
     seeds: int | Sequence[int],
@@ -93,13 +94,22 @@ def sample_init_latents(
 ) -> Latents:
     """Seeded initial latents exactly as a diffusers pipeline (or ComfyUI, A1111) draws them.
 
-    The shape comes from ``shape`` or from ``width``/``height``/``batch_size`` and the preset's
-    latent format. ``seeds`` is one int or a list; ``seed_mode`` is ``"per_item"`` (one
-    generator per item), ``"batch"`` (one generator for the whole tensor) or ``"a1111"``
-    (seed + i). The noise is multiplied by ``sigma`` when given (any real number, a numpy or
-    torch float32 scalar included: torch multiplies float32 latents by it in float32, and so
-    does sigmaserve), else by the ``init_noise_sigma`` of the schedule ``scheduler``,
-    ``num_inference_steps``, ``preset`` and ``scheduler_overrides`` give, else not at all.
+    With ``width``/``height`` (and ``num_frames`` for video presets; the pipeline's default when
+    not given) the latents are what the preset pipeline's ``prepare_latents`` returns: its shape
+    and axis order (CogVideoX: ``(B, F, C, H, W)``), frame rules (Wan's 4k + 1 rounding,
+    CogVideoX 1.5's padding), packing (Flux's 2x2 patches, LTX's tokens) and the dtype it draws
+    in (Wan, HunyuanVideo, LTX and Mochi draw float32; another ``dtype`` casts that draw, which
+    is what Mochi does). ``shape`` instead gives the drawn shape directly. ``seeds`` is one int
+    or a list; ``seed_mode`` is ``"per_item"`` (one generator per item), ``"batch"`` (one
+    generator for the whole tensor) or ``"a1111"`` (seed + i).
+
+    Scale: ``sigma`` when given (any real number, a numpy or torch float32 scalar included:
+    torch multiplies float32 latents by it in float32, and so does sigmaserve); else, with a
+    preset, what its pipeline multiplies by: the ``init_noise_sigma`` of ``scheduler`` (default:
+    the pipeline's) at ``num_inference_steps`` (default: the pipeline's) with
+    ``scheduler_overrides`` for the pipelines that scale (SD, SDXL, CogVideoX), 1.0 for the
+    flow-matching ones; without a preset, the named scheduler's ``init_noise_sigma``, else 1.0.
+    ``sigma=1.0`` gives unscaled noise.
 
     ``noise_options`` passes generator options and seed features through (``cpu_kernel``,
     ``gpu``, ``batch_index``, ``subseeds``, ``subseed_strength``, ``seed_resize_from`` in latent
@@ -111,6 +121,7 @@ def sample_init_latents(
         shape=shape,
         width=width,
         height=height,
+        num_frames=num_frames,
         batch_size=batch_size,
         preset=preset,
         seeds=seeds,

@@ -1,7 +1,8 @@
 """Diffusion noise schedules, computed exactly as diffusers computes them.
 
-:func:`get_schedule` reproduces ``Scheduler.from_config(config)`` followed by
-``set_timesteps(...)`` for every diffusers scheduler class sigmaserve supports, with model presets
+:func:`get_schedule` reproduces what a preset's diffusers pipeline sets on its scheduler (its
+``__call__`` conventions), or the bare ``Scheduler.from_config(config)`` followed by
+``set_timesteps(...)``, for every diffusers scheduler class sigmaserve supports, with model presets
 (:func:`list_presets`). The result is an immutable :class:`Schedule`. :func:`scheduler_families`
 and :func:`excluded_schedulers` describe the classes for a catalog.
 """
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sigmaserve import _core
+from sigmaserve.arguments import scheduler_arguments
 from sigmaserve.results import ConfigDict, Img2Img, Schedule
 
 __all__ = [
@@ -27,45 +29,73 @@ __all__ = [
 ]
 
 
-class _DefaultSteps(int):
-    """The default step count (50), recognisable so custom ``timesteps``/``sigmas`` can set it."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "50"
-
-
-_DEFAULT_STEPS = _DefaultSteps(50)
-
-
 def get_schedule(
-    scheduler: str = "EulerDiscreteScheduler",
-    num_inference_steps: int | None = _DEFAULT_STEPS,
+    scheduler: Any = None,
+    num_inference_steps: int | None = None,
     *,
     preset: str | None = "sd15",
+    width: int | None = None,
+    height: int | None = None,
+    num_frames: int | None = None,
+    pipeline: bool = True,
     config: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> Schedule:
-    """The schedule diffusers' ``scheduler`` gives after ``set_timesteps(num_inference_steps)``.
+    """The schedule a diffusers pipeline (or scheduler) runs for ``num_inference_steps``.
 
-    Precedence: class defaults < ``preset`` < ``config`` < ``overrides``. ``overrides`` take any
-    diffusers config key and the ``set_timesteps`` extras ``timesteps``, ``sigmas``, ``mu`` and
-    ``strength`` (img2img), plus those of single classes: ``max_timesteps`` and
-    ``intermediate_timesteps`` (SCM; ``None`` is a value there), ``jump_length`` and
-    ``jump_n_sample`` (RePaint), ``stage_index`` and ``is_amplify_first_chunk`` (Helios) and
-    ``start_time`` (RFD4Proteina). With custom ``timesteps``/``sigmas`` the default step count is
-    dropped; an explicit ``num_inference_steps`` must then agree with their length.
+    ``scheduler`` is a diffusers class name (any case), an A1111 sampler name ("DPM++ 2M
+    Karras"), a ComfyUI sampler/scheduler pair ("dpmpp_2m karras"), an ecosystem schedule
+    ``"<tool>:<name>"``, a diffusers scheduler object or class (its name and ``.config``), or
+    ``None``: the ``_class_name`` of ``config``, else the preset pipeline's default scheduler.
+
+    With a ``preset`` and ``pipeline=True`` the result is what that preset's diffusers pipeline
+    sets on its scheduler for this size (``width``, ``height``, ``num_frames``; the pipeline's
+    defaults when not given): FluxPipeline's own sigmas and ``mu`` from the packed sequence
+    length, SD3's ``mu`` where the config enables dynamic shifting, the video pipelines' sigmas;
+    its default steps when ``num_inference_steps`` is ``None``. A scheduler of a family the
+    preset's model cannot run (a DDPM-family scheduler on a flow-matching model) is an
+    ``InvalidArgumentError`` then, and a warning with ``pipeline=False``, the bare
+    ``Scheduler.from_config(config).set_timesteps(...)``.
+
+    Precedence: class defaults < ``preset`` < ``config`` < an alias's options < ``overrides``.
+    ``overrides`` take any diffusers config key and the ``set_timesteps`` extras ``timesteps``,
+    ``sigmas``, ``mu`` and ``strength`` (img2img), plus those of single classes:
+    ``max_timesteps`` and ``intermediate_timesteps`` (SCM; ``None`` is a value there),
+    ``jump_length`` and ``jump_n_sample`` (RePaint), ``stage_index`` and
+    ``is_amplify_first_chunk`` (Helios) and ``start_time`` (RFD4Proteina). With custom
+    ``timesteps``/``sigmas`` the step count comes from their length; an explicit
+    ``num_inference_steps`` must then agree with it.
     """
-    if num_inference_steps is _DEFAULT_STEPS:
-        custom = overrides.get("timesteps") is not None or overrides.get("sigmas") is not None
-        num_inference_steps = None if custom else 50
-    raw = _core.schedule_get(scheduler, num_inference_steps, preset, config, overrides)
-    return Schedule._from_core(raw)
+    if scheduler is None or type(scheduler) is str:
+        name = scheduler
+    else:
+        name, config = scheduler_arguments(scheduler, config)
+    raw = _core.schedule_get(
+        name,
+        num_inference_steps,
+        preset,
+        config,
+        overrides,
+        width,
+        height,
+        num_frames,
+        pipeline,
+    )
+    if raw["img2img"] is not None:
+        return Schedule._from_core(raw)
+    # Schedule._from_core inlined: this function is the hot path of a schedule request.
+    schedule = _new(Schedule)
+    _set(schedule, "__dict__", raw)
+    return schedule
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def list_presets() -> dict[str, dict[str, Any]]:
-    """The presets by name: repository, scheduler class, latent format and scheduler config."""
+    """The presets by name: repository, pipeline, default scheduler (``class_name``), steps and
+    size, latent layout, schedule convention and scheduler config."""
     return {p.pop("name"): p for p in _core.schedule_presets()}
 
 

@@ -23,11 +23,15 @@ MAX_TENSOR_VALUES = 1 << 16
 
 
 def dtype_to_enum(name: str) -> pb.DataType:
-    """Wire enum of a dtype name (``"float32"``...)."""
+    """Wire enum of a dtype name (``"float32"``...; case does not matter)."""
     try:
         return _DTYPES[name][0]
     except KeyError:
-        raise invalid("dtype", f"unknown dtype {name!r}; expected one of {list(_DTYPES)}") from None
+        pass
+    lowered = name.lower() if isinstance(name, str) else name
+    if lowered in _DTYPES:
+        return _DTYPES[lowered][0]
+    raise invalid("dtype", f"unknown dtype {name!r}; expected one of {list(_DTYPES)}")
 
 
 def enum_to_dtype(value: int, *, field: str = "dtype", default: str | None = None) -> str:

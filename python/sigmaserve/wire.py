@@ -177,11 +177,20 @@ def _enum_number(field: Any, value: Any) -> int:
         return int(tensors.dtype_to_enum(dtype_name(value)))
     if not isinstance(value, str):
         raise invalid(field.name, f"must be a name, got {value!r}")
-    number = enum.values_by_name.get(enum_prefix(enum) + value.upper())
+    # Case, spaces, "-" and "_" do not matter in names (as in the core's resolver).
+    key = _fold(value)
+    number = next(
+        (v for v in enum.values if v.number and _fold(enum_value_name(enum, v.name)) == key),
+        None,
+    )
     if number is None or not value:
         names = [enum_value_name(enum, v.name) for v in enum.values if v.number]
         raise invalid(field.name, f"unknown value {value!r}; expected one of {names}")
     return int(number.number)
+
+
+def _fold(name: str) -> str:
+    return "".join(c for c in name if c not in " _-.\t").lower()
 
 
 def enum_prefix(enum: Any) -> str:
@@ -282,10 +291,95 @@ def latents_from_chunks(
     return Latents(array, header.init_noise_sigma, tuple(seeds), dtype, states)
 
 
+# ---- catalog ---------------------------------------------------------------------------------
+
+_LAYOUT_OPTIONAL = ("vae_temporal_factor", "frames")
+_PRESET_OPTIONAL = ("num_frames",)
+
+
+def catalog_to_proto(catalog: Mapping[str, Any]) -> pb.GetCatalogResponse:
+    """``sigmaserve.catalog()`` as a GetCatalogResponse."""
+    reply = pb.GetCatalogResponse()
+    for item in catalog["schedulers"]:
+        reply.schedulers.add(**item)
+    for item in catalog["aliases"]:
+        alias = reply.aliases.add(name=item["name"], tool=item["tool"], scheduler=item["scheduler"])
+        alias.options.CopyFrom(dict_to_struct(item["options"], "options"))
+    for item in catalog["presets"]:
+        plain = {
+            k: v
+            for k, v in item.items()
+            if k not in ("layout", "aliases", "config") and v is not None
+        }
+        preset = reply.presets.add(**plain, aliases=item["aliases"])
+        preset.config_json = json.dumps(item["config"])
+        layout = {k: v for k, v in item["layout"].items() if v is not None}
+        preset.layout.CopyFrom(pb.LatentLayout(**layout))
+    for item in catalog["excluded"]:
+        reply.excluded.add(**item)
+    for item in catalog["families"]:
+        reply.families.add(**item)
+    for kind, names in catalog["names"].items():
+        reply.names[kind].names.extend(names)
+    return reply
+
+
+def _optional(message: Message, name: str) -> Any:
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def catalog_from_proto(reply: pb.GetCatalogResponse) -> dict[str, Any]:
+    """The mapping ``sigmaserve.catalog()`` returns, from a GetCatalogResponse."""
+    presets = []
+    for p in reply.presets:
+        layout = {
+            field.name: (
+                _optional(p.layout, field.name)
+                if field.name in _LAYOUT_OPTIONAL
+                else getattr(p.layout, field.name)
+            )
+            for field in pb.LatentLayout.DESCRIPTOR.fields
+        }
+        preset: dict[str, Any] = {}
+        for field in pb.CatalogPreset.DESCRIPTOR.fields:
+            name = field.name
+            if name == "layout":
+                preset[name] = layout
+            elif name == "aliases":
+                preset[name] = list(p.aliases)
+            elif name == "config_json":
+                preset["config"] = json.loads(p.config_json or "{}")
+            elif name in _PRESET_OPTIONAL:
+                preset[name] = _optional(p, name)
+            else:
+                preset[name] = getattr(p, name)
+        presets.append(preset)
+    return {
+        "schedulers": [
+            {"name": s.name, "family": s.family, "tool": s.tool} for s in reply.schedulers
+        ],
+        "aliases": [
+            {
+                "name": a.name,
+                "tool": a.tool,
+                "scheduler": a.scheduler,
+                "options": struct_to_dict(a.options),
+            }
+            for a in reply.aliases
+        ],
+        "presets": presets,
+        "excluded": [{"name": e.name, "reason": e.reason} for e in reply.excluded],
+        "families": [{"name": f.name, "description": f.description} for f in reply.families],
+        "names": {kind: list(names.names) for kind, names in reply.names.items()},
+    }
+
+
 __all__ = [
     "REPLY_OPTIONS",
     "WIRE_ONLY",
     "WIRE_SPELLINGS",
+    "catalog_from_proto",
+    "catalog_to_proto",
     "dict_to_struct",
     "encode",
     "enum_prefix",

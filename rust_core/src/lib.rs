@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod latents;
+pub mod names;
 pub mod rng;
 pub mod schedule;
 

@@ -29,6 +29,12 @@ fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
 /// An integer: a Python int or anything with `__index__` (numpy integers), never a bool.
 /// Values beyond 128 bits are reported as out of range by the caller's rules.
 pub(crate) fn int_arg(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<i128> {
+    // The common case first: a plain int (bool is a subclass, so not an exact int).
+    if obj.is_exact_instance_of::<PyInt>() {
+        return obj
+            .extract::<i128>()
+            .map_err(|_| invalid(field, "integer out of range"));
+    }
     if is_bool(obj) || obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyString>() {
         return Err(invalid(
             field,

@@ -39,7 +39,7 @@ impl PyLatentsRequest {
     /// `preset=None` (or "") means none; `dtype` is a name.
     #[new]
     #[pyo3(signature = (
-        *, seeds, shape = None, width = None, height = None, batch_size = None,
+        *, seeds, shape = None, width = None, height = None, batch_size = None, num_frames = None,
         preset = Some(DEFAULT_PRESET.to_owned()), seed_mode = None, source = None, dtype = None,
         sigma = None, scheduler = None, num_inference_steps = None, scheduler_overrides = None,
         noise_options = None, return_generator_states = false, max_elements = None
@@ -51,6 +51,7 @@ impl PyLatentsRequest {
         width: Option<&Bound<'_, PyAny>>,
         height: Option<&Bound<'_, PyAny>>,
         batch_size: Option<&Bound<'_, PyAny>>,
+        num_frames: Option<&Bound<'_, PyAny>>,
         preset: Option<String>,
         seed_mode: Option<&Bound<'_, PyAny>>,
         source: Option<&Bound<'_, PyAny>>,
@@ -68,6 +69,7 @@ impl PyLatentsRequest {
             width: optional(width, |o| int_arg(o, "width"))?,
             height: optional(height, |o| int_arg(o, "height"))?,
             batch_size: optional(batch_size, |o| int_arg(o, "batch_size"))?,
+            num_frames: optional(num_frames, |o| int_arg(o, "num_frames"))?,
             preset: match preset {
                 Some(name) if !name.is_empty() => PresetArg::Named(name),
                 _ => PresetArg::Unset,
@@ -166,6 +168,18 @@ impl PyLatentsRequest {
     #[getter]
     fn dtype(&self) -> &'static str {
         self.inner.dtype().name()
+    }
+
+    /// The shape the noise is drawn in (before the pipeline's packing).
+    #[getter]
+    fn drawn_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.drawn_shape())
+    }
+
+    /// The dtype the noise is drawn in (float32 for the pipelines that draw float32).
+    #[getter]
+    fn draw_dtype(&self) -> &'static str {
+        self.inner.draw_dtype().name()
     }
 
     /// Elements.

@@ -1,6 +1,7 @@
-//! Binding of the core's diffusers schedules: `schedule_get`, `schedule_presets`,
+//! Binding of the core's diffusers schedules and catalog: `schedule_get`, `schedule_presets`,
 //! `schedule_schedulers`, `schedule_families`, `schedule_family_descriptions`,
-//! `schedule_excluded`. Arguments are converted to owned core values while attached, the
+//! `schedule_excluded`, `schedule_aliases`, `schedule_ecosystem_names`, `resolve_name`,
+//! `name_kinds`. Arguments are converted to owned core values while attached, the
 //! schedule is computed detached (`py.detach`), arrays are moved into numpy without a copy.
 
 use std::sync::Mutex;
@@ -9,9 +10,15 @@ use numpy::{npyffi, IntoPyArray, PyArray1, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use sigmaserve_core::schedule::{self, ConfigMap, ConfigValue, FloatArray, Schedule, Timesteps};
+use sigmaserve_core::names::NameKind;
+use sigmaserve_core::rng::{CpuKernel, Dtype, GpuGeometry, SeedMode, Source};
+use sigmaserve_core::schedule::presets::{self, FrameRule, Preset};
+use sigmaserve_core::schedule::{
+    self, aliases, ConfigMap, ConfigValue, FloatArray, PipelineArgs, Schedule, Timesteps,
+};
 use sigmaserve_core::CoreError;
 
+use crate::convert::int_arg;
 use crate::errors::{CoreResult, PyCoreError};
 
 /// Converts one Python value (None, bool, int, float, str, a sequence of those, or anything with
@@ -280,6 +287,16 @@ fn steps_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(None);
     };
+    if obj.is_exact_instance_of::<PyInt>() {
+        return match obj.extract::<i64>() {
+            Ok(n) if n >= 1 => Ok(Some(n as usize)),
+            Ok(n) => Err(invalid(FIELD, format!("must be at least 1, got {n}"))),
+            Err(_) => Err(PyErr::from(PyCoreError(CoreError::too_large(
+                FIELD,
+                "out of range",
+            )))),
+        };
+    }
     if obj.is_instance_of::<PyBool>() {
         return Err(invalid(FIELD, "expected an int, got bool".into()));
     }
@@ -295,18 +312,49 @@ fn steps_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
     }
 }
 
-/// Computes a diffusers schedule; returns the attribute dict of the Python `Schedule`.
+/// Schedules with more steps than this are computed with the GIL released.
+const DETACH_ABOVE_STEPS: usize = 1000;
+
+/// An image size or frame count argument: None or an int >= 1.
+fn size_arg(obj: Option<&Bound<'_, PyAny>>, field: &str) -> PyResult<Option<usize>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let value = int_arg(obj, field)?;
+    match usize::try_from(value) {
+        Ok(v) if v >= 1 => Ok(Some(v)),
+        _ => Err(invalid(
+            field,
+            format!("must be a positive integer, got {value}"),
+        )),
+    }
+}
+
+/// Computes a schedule (`get_pipeline_schedule`: the preset pipeline's conventions unless
+/// `pipeline` is false); returns the attribute dict of the Python `Schedule`.
 #[pyfunction]
-#[pyo3(signature = (scheduler, num_inference_steps, preset, config, overrides))]
+#[pyo3(signature = (
+    scheduler, num_inference_steps, preset, config, overrides, width = None, height = None,
+    num_frames = None, pipeline = true
+))]
+#[allow(clippy::too_many_arguments)]
 fn schedule_get<'py>(
     py: Python<'py>,
-    scheduler: &Bound<'py, PyAny>,
+    scheduler: Option<&Bound<'py, PyAny>>,
     num_inference_steps: Option<&Bound<'py, PyAny>>,
     preset: Option<&Bound<'py, PyAny>>,
     config: Option<Bound<'py, PyAny>>,
     overrides: Option<Bound<'py, PyAny>>,
+    width: Option<&Bound<'py, PyAny>>,
+    height: Option<&Bound<'py, PyAny>>,
+    num_frames: Option<&Bound<'py, PyAny>>,
+    pipeline: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let scheduler = text_arg(scheduler, "scheduler")?;
+    // An empty name is no name, as on the wire (an empty optional string field).
+    let scheduler = match scheduler.filter(|s| !s.is_none()) {
+        Some(s) => Some(text_arg(s, "scheduler")?).filter(|s| !s.is_empty()),
+        None => None,
+    };
     let steps = steps_arg(num_inference_steps)?;
     let preset = match preset.filter(|p| !p.is_none()) {
         Some(p) => Some(text_arg(p, "preset")?),
@@ -314,15 +362,78 @@ fn schedule_get<'py>(
     };
     let config = to_map(config.as_ref(), "config").map_err(PyErr::from)?;
     let overrides = to_map(overrides.as_ref(), "overrides").map_err(PyErr::from)?;
-    let result = py.detach(|| {
-        schedule::get_schedule(&scheduler, steps, preset.as_deref(), &config, &overrides)
-    });
+    let (width, height) = (size_arg(width, "width")?, size_arg(height, "height")?);
+    let num_frames = size_arg(num_frames, "num_frames")?;
+    let args = PipelineArgs {
+        scheduler: scheduler.as_deref(),
+        num_inference_steps: steps,
+        preset: preset.as_deref().filter(|p| !p.is_empty()),
+        width,
+        height,
+        num_frames,
+        pipeline,
+        config: &config,
+        overrides: &overrides,
+    };
+    // A schedule of a few hundred steps takes about a microsecond: releasing and re-taking the
+    // GIL would cost a good part of that. Long ones (steps from custom arrays included) release
+    // it.
+    let long = steps.is_none_or(|n| n > DETACH_ABOVE_STEPS)
+        || ["timesteps", "sigmas"]
+            .iter()
+            .any(|k| overrides.get(k).is_some());
+    let result = if long {
+        py.detach(|| schedule::get_pipeline_schedule(&args))
+    } else {
+        schedule::get_pipeline_schedule(&args)
+    };
     let schedule = result.map_err(|e| PyErr::from(PyCoreError(e)))?;
     schedule_dict(py, schedule)
 }
 
-/// The presets: a list of dicts (name, repo, class_name, latent_channels, vae_scale_factor,
-/// config).
+/// The latent layout of a preset as a dict.
+fn layout_dict<'py>(py: Python<'py>, p: &Preset) -> PyResult<Bound<'py, PyDict>> {
+    let l = p.layout;
+    let dict = PyDict::new(py);
+    dict.set_item("channels", l.channels)?;
+    dict.set_item("vae_scale_factor", l.vae_scale_factor)?;
+    dict.set_item("vae_temporal_factor", l.vae_temporal_factor)?;
+    dict.set_item("pack_factor", l.pack_factor)?;
+    dict.set_item("packing", l.packing.name())?;
+    dict.set_item("axes", l.axes.name())?;
+    dict.set_item(
+        "noise_dtype",
+        if l.draws_float32 {
+            "float32"
+        } else {
+            "pipeline"
+        },
+    )?;
+    let frames = match l.frames {
+        FrameRule::Plain => "(num_frames - 1) // vae_temporal_factor + 1".to_owned(),
+        FrameRule::WanRound => {
+            "num_frames rounded to 4k + 1 (num_frames // 4 * 4 + 1), then (num_frames - 1) // 4 + 1"
+                .to_owned()
+        }
+        FrameRule::PadTo(n) => {
+            format!("(num_frames - 1) // vae_temporal_factor + 1, padded up to a multiple of {n}")
+        }
+    };
+    dict.set_item(
+        "frames",
+        if l.vae_temporal_factor.is_some() {
+            Some(frames)
+        } else {
+            None
+        },
+    )?;
+    dict.set_item("size_multiple", l.size_multiple)?;
+    dict.set_item("scales_by_init_noise_sigma", l.scales)?;
+    Ok(dict)
+}
+
+/// The presets: a list of dicts (name, repo, class_name, pipeline, steps, default size, latent
+/// layout, schedule convention, config, aliases).
 #[pyfunction]
 fn schedule_presets(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     let list = PyList::empty(py);
@@ -331,13 +442,134 @@ fn schedule_presets(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         dict.set_item("name", p.name)?;
         dict.set_item("repo", p.repo)?;
         dict.set_item("class_name", p.class_name)?;
+        dict.set_item("pipeline", p.pipeline)?;
+        dict.set_item(
+            "pipeline_file",
+            format!("diffusers 0.42.1 src/diffusers/{}", p.pipeline_file),
+        )?;
+        dict.set_item("steps", p.steps)?;
+        dict.set_item("width", p.width)?;
+        dict.set_item("height", p.height)?;
+        dict.set_item("num_frames", p.num_frames)?;
+        dict.set_item("model", p.model.name())?;
+        dict.set_item("convention", p.convention.name())?;
         dict.set_item("latent_channels", p.latent_channels)?;
         dict.set_item("vae_scale_factor", p.vae_scale_factor)?;
         dict.set_item("pack_factor", p.pack_factor)?;
+        dict.set_item("layout", layout_dict(py, p)?)?;
+        let aliases: Vec<&str> = presets::preset_aliases()
+            .iter()
+            .filter(|(_, target)| *target == p.name)
+            .map(|(alias, _)| *alias)
+            .collect();
+        dict.set_item("aliases", aliases)?;
         dict.set_item("config", config_dict(py, &p.config())?)?;
         list.append(dict)?;
     }
     Ok(list)
+}
+
+/// The A1111 / ComfyUI scheduler aliases: dicts (name, tool, scheduler, options).
+#[pyfunction]
+fn schedule_aliases(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let list = PyList::empty(py);
+    for a in aliases::list() {
+        let dict = PyDict::new(py);
+        dict.set_item("name", &a.name)?;
+        dict.set_item("tool", a.tool)?;
+        dict.set_item("scheduler", a.scheduler)?;
+        dict.set_item("options", config_dict(py, &a.options)?)?;
+        list.append(dict)?;
+    }
+    Ok(list)
+}
+
+/// Every ecosystem schedule as `"<tool>:<name>"`.
+#[pyfunction]
+fn schedule_ecosystem_names() -> Vec<String> {
+    schedule::ecosystem::all_names()
+}
+
+/// The canonical spelling of a name of `kind` (`scheduler`, `preset`, `tool`, `source`,
+/// `seed_mode`, `dtype`, `gpu`, `cpu_kernel`), with the tool a scheduler name belongs to and
+/// the options an alias selects: `(name, tool, options)`.
+#[pyfunction]
+fn resolve_name<'py>(
+    py: Python<'py>,
+    kind: &str,
+    name: &Bound<'py, PyAny>,
+) -> PyResult<(String, Option<&'static str>, Bound<'py, PyDict>)> {
+    let kind = NameKind::parse(kind).map_err(PyCoreError)?;
+    let name = text_arg(name, kind.name())?;
+    let empty = ConfigMap::new();
+    let (canonical, tool, options) = match kind {
+        NameKind::Scheduler => {
+            let r = schedule::resolve_scheduler(&name).map_err(PyCoreError)?;
+            (r.name, Some(r.tool), r.options)
+        }
+        NameKind::Preset => (
+            presets::find(&name).map_err(PyCoreError)?.name.to_owned(),
+            None,
+            empty,
+        ),
+        NameKind::Tool => (
+            schedule::ecosystem::canonical_tool(&name)
+                .map_err(PyCoreError)?
+                .to_owned(),
+            None,
+            empty,
+        ),
+        NameKind::Source => (
+            Source::parse(&name, None, None)
+                .map_err(PyCoreError)?
+                .name()
+                .to_owned(),
+            None,
+            empty,
+        ),
+        NameKind::SeedMode => (
+            SeedMode::parse(&name)
+                .map_err(PyCoreError)?
+                .name()
+                .to_owned(),
+            None,
+            empty,
+        ),
+        NameKind::Dtype => (
+            Dtype::parse(&name).map_err(PyCoreError)?.name().to_owned(),
+            None,
+            empty,
+        ),
+        NameKind::CpuKernel => (
+            CpuKernel::parse(&name)
+                .map_err(PyCoreError)?
+                .name()
+                .to_owned(),
+            None,
+            empty,
+        ),
+        NameKind::GpuPreset => (
+            GpuGeometry::canonical_preset(&name)
+                .map_err(PyCoreError)?
+                .to_owned(),
+            None,
+            empty,
+        ),
+    };
+    Ok((canonical, tool, config_dict(py, &options)?))
+}
+
+/// The name kinds `resolve_name` takes.
+#[pyfunction]
+fn name_kinds() -> Vec<&'static str> {
+    NameKind::ALL.iter().map(|k| k.name()).collect()
+}
+
+/// Every valid (canonical) name of `kind`.
+#[pyfunction]
+fn valid_names(kind: &str) -> PyResult<Vec<String>> {
+    let kind = NameKind::parse(kind).map_err(PyCoreError)?;
+    Ok(sigmaserve_core::names::valid_names(kind))
 }
 
 /// The diffusers scheduler class names `schedule_get` accepts.
@@ -372,5 +604,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(schedule_families, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_family_descriptions, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_excluded, m)?)?;
+    m.add_function(wrap_pyfunction!(schedule_aliases, m)?)?;
+    m.add_function(wrap_pyfunction!(schedule_ecosystem_names, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_name, m)?)?;
+    m.add_function(wrap_pyfunction!(name_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(valid_names, m)?)?;
     Ok(())
 }

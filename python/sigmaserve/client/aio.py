@@ -56,14 +56,30 @@ class AsyncClient:
         num_inference_steps: Any = UNSET,
         *,
         preset: Any = UNSET,
+        width: Any = UNSET,
+        height: Any = UNSET,
+        num_frames: Any = UNSET,
+        pipeline: Any = UNSET,
         config: Mapping[str, Any] | None = None,
         **overrides: Any,
     ) -> Schedule:
         """:func:`sigmaserve.get_schedule` on the server (same defaults, same result)."""
-        request = self._core.schedule_request(
-            scheduler, num_inference_steps, preset, config, overrides
-        )
+        named = {
+            "scheduler": scheduler,
+            "num_inference_steps": num_inference_steps,
+            "preset": preset,
+            "width": width,
+            "height": height,
+            "num_frames": num_frames,
+            "pipeline": pipeline,
+        }
+        request = self._core.schedule_request(named, config, overrides)
         return self._core.schedule_result(await self._call(self._stub.GetSchedule, request))
+
+    async def catalog(self) -> dict[str, Any]:
+        """:func:`sigmaserve.catalog` of the server (``GetCatalog``)."""
+        reply = await self._call(self._stub.GetCatalog, pb.GetCatalogRequest())
+        return self._core.catalog_result(reply)
 
     async def sample_init_latents(self, *, seeds: Any, **arguments: Any) -> Latents:
         """:func:`sigmaserve.sample_init_latents` on the server (same arguments, same result)."""

@@ -14,6 +14,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from sigmaserve import tensors, wire
+from sigmaserve.arguments import scheduler_arguments
 from sigmaserve.errors import InvalidArgumentError, SigmaserveError, TooLargeError, invalid
 from sigmaserve.results import Latents, Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
@@ -226,23 +227,24 @@ class ClientCore:
 
     def schedule_request(
         self,
-        scheduler: Any,
-        num_inference_steps: Any,
-        preset: Any,
+        arguments: Mapping[str, Any],
         config: Mapping[str, Any] | None,
         overrides: Mapping[str, Any],
     ) -> pb.GetScheduleRequest:
-        arguments = {
-            name: value
-            for name, value in (
-                ("scheduler", scheduler),
-                ("num_inference_steps", num_inference_steps),
-                ("preset", preset),
-                ("config", config),
-            )
-            if value is not UNSET
-        }
-        return wire.schedule_request({**arguments, **overrides})
+        """The request for ``get_schedule``'s named ``arguments`` (those left :data:`UNSET`
+        stay unset: the server's defaults are the local call's), ``config`` and overrides. A
+        diffusers scheduler object travels as its class name and config."""
+        given = {name: value for name, value in arguments.items() if value is not UNSET}
+        scheduler, config = scheduler_arguments(given.pop("scheduler", None), config)
+        if scheduler is not None:
+            given["scheduler"] = scheduler
+        if config is not None:
+            given["config"] = config
+        return wire.schedule_request({**given, **overrides})
+
+    @staticmethod
+    def catalog_result(reply: pb.GetCatalogResponse) -> dict[str, Any]:
+        return wire.catalog_from_proto(reply)
 
     def latents_request(self, arguments: Mapping[str, Any]) -> pb.SampleInitLatentsRequest:
         if "max_elements" in arguments:

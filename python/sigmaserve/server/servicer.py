@@ -36,6 +36,7 @@ class NoiseServicer:
         self.config = config
         self.service = service or LatentsService(config)
         self._zeros = b""
+        self._catalog: bytes | None = None
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
         """The service's method handlers; tensor replies are pre-serialized bytes."""
@@ -66,6 +67,11 @@ class NoiseServicer:
                 self.Ping,
                 request_deserializer=lenient(pb.PingRequest),
                 response_serializer=None,
+            ),
+            "GetCatalog": unary(
+                self.GetCatalog,
+                request_deserializer=lenient(pb.GetCatalogRequest),
+                response_serializer=None,  # serialized once, the catalog is static
             ),
         }
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
@@ -141,6 +147,15 @@ class NoiseServicer:
         if len(self._zeros) < size:
             self._zeros = bytes(size)
         return protocol.ping_reply(memoryview(self._zeros)[:size])
+
+    async def GetCatalog(
+        self, request: pb.GetCatalogRequest, context: grpc.aio.ServicerContext
+    ) -> bytes:
+        if self._catalog is None:
+            from sigmaserve.catalog import catalog
+
+            self._catalog = wire.catalog_to_proto(catalog()).SerializeToString()
+        return self._catalog
 
     # ---- helpers --------------------------------------------------------------------------
 

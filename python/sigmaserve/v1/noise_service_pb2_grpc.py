@@ -59,6 +59,11 @@ class NoiseServiceStub:
                 request_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.PingRequest.SerializeToString,
                 response_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.PingResponse.FromString,
                 _registered_method=True)
+        self.GetCatalog = channel.unary_unary(
+                '/sigmaserve.v1.NoiseService/GetCatalog',
+                request_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.GetCatalogRequest.SerializeToString,
+                response_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.GetCatalogResponse.FromString,
+                _registered_method=True)
 
 
 class NoiseServiceServicer:
@@ -96,6 +101,13 @@ class NoiseServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCatalog(self, request, context):
+        """The schedulers, presets and names the service accepts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NoiseServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -123,6 +135,11 @@ def add_NoiseServiceServicer_to_server(servicer, server):
                     servicer.Ping,
                     request_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.PingRequest.FromString,
                     response_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.PingResponse.SerializeToString,
+            ),
+            'GetCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCatalog,
+                    request_deserializer=sigmaserve_dot_v1_dot_noise__service__pb2.GetCatalogRequest.FromString,
+                    response_serializer=sigmaserve_dot_v1_dot_noise__service__pb2.GetCatalogResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -260,6 +277,33 @@ class NoiseService:
             '/sigmaserve.v1.NoiseService/Ping',
             sigmaserve_dot_v1_dot_noise__service__pb2.PingRequest.SerializeToString,
             sigmaserve_dot_v1_dot_noise__service__pb2.PingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sigmaserve.v1.NoiseService/GetCatalog',
+            sigmaserve_dot_v1_dot_noise__service__pb2.GetCatalogRequest.SerializeToString,
+            sigmaserve_dot_v1_dot_noise__service__pb2.GetCatalogResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@
 //! bounded memory ([`PayloadStream`]). All three give the same values: the seed policy's noise
 //! multiplied by the scale factor with torch's arithmetic.
 
+mod layout;
 mod options;
 mod payload;
 mod request;

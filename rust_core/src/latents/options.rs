@@ -105,12 +105,12 @@ impl NoiseOptions {
                 "seed_resize_from_w" => resize_px.0 = optional(value, |v| int(key, v))?,
                 "seed_resize_from_h" => resize_px.1 = optional(value, |v| int(key, v))?,
                 other => {
-                    return Err(CoreError::invalid(
+                    return Err(crate::names::unknown(
                         "noise_options",
-                        format!(
-                            "unknown option {other:?}; expected one of {}",
-                            NOISE_OPTION_KEYS.join(", ")
-                        ),
+                        "noise option",
+                        other,
+                        &NOISE_OPTION_KEYS,
+                        &NOISE_OPTION_KEYS,
                     ))
                 }
             }

@@ -4,7 +4,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::rng::policy::Plan;
-use crate::rng::{self, Dtype, Generator, NoiseRequest, NoiseSliceMut, SeedMode};
+use crate::rng::{self, Dtype, Generator, Noise, NoiseRequest, NoiseSliceMut, SeedMode};
 
 use super::request::LatentsRequest;
 use super::scale::{put_scaled, scale_in_place, Elem};
@@ -63,10 +63,27 @@ pub(crate) fn write_payload(request: &LatentsRequest, buf: &mut [u8], start: usi
             ),
         ));
     }
+    if request.transform.is_some() {
+        // A cast or packing goes through a typed buffer (see `LatentsRequest::working_bytes`).
+        let mut values = Noise::zeros(request.dtype(), request.numel());
+        request.fill(values.as_slice_mut())?;
+        put_noise(&values, &mut buf[start..]);
+        return Ok(());
+    }
     match request.dtype() {
         Dtype::Float32 => write_typed::<f32>(request, buf, start),
         Dtype::Float64 => write_typed::<f64>(request, buf, start),
         Dtype::Float16 | Dtype::BFloat16 => write_typed::<u16>(request, buf, start),
+    }
+}
+
+/// The little-endian bytes of `values` into `dst` (exactly their size).
+fn put_noise(values: &Noise, dst: &mut [u8]) {
+    match values {
+        Noise::F32(v) => put_scaled(v, dst, Dtype::Float32, 1.0),
+        Noise::F64(v) => put_scaled(v, dst, Dtype::Float64, 1.0),
+        Noise::F16(v) => put_scaled(v, dst, Dtype::Float16, 1.0),
+        Noise::BF16(v) => put_scaled(v, dst, Dtype::BFloat16, 1.0),
     }
 }
 

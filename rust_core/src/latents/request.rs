@@ -4,16 +4,17 @@
 use crate::error::{CoreError, Result};
 use crate::rng::policy::Plan;
 use crate::rng::{
-    wrap_seed, Dtype, NoiseRequest, NoiseSliceMut, SeedMode, Source, Variation, MAX_DIMS,
+    wrap_seed, Dtype, Noise, NoiseRequest, NoiseSliceMut, SeedMode, Source, Variation, MAX_DIMS,
 };
-use crate::schedule::{self, presets, ConfigMap};
+use crate::schedule::{self, presets, ConfigMap, PipelineArgs};
 
+use super::layout::{self, Transform};
 use super::options::{NoiseOptions, OptionValue};
 use super::payload;
 
-/// Steps used for the scale when a scheduler is named without `num_inference_steps` (the
-/// diffusers pipelines' default).
-pub const DEFAULT_STEPS: usize = 50;
+/// Steps used for the scale when a scheduler is named without `num_inference_steps` and no
+/// preset gives its pipeline's default (the diffusers pipelines' usual default).
+pub const DEFAULT_STEPS: usize = schedule::pipeline::FALLBACK_STEPS;
 
 /// The preset a request names.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -50,6 +51,8 @@ pub struct LatentsArgs {
     pub height: Option<i128>,
     /// Images per batch with `width`/`height` (default 1).
     pub batch_size: Option<i128>,
+    /// Video frames with `width`/`height` (video presets; default: the pipeline's).
+    pub num_frames: Option<i128>,
     /// The model family.
     pub preset: PresetArg,
     /// torch seeds in [-2**63, 2**64).
@@ -83,6 +86,12 @@ pub struct LatentsArgs {
 pub struct LatentsRequest {
     pub(crate) noise: NoiseRequest,
     pub(crate) plan: Plan,
+    /// The shape returned (the drawn shape unless the pipeline packs).
+    shape: Vec<usize>,
+    /// The dtype returned (the drawn dtype unless the pipeline draws float32).
+    dtype: Dtype,
+    /// The cast and packing between the draw and the result, when there is one.
+    pub(crate) transform: Option<Transform>,
     seeds: Vec<i128>,
     preset: Option<String>,
     factor: f64,
@@ -92,8 +101,17 @@ pub struct LatentsRequest {
 impl LatentsRequest {
     /// Validates `args` (every rule; nothing is generated).
     pub fn new(args: LatentsArgs) -> Result<LatentsRequest> {
-        let preset = args.preset.name().map(str::to_owned);
-        let shape = resolve_shape(&args, preset.as_deref())?;
+        let preset = match args.preset.name() {
+            Some(name) => Some(presets::find(name)?),
+            None => None,
+        };
+        let shaped = resolve_shape(&args, preset)?;
+        let dtype = Dtype::parse(args.dtype.as_deref().unwrap_or("float32"))?;
+        let draw_dtype = if shaped.draws_float32 {
+            Dtype::Float32
+        } else {
+            dtype
+        };
         if args.seeds.is_empty() {
             return Err(CoreError::invalid("seeds", "at least one seed is required"));
         }
@@ -102,10 +120,16 @@ impl LatentsRequest {
             .iter()
             .map(|&s| wrap_seed(s, "seeds"))
             .collect::<Result<Vec<u64>>>()?;
-        let factor = resolve_scale(&args, preset.as_deref())?;
+        let factor = resolve_scale(&args, preset)?;
         let options = NoiseOptions::parse(&args.noise_options)?;
+        let transform = (draw_dtype != dtype || shaped.permute.is_some()).then(|| Transform {
+            draw: draw_dtype,
+            out: dtype,
+            item: shaped.drawn[1..].iter().product(),
+            permute: shaped.permute.clone(),
+        });
         let noise = NoiseRequest {
-            shape,
+            shape: shaped.drawn,
             seeds,
             seed_mode: SeedMode::parse(args.seed_mode.as_deref().unwrap_or("per_item"))?,
             source: Source::parse(
@@ -113,7 +137,7 @@ impl LatentsRequest {
                 options.cpu_kernel.as_deref(),
                 options.gpu.as_deref(),
             )?,
-            dtype: Dtype::parse(args.dtype.as_deref().unwrap_or("float32"))?,
+            dtype: draw_dtype,
             batch_index: options.batch_index,
             variation: options.subseeds.map(|subseeds| Variation {
                 subseeds,
@@ -126,8 +150,11 @@ impl LatentsRequest {
         let request = LatentsRequest {
             noise,
             plan,
+            shape: shaped.output,
+            dtype,
+            transform,
             seeds: args.seeds,
-            preset,
+            preset: preset.map(|p| p.name.to_owned()),
             factor,
             return_generator_states: args.return_generator_states,
         };
@@ -156,13 +183,23 @@ impl LatentsRequest {
         })
     }
 
-    /// The latents' shape, batch dimension first.
+    /// The latents' shape, batch dimension first (after the pipeline's packing).
     pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The shape the noise is drawn in (before packing).
+    pub fn drawn_shape(&self) -> &[usize] {
         &self.noise.shape
     }
 
-    /// The element type.
+    /// The element type of the result.
     pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// The element type the noise is drawn in (float32 for the pipelines that draw float32).
+    pub fn draw_dtype(&self) -> Dtype {
         self.noise.dtype
     }
 
@@ -173,7 +210,7 @@ impl LatentsRequest {
 
     /// The payload size in bytes.
     pub fn nbytes(&self) -> usize {
-        self.plan.numel * self.noise.dtype.itemsize()
+        self.plan.numel * self.dtype.itemsize()
     }
 
     /// The seeds as the caller gave them.
@@ -231,7 +268,7 @@ impl LatentsRequest {
                 "shape",
                 format!(
                     "{:?} has {count} elements, over this server's limit of {max_elements}",
-                    self.noise.shape
+                    self.shape
                 ),
             ));
         }
@@ -250,7 +287,26 @@ impl LatentsRequest {
 
     /// Draws the scaled latents into `out` (length and dtype of the request).
     pub fn fill(&self, mut out: NoiseSliceMut<'_>) -> Result<()> {
-        payload::generate(&self.noise, &self.plan, out.reborrow())?;
+        match &self.transform {
+            None => payload::generate(&self.noise, &self.plan, out.reborrow())?,
+            Some(transform) => {
+                if out.len() != self.plan.numel || out.dtype() != self.dtype {
+                    return Err(CoreError::invalid(
+                        "out",
+                        format!(
+                            "needs {} {} elements, got {} {}",
+                            self.plan.numel,
+                            self.dtype.name(),
+                            out.len(),
+                            out.dtype().name()
+                        ),
+                    ));
+                }
+                let mut drawn = Noise::zeros(self.noise.dtype, self.plan.numel);
+                payload::generate(&self.noise, &self.plan, drawn.as_slice_mut())?;
+                transform.apply(&drawn, out.reborrow())?;
+            }
+        }
         super::scale::scale_noise(out, self.factor);
         Ok(())
     }
@@ -300,23 +356,38 @@ impl LatentsRequest {
     /// working arrays of variation seeds and seed resize), for admission against a budget.
     pub fn working_bytes(&self) -> usize {
         let item_bytes = self.plan.item * 8;
-        match (&self.plan.subseeds, &self.plan.resize) {
-            (None, None) => 0,
-            // noise and subnoise in float64, and the result before rounding
-            _ if self.noise.seed_mode == SeedMode::Batch => 3 * self.plan.numel * 8,
-            _ => 4 * item_bytes * rayon::current_num_threads(),
-        }
+        // A cast or packing holds the draw (and its cast) beside the result.
+        let transform = match &self.transform {
+            Some(t) => self.plan.numel * (t.draw.itemsize() + t.out.itemsize()),
+            None => 0,
+        };
+        transform
+            + match (&self.plan.subseeds, &self.plan.resize) {
+                (None, None) => 0,
+                // noise and subnoise in float64, and the result before rounding
+                _ if self.noise.seed_mode == SeedMode::Batch => 3 * self.plan.numel * 8,
+                _ => 4 * item_bytes * rayon::current_num_threads(),
+            }
     }
 }
 
-/// The shape from an explicit `shape` or from the image size and the preset's latent format.
-fn resolve_shape(args: &LatentsArgs, preset: Option<&str>) -> Result<Vec<usize>> {
+/// The shape from an explicit `shape` (drawn and returned as given) or from the image size and
+/// the preset pipeline's latent layout.
+fn resolve_shape(args: &LatentsArgs, preset: Option<&presets::Preset>) -> Result<layout::Shaped> {
     if let Some(shape) = &args.shape {
-        if args.width.is_some() || args.height.is_some() {
-            return Err(CoreError::invalid(
-                "shape",
-                "give either shape or width/height, not both",
-            ));
+        for (field, given) in [
+            ("width", args.width.is_some()),
+            ("height", args.height.is_some()),
+            ("num_frames", args.num_frames.is_some()),
+        ] {
+            if given {
+                return Err(CoreError::invalid(
+                    "shape",
+                    format!(
+                        "give either shape or width/height (and num_frames), not shape and {field}"
+                    ),
+                ));
+            }
         }
         if shape.is_empty() {
             return Err(CoreError::invalid(
@@ -325,10 +396,16 @@ fn resolve_shape(args: &LatentsArgs, preset: Option<&str>) -> Result<Vec<usize>>
             ));
         }
         check_ndim(shape.len())?;
-        return shape
+        let dims = shape
             .iter()
             .map(|&d| positive(d, "shape"))
-            .collect::<Result<Vec<usize>>>();
+            .collect::<Result<Vec<usize>>>()?;
+        return Ok(layout::Shaped {
+            drawn: dims.clone(),
+            output: dims,
+            permute: None,
+            draws_float32: false,
+        });
     }
     let (Some(width), Some(height)) = (args.width, args.height) else {
         return Err(CoreError::invalid(
@@ -339,14 +416,17 @@ fn resolve_shape(args: &LatentsArgs, preset: Option<&str>) -> Result<Vec<usize>>
     let Some(preset) = preset else {
         return Err(CoreError::invalid(
             "preset",
-            "width/height need a preset to know the latent channels",
+            "width/height need a preset to know the latent layout",
         ));
     };
-    let format = presets::latent_format(preset)?;
     let width = positive(width, "width")?;
     let height = positive(height, "height")?;
     let batch = positive(args.batch_size.unwrap_or(1), "batch_size")?;
-    format.shape(batch, height, width)
+    let frames = args
+        .num_frames
+        .map(|f| positive(f, "num_frames"))
+        .transpose()?;
+    layout::preset_shape(preset, batch, width, height, frames)
 }
 
 /// At most [`MAX_DIMS`] dimensions.
@@ -373,12 +453,21 @@ fn positive(value: i128, field: &str) -> Result<usize> {
         .ok_or_else(|| CoreError::too_large(field, format!("{value} is too large")))
 }
 
-/// `sigma` when given, else the named scheduler's `init_noise_sigma`, else 1.
-fn resolve_scale(args: &LatentsArgs, preset: Option<&str>) -> Result<f64> {
+/// `sigma` when given; else, with a preset, what its pipeline's `prepare_latents` multiplies by
+/// (`scheduler.init_noise_sigma` of the named scheduler, or of the pipeline's default, at the
+/// given or default steps, for the pipelines that scale; 1 for flow-matching pipelines); else
+/// the named scheduler's `init_noise_sigma`; else 1.
+fn resolve_scale(args: &LatentsArgs, preset: Option<&presets::Preset>) -> Result<f64> {
     if let Some(sigma) = args.sigma {
         return check_sigma(sigma);
     }
-    let Some(scheduler) = args.scheduler.as_deref().filter(|s| !s.is_empty()) else {
+    let scheduler = args.scheduler.as_deref().filter(|s| !s.is_empty());
+    let unscaled = preset.is_some_and(|p| !p.layout.scales);
+    if unscaled && scheduler.is_none() && args.scheduler_overrides.is_empty() {
+        // A flow-matching pipeline never scales its noise; its default scheduler needs no check.
+        return Ok(1.0);
+    }
+    if scheduler.is_none() && preset.is_none() {
         if let Some((key, _)) = args.scheduler_overrides.iter().next() {
             return Err(CoreError::invalid(
                 key,
@@ -386,23 +475,36 @@ fn resolve_scale(args: &LatentsArgs, preset: Option<&str>) -> Result<f64> {
             ));
         }
         return Ok(1.0);
-    };
+    }
     let steps = match args.num_inference_steps {
-        None => DEFAULT_STEPS,
-        Some(n) => usize::try_from(n).map_err(|_| {
+        None => None,
+        Some(n) => Some(usize::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
             CoreError::invalid(
                 "num_inference_steps",
                 format!("must be at least 1, got {n}"),
             )
-        })?,
+        })?),
     };
-    let schedule = schedule::get_schedule(
+    let size = |v: Option<i128>| v.and_then(|v| usize::try_from(v).ok());
+    let empty = ConfigMap::new();
+    let schedule = schedule::get_pipeline_schedule(&PipelineArgs {
         scheduler,
-        Some(steps),
-        preset,
-        &ConfigMap::new(),
-        &args.scheduler_overrides,
-    )?;
+        num_inference_steps: steps.or(if preset.is_none() {
+            Some(DEFAULT_STEPS)
+        } else {
+            None
+        }),
+        preset: preset.map(|p| p.name),
+        width: size(args.width),
+        height: size(args.height),
+        num_frames: size(args.num_frames),
+        pipeline: true,
+        config: &empty,
+        overrides: &args.scheduler_overrides,
+    })?;
+    if preset.is_some_and(|p| !p.layout.scales) {
+        return Ok(1.0);
+    }
     check_sigma(schedule.init_noise_sigma)
 }
 

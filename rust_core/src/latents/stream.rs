@@ -18,6 +18,7 @@ use crate::rng::{
     SequentialDraw, Source,
 };
 
+use super::layout::Transform;
 use super::request::LatentsRequest;
 use super::scale::{put_scaled, Elem};
 
@@ -31,7 +32,7 @@ pub struct PayloadStream {
     factor: f64,
     total: usize,
     offset: usize,
-    elements: Elements,
+    elements: Reader,
     scratch: Noise,
     /// The bytes of an element a previous piece ended inside.
     split: Option<[u8; 8]>,
@@ -45,7 +46,7 @@ impl PayloadStream {
             factor: request.init_noise_sigma(),
             total: request.nbytes(),
             offset: 0,
-            elements: Elements::new(request)?,
+            elements: Reader::new(request)?,
             scratch: Noise::zeros(request.dtype(), 0),
             split: None,
         })
@@ -117,7 +118,68 @@ fn put_typed<T: Elem>(values: &Noise, out: &mut [u8], dtype: Dtype, factor: f64)
     }
 }
 
-/// The unscaled elements, in order.
+/// The unscaled elements as returned: the draw itself, or the draw cast and packed item by
+/// item (memory: one item of each).
+#[derive(Debug)]
+enum Reader {
+    Direct(Elements),
+    Transformed {
+        elements: Elements,
+        transform: Transform,
+        drawn: Noise,
+        item: Noise,
+        at: usize,
+    },
+}
+
+impl Reader {
+    fn new(request: &LatentsRequest) -> Result<Reader> {
+        let elements = Elements::new(request)?;
+        Ok(match &request.transform {
+            None => Reader::Direct(elements),
+            Some(transform) => Reader::Transformed {
+                elements,
+                transform: transform.clone(),
+                drawn: Noise::zeros(transform.draw, transform.item),
+                item: Noise::zeros(transform.out, transform.item),
+                at: transform.item,
+            },
+        })
+    }
+
+    /// The next `out.len()` elements.
+    fn read(&mut self, mut out: NoiseSliceMut<'_>) -> Result<()> {
+        let Reader::Transformed {
+            elements,
+            transform,
+            drawn,
+            item,
+            at,
+        } = self
+        else {
+            let Reader::Direct(elements) = self else {
+                return Err(exhausted());
+            };
+            return elements.read(out);
+        };
+        let total = out.len();
+        let mut done = 0;
+        while done < total {
+            if *at == item.len() {
+                elements.read(drawn.as_slice_mut())?;
+                transform.apply(drawn, item.as_slice_mut())?;
+                *at = 0;
+            }
+            let n = (item.len() - *at).min(total - done);
+            copy_range(item, *at, out.sub(done, n));
+            *at += n;
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// The unscaled elements of the draw, in order.
 #[derive(Debug)]
 enum Elements {
     /// Successive plain draws.

@@ -181,7 +181,9 @@ fn image_sizes_use_the_preset_format() {
     let sd = image(PresetArg::Default, 512, 768).expect("sd15");
     assert_eq!(sd.shape(), &[2, 4, 96, 64]);
     let flux = image(PresetArg::Named("flux-dev".into()), 1024, 520).expect("flux");
-    assert_eq!(flux.shape(), &[2, 16, 64, 128]);
+    // FluxPipeline draws (2, 16, 64, 128) and packs it into 2x2 patches.
+    assert_eq!(flux.drawn_shape(), &[2, 16, 64, 128]);
+    assert_eq!(flux.shape(), &[2, 32 * 64, 64]);
     let err = image(PresetArg::Default, 500, 512).expect_err("multiple of 8");
     assert_eq!(err.field(), "width");
     let err = image(PresetArg::Unset, 512, 512).expect_err("no preset");
@@ -251,4 +253,115 @@ fn with_seeds_keeps_everything_else() {
         "seeds"
     );
     let _ = NoiseRequest::new(vec![1], vec![1]);
+}
+
+/// The pipeline's packing and cast written out plainly (the reference for the preset paths):
+/// Flux `out[b, i*(w/2) + j, c*4 + a*2 + e] = drawn[b, c, 2i + a, 2j + e]`, LTX
+/// `out[b, n, c] = drawn[b, c, n]`, a float32 draw cast element by element.
+fn preset_reference(request: &LatentsRequest, preset: &str) -> Vec<u8> {
+    let drawn: Noise = rng::sample_noise(request.noise()).expect("draw");
+    let values: Vec<f64> = drawn.to_f64_vec();
+    let shape = request.drawn_shape().to_vec();
+    let item: usize = shape[1..].iter().product();
+    let mut out = vec![0f64; values.len()];
+    for b in 0..shape[0] {
+        let src = &values[b * item..(b + 1) * item];
+        let dst = &mut out[b * item..(b + 1) * item];
+        match preset {
+            "flux-dev" => {
+                let (c, h, w) = (shape[1], shape[2], shape[3]);
+                for ch in 0..c {
+                    for i in 0..h / 2 {
+                        for j in 0..w / 2 {
+                            for (a, e) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                                let token = i * (w / 2) + j;
+                                dst[token * c * 4 + ch * 4 + a * 2 + e] =
+                                    src[ch * h * w + (2 * i + a) * w + 2 * j + e];
+                            }
+                        }
+                    }
+                }
+            }
+            "ltx-video" => {
+                let c = shape[1];
+                let n = item / c;
+                for ch in 0..c {
+                    for t in 0..n {
+                        dst[t * c + ch] = src[ch * n + t];
+                    }
+                }
+            }
+            _ => dst.copy_from_slice(src),
+        }
+    }
+    // Cast (exact from float32 for float64; nearest-even for the half types), then scale.
+    let mut cast = Noise::zeros(request.dtype(), out.len());
+    match cast.as_slice_mut() {
+        crate::rng::NoiseSliceMut::F32(d) => {
+            d.iter_mut().zip(&out).for_each(|(o, x)| *o = *x as f32)
+        }
+        crate::rng::NoiseSliceMut::F64(d) => d.copy_from_slice(&out),
+        crate::rng::NoiseSliceMut::F16(d) => {
+            let f: Vec<f32> = out.iter().map(|x| *x as f32).collect();
+            crate::rng::dtype::round_to_f16(&f, d);
+        }
+        crate::rng::NoiseSliceMut::BF16(d) => {
+            let f: Vec<f32> = out.iter().map(|x| *x as f32).collect();
+            crate::rng::dtype::round_to_bf16(&f, d);
+        }
+    }
+    scale_noise(cast.as_slice_mut(), request.init_noise_sigma());
+    cast.to_le_bytes()
+}
+
+#[test]
+fn preset_payloads_agree_with_the_pipeline_layouts() {
+    let mut cases = Cases(1414);
+    let mut checked = 0;
+    for _ in 0..120 {
+        let preset = *cases.pick(&[
+            "flux-dev",
+            "ltx-video",
+            "mochi",
+            "wan2.1",
+            "cogvideox-1.5",
+            "sdxl",
+        ]);
+        let multiple = match preset {
+            "ltx-video" => 32,
+            "wan2.1" => 16,
+            _ => 8,
+        };
+        let side = |cases: &mut Cases| (multiple.max(16) * (1 + cases.below(4))) as i128;
+        let batch = 1 + cases.below(3) as i128;
+        let mode = *cases.pick(&["per_item", "batch"]);
+        let seeds: Vec<i128> = match mode {
+            "per_item" => (0..batch).map(|_| cases.below(1 << 40) as i128).collect(),
+            _ => vec![cases.below(1 << 40) as i128],
+        };
+        let video = !matches!(preset, "flux-dev" | "sdxl");
+        let args = LatentsArgs {
+            width: Some(side(&mut cases)),
+            height: Some(side(&mut cases)),
+            num_frames: video.then(|| 1 + cases.below(20) as i128),
+            batch_size: Some(batch),
+            preset: PresetArg::Named(preset.into()),
+            seeds,
+            seed_mode: Some(mode.into()),
+            source: Some((*cases.pick(&["cpu", "cuda"])).into()),
+            dtype: Some((*cases.pick(&["float32", "float64", "float16", "bfloat16"])).into()),
+            num_inference_steps: Some(1 + cases.below(60) as i128),
+            ..LatentsArgs::default()
+        };
+        let request = LatentsRequest::new(args.clone()).expect("valid preset request");
+        let expected = preset_reference(&request, preset);
+        let step = 1 + cases.below(997) as usize;
+        assert_eq!(streamed(&request, step), expected, "stream {args:?}");
+        assert_eq!(written(&request, 5), expected, "payload {args:?}");
+        let mut noise = Noise::zeros(request.dtype(), request.numel());
+        request.fill(noise.as_slice_mut()).expect("fill");
+        assert_eq!(noise.to_le_bytes(), expected, "fill {args:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, 120);
 }

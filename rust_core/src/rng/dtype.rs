@@ -1,6 +1,6 @@
 //! Output element types and the buffers that hold generated noise.
 
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 
 /// The floating-point type of generated noise.
 ///
@@ -30,18 +30,21 @@ impl Dtype {
     /// Parses `"float32"`, `"float64"`, `"float16"` or `"bfloat16"` (also the torch aliases
     /// `"float"`, `"double"`, `"half"`); anything else is an error on field `"dtype"`.
     pub fn parse(name: &str) -> Result<Dtype> {
-        match name {
-            "float32" | "float" => Ok(Dtype::Float32),
-            "float64" | "double" => Ok(Dtype::Float64),
-            "float16" | "half" => Ok(Dtype::Float16),
-            "bfloat16" => Ok(Dtype::BFloat16),
-            other => Err(CoreError::invalid(
-                "dtype",
-                format!(
-                    "unknown dtype {other:?}; expected one of \"float32\", \"float64\", \"float16\", \"bfloat16\""
-                ),
-            )),
-        }
+        let valid = ["float32", "float64", "float16", "bfloat16"];
+        // torch's own aliases only: the clients encode dtypes without the core.
+        let aliases = [
+            ("float", "float32"),
+            ("double", "float64"),
+            ("half", "float16"),
+        ];
+        Ok(
+            match crate::names::resolve("dtype", "dtype", name, &valid, &aliases)? {
+                "float32" => Dtype::Float32,
+                "float64" => Dtype::Float64,
+                "float16" => Dtype::Float16,
+                _ => Dtype::BFloat16,
+            },
+        )
     }
 
     /// Bytes per element.

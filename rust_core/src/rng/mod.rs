@@ -103,15 +103,15 @@ pub enum CpuKernel {
 }
 
 impl CpuKernel {
+    /// The kernel names [`CpuKernel::parse`] accepts.
+    pub const NAMES: [&'static str; 2] = ["avx2", "default"];
+
     /// Parses `"avx2"` or `"default"` (field `"cpu_kernel"`).
     pub fn parse(name: &str) -> Result<CpuKernel> {
-        match name {
+        let aliases = [("avx512", "avx2"), ("generic", "default")];
+        match crate::names::resolve("cpu_kernel", "CPU kernel", name, &Self::NAMES, &aliases)? {
             "avx2" => Ok(CpuKernel::Avx2),
-            "default" => Ok(CpuKernel::Default),
-            other => Err(CoreError::invalid(
-                "cpu_kernel",
-                format!("unknown CPU kernel {other:?}; expected \"avx2\" or \"default\""),
-            )),
+            _ => Ok(CpuKernel::Default),
         }
     }
 
@@ -193,20 +193,25 @@ impl GpuGeometry {
 
     /// A preset by name (case-insensitive), e.g. `"rtx4090"`.
     pub fn preset(name: &str) -> Result<GpuGeometry> {
-        let key = name.trim().to_ascii_lowercase();
+        let found = Self::canonical_preset(name)?;
         Self::PRESETS
             .iter()
-            .find(|(n, _)| *n == key)
+            .find(|(n, _)| *n == found)
             .map(|(_, g)| *g)
-            .ok_or_else(|| {
-                CoreError::invalid(
-                    "gpu",
-                    format!(
-                        "unknown GPU preset {name:?}; expected one of {} or \"<SMs>x<threads per SM>\"",
-                        Self::preset_names().join(", ")
-                    ),
-                )
-            })
+            .ok_or_else(|| CoreError::invalid("gpu", format!("unknown GPU preset {name:?}")))
+    }
+
+    /// The canonical spelling of a GPU preset name (case-insensitive; an unknown name suggests
+    /// the nearest).
+    pub fn canonical_preset(name: &str) -> Result<&'static str> {
+        let names = Self::preset_names();
+        crate::names::lookup(name.trim(), &names, &[]).ok_or_else(|| {
+            let mut err = crate::names::unknown("gpu", "GPU preset", name, &names, &names);
+            if let CoreError::InvalidArgument { message, .. } = &mut err {
+                message.push_str(" A GPU is also given as \"<SMs>x<threads per SM>\".");
+            }
+            err
+        })
     }
 
     /// A preset name, or `"<SMs>x<threads per SM>"` such as `"82x1536"`.
@@ -264,7 +269,14 @@ impl Source {
     /// `cpu_kernel` (`"avx2"` or `"default"`, only for `"cpu"`) and `gpu` (a preset name or
     /// `"<SMs>x<threads>"`, only for `"cuda"`).
     pub fn parse(source: &str, cpu_kernel: Option<&str>, gpu: Option<&str>) -> Result<Source> {
-        let src = match source {
+        let aliases = [("nv", "a1111_nv")];
+        let src = match crate::names::resolve(
+            "source",
+            "noise source",
+            source,
+            &Self::NAMES,
+            &aliases,
+        )? {
             "cpu" => Source::Cpu(match cpu_kernel {
                 Some(k) => CpuKernel::parse(k)?,
                 None => CpuKernel::Avx2,
@@ -273,15 +285,7 @@ impl Source {
                 Some(g) => GpuGeometry::parse(g)?,
                 None => GpuGeometry::UNLIMITED,
             }),
-            "a1111_nv" | "nv" => Source::A1111Nv,
-            other => {
-                return Err(CoreError::invalid(
-                    "source",
-                    format!(
-                        "unknown noise source {other:?}; expected \"cpu\", \"cuda\" or \"a1111_nv\""
-                    ),
-                ))
-            }
+            _ => Source::A1111Nv,
         };
         if cpu_kernel.is_some() && !matches!(src, Source::Cpu(_)) {
             return Err(CoreError::invalid(

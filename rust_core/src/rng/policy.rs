@@ -34,18 +34,18 @@ pub enum SeedMode {
 impl SeedMode {
     /// Parses `"per_item"`, `"batch"` or `"a1111"` (field `"seed_mode"`).
     pub fn parse(name: &str) -> Result<SeedMode> {
-        match name {
-            "per_item" => Ok(SeedMode::PerItem),
-            "batch" => Ok(SeedMode::Batch),
-            "a1111" => Ok(SeedMode::A1111),
-            other => Err(CoreError::invalid(
-                "seed_mode",
-                format!(
-                    "unknown seed mode {other:?}; expected \"per_item\", \"batch\" or \"a1111\""
-                ),
-            )),
-        }
+        let valid = Self::NAMES;
+        Ok(
+            match crate::names::resolve("seed_mode", "seed mode", name, &valid, &[])? {
+                "per_item" => SeedMode::PerItem,
+                "batch" => SeedMode::Batch,
+                _ => SeedMode::A1111,
+            },
+        )
     }
+
+    /// The names [`SeedMode::parse`] accepts.
+    pub const NAMES: [&'static str; 3] = ["per_item", "batch", "a1111"];
 
     /// The name accepted by [`SeedMode::parse`].
     pub fn name(self) -> &'static str {

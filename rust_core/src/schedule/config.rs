@@ -107,9 +107,23 @@ impl ConfigMap {
         }
     }
 
+    /// An empty map with room for `capacity` entries.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        ConfigMap {
+            entries: Vec::with_capacity(capacity),
+        }
+    }
+
     /// Appends a key known at compile time (no allocation); the caller ensures it is new.
     pub(crate) fn push_static(&mut self, key: &'static str, value: ConfigValue) {
         self.entries.push((Cow::Borrowed(key), value));
+    }
+
+    /// Replaces the value of the entry at `index` (insertion order); out of range: nothing.
+    pub(crate) fn set_index(&mut self, index: usize, value: ConfigValue) {
+        if let Some(entry) = self.entries.get_mut(index) {
+            entry.1 = value;
+        }
     }
 
     /// Mutable access to the values in insertion order.

@@ -1,10 +1,13 @@
 //! Noise schedules computed exactly as diffusers 0.42.1 computes them (`__init__` then
 //! `set_timesteps`), with model presets and the known upstream quirks reported as warnings.
 //!
-//! The single entry point is [`get_schedule`]. Precedence of configuration layers: class
-//! defaults < preset < `config` < `overrides`. The `set_timesteps` extras (`timesteps`, `sigmas`,
-//! `mu`, `strength`) travel in `overrides`.
+//! Two entry points: [`get_schedule`], the bare `from_config` + `set_timesteps`, and
+//! [`get_pipeline_schedule`], what a preset's pipeline sets on its scheduler. Precedence of
+//! configuration layers: class defaults < preset < `config` < a scheduler alias's options <
+//! `overrides`. The `set_timesteps` extras (`timesteps`, `sigmas`, `mu`, `strength`) travel in
+//! `overrides`. Scheduler names resolve through the one resolver ([`resolve_scheduler`]).
 
+pub mod aliases;
 mod betas;
 mod catalog;
 mod classes;
@@ -23,6 +26,7 @@ mod kdiffusion;
 mod lcm;
 mod multistep;
 mod multistep_inverse;
+pub mod pipeline;
 pub mod presets;
 pub(crate) mod primitives;
 mod proteina;
@@ -34,6 +38,7 @@ mod vp_variants;
 
 pub use catalog::Family;
 pub use config::{ConfigMap, ConfigValue};
+pub use pipeline::{get_pipeline_schedule, PipelineArgs};
 pub use presets::{list_presets, preset_config, Preset};
 
 use crate::error::{CoreError, Result};
@@ -219,10 +224,12 @@ pub(crate) struct Request<'a> {
     pub(crate) extras: &'a Extras,
 }
 
-/// Computes the schedule of `scheduler` (a diffusers class name, case-sensitive).
+/// Computes the schedule of `scheduler` (a diffusers class name, an alias or `"<tool>:<name>"`,
+/// resolved case-insensitively): `Scheduler.from_config(config)` then `set_timesteps`.
 ///
 /// `num_inference_steps` may be `None` only where custom `timesteps` / `sigmas` in `overrides`
-/// give the length. `preset` names a model family (see [`list_presets`]).
+/// give the length. `preset` names a model family (see [`list_presets`]); its pipeline's own
+/// conventions are [`get_pipeline_schedule`]'s.
 pub fn get_schedule(
     scheduler: &str,
     num_inference_steps: Option<usize>,
@@ -230,32 +237,186 @@ pub fn get_schedule(
     config: &ConfigMap,
     overrides: &ConfigMap,
 ) -> Result<Schedule> {
-    // Ecosystem schedules ("<tool>:<name>") live in their own module; this is the one dispatch.
-    if scheduler.contains(':') {
+    let target = resolve_target(scheduler)?;
+    if let Target::Ecosystem(name) = &target {
+        // Ecosystem schedules ("<tool>:<name>") live in their own module; this is the one
+        // dispatch. Their model tables also know presets sigmaserve has no pipeline for.
+        let preset = preset.map(|p| presets::find(p).map_or(p, |found| found.name));
         return ecosystem::get_schedule_diffusers(
-            scheduler,
+            name,
             num_inference_steps,
             preset,
             config,
             overrides,
         );
     }
-    let class = scheduler_class(scheduler)?;
+    let preset = preset.map(presets::find).transpose()?;
+    compute(
+        &target,
+        num_inference_steps,
+        preset,
+        config,
+        overrides,
+        None,
+    )
+}
+
+/// A scheduler name after resolution.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Target {
+    /// A diffusers class, with the options of the alias that named it (empty otherwise).
+    Class(SchedulerClass, ConfigMap),
+    /// An ecosystem schedule, canonical `"<tool>:<name>"`.
+    Ecosystem(String),
+}
+
+/// A scheduler name as the resolver reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedScheduler {
+    /// The canonical name: a diffusers class name or `"<tool>:<name>"`.
+    pub name: String,
+    /// `"diffusers"`, or the tool whose name this was (`"a1111"`, `"comfyui"`, `"kdiffusion"`,
+    /// `"ays"`).
+    pub tool: &'static str,
+    /// The config options an alias selects (`use_karras_sigmas`, ...); empty otherwise.
+    pub options: ConfigMap,
+}
+
+/// Resolves a scheduler name: a diffusers class (exact, or ignoring case, separators and the
+/// `Scheduler` suffix), an A1111 sampler name or ComfyUI sampler/scheduler pair, or an
+/// ecosystem schedule `"<tool>:<name>"`. An unknown name is an error suggesting the nearest.
+pub fn resolve_scheduler(name: &str) -> Result<ResolvedScheduler> {
+    Ok(match resolve_target(name)? {
+        Target::Class(class, options) => {
+            let tool = match aliases::find(name) {
+                Ok(Some(alias)) if SchedulerClass::from_name(name).is_none() => alias.tool,
+                _ => "diffusers",
+            };
+            ResolvedScheduler {
+                name: class.name().to_owned(),
+                tool,
+                options,
+            }
+        }
+        Target::Ecosystem(canonical) => {
+            let tool = ecosystem::TOOLS
+                .iter()
+                .copied()
+                .find(|t| canonical.starts_with(&format!("{t}:")))
+                .unwrap_or("ecosystem");
+            ResolvedScheduler {
+                name: canonical,
+                tool,
+                options: ConfigMap::new(),
+            }
+        }
+    })
+}
+
+pub(crate) fn resolve_target(name: &str) -> Result<Target> {
+    if let Some(class) = SchedulerClass::from_name(name) {
+        return Ok(Target::Class(class, ConfigMap::new()));
+    }
+    if name.contains(':') {
+        return ecosystem::canonical_name(name).map(Target::Ecosystem);
+    }
+    let key = crate::names::fold(name);
+    let by_fold = SchedulerClass::ALL.into_iter().find(|c| {
+        let full = crate::names::fold(c.name());
+        full == key || full.strip_suffix("scheduler") == Some(key.as_str())
+    });
+    if let Some(class) = by_fold {
+        return Ok(Target::Class(class, ConfigMap::new()));
+    }
+    if let Some(alias) = aliases::find(name)? {
+        let class = SchedulerClass::from_name(alias.scheduler).ok_or_else(|| {
+            CoreError::invalid(
+                "scheduler",
+                format!("alias of unknown class {}", alias.scheduler),
+            )
+        })?;
+        return Ok(Target::Class(class, alias.options.clone()));
+    }
+    if let Some((excluded, reason)) = catalog::EXCLUDED.iter().find(|(n, _)| {
+        let full = crate::names::fold(n);
+        full == key || full.strip_suffix("scheduler") == Some(key.as_str())
+    }) {
+        return Err(CoreError::invalid(
+            "scheduler",
+            format!(
+                "`{excluded}` is a diffusers scheduler that sigmaserve does not reproduce: {reason}"
+            ),
+        ));
+    }
+    let mut candidates: Vec<&str> = list_schedulers();
+    candidates.extend(aliases::names());
+    let ecosystem_names = ecosystem::all_names();
+    candidates.extend(ecosystem_names.iter().map(String::as_str));
+    let nearest = crate::names::suggest(name, &candidates);
+    let mut message = format!("unknown scheduler {name:?}");
+    if !nearest.is_empty() {
+        let quoted: Vec<String> = nearest.iter().map(|n| format!("{n:?}")).collect();
+        message.push_str(&format!("; did you mean {}?", quoted.join(" or ")));
+    }
+    message.push_str(&format!(
+        " A scheduler is a diffusers class name, an A1111 sampler name (\"DPM++ 2M Karras\"), a \
+         ComfyUI sampler/scheduler pair (\"dpmpp_2m karras\") or an ecosystem schedule \
+         \"<tool>:<name>\" with tool one of {:?}; see sigmaserve.catalog().",
+        ecosystem::TOOLS
+    ));
+    Err(CoreError::invalid("scheduler", message))
+}
+
+/// Resolves the configuration of a diffusers class, applies a pipeline's conventions when one
+/// is given, and builds the schedule.
+pub(crate) fn compute(
+    target: &Target,
+    num_inference_steps: Option<usize>,
+    preset: Option<&presets::Preset>,
+    config: &ConfigMap,
+    overrides: &ConfigMap,
+    pipeline: Option<&pipeline::Pipeline<'_>>,
+) -> Result<Schedule> {
+    let Target::Class(class, alias_options) = target else {
+        return Err(CoreError::invalid("scheduler", "not a diffusers class"));
+    };
+    let class = *class;
     let preset_map = match preset {
-        Some(name) => Some(presets::preset_map(name)?),
+        Some(p) => Some(presets::preset_map(p.name)?),
         None => None,
     };
     if let Some(n) = num_inference_steps {
         check_steps(n)?;
     }
     let mut warnings = Vec::new();
-    let mut layers: Vec<(&ConfigMap, Layer)> = Vec::with_capacity(3);
+    let mut layers: Vec<(&ConfigMap, Layer)> = Vec::with_capacity(4);
     if let Some(map) = preset_map {
         layers.push((map, Layer::Config));
     }
     layers.push((config, Layer::Config));
+    if !alias_options.is_empty() {
+        layers.push((alias_options, Layer::Config));
+    }
     layers.push((overrides, Layer::Overrides));
-    let (mut resolved, extras) = resolve::resolve(class, &layers, &mut warnings)?;
+    let (mut resolved, mut extras) = resolve::resolve(class, &layers, &mut warnings)?;
+    if let Some(preset) = preset {
+        if !pipeline::fits(preset.model, class, &resolved)? {
+            // A VP schedule on a flow-matching model is the silent "157.4" of issue 14: the
+            // pipeline would run it. A flow or EDM scheduler ignores a VP preset's betas (the
+            // result is its own class defaults), which a warning makes plain.
+            let why = pipeline::misfit(preset, class);
+            if pipeline.is_some() && preset.model == presets::ModelKind::Flow {
+                return Err(CoreError::invalid("scheduler", why));
+            }
+            warnings.push(format!(
+                "{why}. This is the bare from_config + set_timesteps result, not a schedule the \
+                 model runs"
+            ));
+        }
+    }
+    if let Some(pipeline) = pipeline {
+        pipeline::apply(pipeline, &resolved, num_inference_steps, &mut extras)?;
+    }
     let request = Request {
         class,
         cfg: &mut resolved,
@@ -274,7 +435,7 @@ pub fn get_schedule(
         _ => None,
     };
     Ok(Schedule {
-        scheduler: scheduler.to_owned(),
+        scheduler: class.name().to_owned(),
         num_inference_steps: built.num_inference_steps,
         timesteps: built.timesteps,
         sigmas: built.sigmas,
@@ -320,29 +481,6 @@ pub fn family_descriptions() -> Vec<(&'static str, &'static str)> {
 /// [`list_schedulers`] this accounts for every class `diffusers.schedulers` exports.
 pub fn excluded_schedulers() -> Vec<(&'static str, &'static str)> {
     catalog::EXCLUDED.to_vec()
-}
-
-/// The diffusers class for a case-sensitive class name.
-fn scheduler_class(name: &str) -> Result<SchedulerClass> {
-    if let Some(reason) = catalog::exclusion_reason(name) {
-        return Err(CoreError::invalid(
-            "scheduler",
-            format!(
-                "`{name}` is a diffusers scheduler that sigmaserve does not reproduce: {reason}"
-            ),
-        ));
-    }
-    SchedulerClass::from_name(name).ok_or_else(|| {
-        CoreError::invalid(
-            "scheduler",
-            format!(
-                "unknown scheduler `{name}` (names are case-sensitive); expected one of {:?} \
-                 or an ecosystem schedule `<tool>:<name>` with tool one of {:?}",
-                list_schedulers(),
-                ecosystem::TOOLS
-            ),
-        )
-    })
 }
 
 fn check_steps(n: usize) -> Result<()> {

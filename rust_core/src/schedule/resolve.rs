@@ -96,19 +96,21 @@ pub(crate) fn resolve(
     layers: &[(&ConfigMap, Layer)],
     warnings: &mut Vec<String>,
 ) -> Result<(Resolved, Extras)> {
-    let mut map = ConfigMap::new();
+    let mut map = ConfigMap::with_capacity(class.keys().len());
     for spec in class.keys() {
         map.push_static(spec.name, spec.default.value());
     }
+    // Which keys a layer set: only those need checking (class defaults are valid as declared).
+    let mut given = vec![false; class.keys().len()];
     let mut extras = Extras::default();
     for &(layer, kind) in layers {
-        apply_layer(class, &mut map, layer, kind, warnings)?;
-        if kind == Layer::Overrides {
+        apply_layer(class, &mut map, &mut given, layer, kind, warnings)?;
+        if kind == Layer::Overrides && !layer.is_empty() {
             extras = parse_extras(layer)?;
         }
     }
     // The map holds exactly the class keys in declaration order (layers only replace them).
-    for ((key, value), spec) in map.values_mut().zip(class.keys()) {
+    for (((key, value), spec), &set) in map.values_mut().zip(class.keys()).zip(&given) {
         debug_assert_eq!(key, spec.name);
         if matches!(spec.default, Def::Required) && *value == ConfigValue::Null {
             return Err(CoreError::invalid(
@@ -119,7 +121,9 @@ pub(crate) fn resolve(
                 ),
             ));
         }
-        *value = check_kind(spec.name, spec.kind, value)?;
+        if set {
+            *value = check_kind(spec.name, spec.kind, value)?;
+        }
     }
     Ok((Resolved { map }, extras))
 }
@@ -127,29 +131,25 @@ pub(crate) fn resolve(
 fn apply_layer(
     class: SchedulerClass,
     map: &mut ConfigMap,
+    given: &mut [bool],
     layer: &ConfigMap,
     kind: Layer,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let defaulted: Vec<String> = match layer.get(USE_DEFAULT_VALUES) {
-        Some(ConfigValue::StrList(keys)) => keys.clone(),
-        _ => Vec::new(),
+    let defaulted: &[String] = match layer.get(USE_DEFAULT_VALUES) {
+        Some(ConfigValue::StrList(keys)) => keys,
+        _ => &[],
     };
     for (key, value) in layer.iter() {
         if key.starts_with('_') || defaulted.iter().any(|d| d == key) {
             continue;
         }
-        if class.keys().iter().any(|k| k.name == key) {
-            map.insert(key, value.clone());
+        if let Some(index) = class.keys().iter().position(|k| k.name == key) {
+            map.set_index(index, value.clone());
+            given[index] = true;
         } else if kind == Layer::Overrides && !EXTRA_KEYS.contains(&key) {
             if !SchedulerClass::any_declares(key) {
-                return Err(CoreError::invalid(
-                    key,
-                    format!(
-                        "unknown option: no diffusers scheduler has a config key `{key}` \
-                         (and it is not a set_timesteps argument)"
-                    ),
-                ));
+                return Err(unknown_option(class, key));
             }
             warnings.push(format!(
                 "`{key}` is not a config option of {}; ignored (diffusers' from_config ignores it too)",
@@ -158,6 +158,41 @@ fn apply_layer(
         }
     }
     Ok(())
+}
+
+/// An override no scheduler declares: a likely typo, answered with the nearest keys of this
+/// class (then of any class).
+fn unknown_option(class: SchedulerClass, key: &str) -> CoreError {
+    let own: Vec<&str> = class
+        .keys()
+        .iter()
+        .map(|k| k.name)
+        .chain(EXTRA_KEYS)
+        .collect();
+    let mut nearest = crate::names::suggest(key, &own);
+    if nearest.is_empty() {
+        let mut all: Vec<&str> = SchedulerClass::ALL
+            .iter()
+            .flat_map(|c| c.keys().iter().map(|k| k.name))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        nearest = crate::names::suggest(key, &all);
+    }
+    let hint = match nearest.as_slice() {
+        [] => String::new(),
+        names => {
+            let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            format!("; did you mean {}?", quoted.join(" or "))
+        }
+    };
+    CoreError::invalid(
+        key,
+        format!(
+            "unknown option: no diffusers scheduler has a config key `{key}` (and it is not a \
+             set_timesteps argument){hint}"
+        ),
+    )
 }
 
 fn parse_extras(layer: &ConfigMap) -> Result<Extras> {
@@ -518,5 +553,25 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
+    fn class_defaults_are_canonical_so_only_given_keys_need_checking() {
+        for class in SchedulerClass::ALL {
+            for spec in class.keys() {
+                if matches!(spec.default, Def::Required) {
+                    continue;
+                }
+                let default = spec.default.value();
+                let checked = check_kind(spec.name, spec.kind, &default);
+                assert_eq!(
+                    checked.as_ref(),
+                    Ok(&default),
+                    "{} {}",
+                    class.name(),
+                    spec.name
+                );
+            }
+        }
     }
 }

@@ -21,20 +21,88 @@ use crate::error::{CoreError, Result};
 /// The tools whose schedules are reproduced.
 pub const TOOLS: [&str; 4] = ["comfyui", "a1111", "kdiffusion", "ays"];
 
+/// Other spellings of the tool names (case, `-`, `_` and spaces never matter).
+const TOOL_ALIASES: &[(&str, &str)] = &[
+    ("comfy", "comfyui"),
+    ("automatic1111", "a1111"),
+    ("webui", "a1111"),
+    ("sd-webui", "a1111"),
+    ("forge", "a1111"),
+    ("k-diffusion", "kdiffusion"),
+    ("align_your_steps", "ays"),
+];
+
+/// The tool called `tool` (case-insensitive, aliases accepted; an unknown tool suggests the
+/// nearest).
+pub fn canonical_tool(tool: &str) -> Result<&'static str> {
+    crate::names::resolve("scheduler", "tool", tool.trim(), &TOOLS, TOOL_ALIASES)
+}
+
 /// Schedule names per tool (canonical spelling; matching is case-insensitive).
 pub fn names(tool: &str) -> Result<&'static [&'static str]> {
-    Ok(match tool.to_ascii_lowercase().as_str() {
+    Ok(match canonical_tool(tool)? {
         "comfyui" => tools::COMFY_NAMES,
         "a1111" => tools::A1111_NAMES,
         "kdiffusion" => tools::KDIFF_NAMES,
-        "ays" => tools::AYS_NAMES,
-        _ => {
-            return Err(CoreError::invalid(
-                "scheduler",
-                format!("unknown tool {tool:?}; expected one of {TOOLS:?}"),
-            ))
-        }
+        _ => tools::AYS_NAMES,
     })
+}
+
+/// Every ecosystem schedule as `"<tool>:<name>"`.
+pub fn all_names() -> Vec<String> {
+    TOOLS
+        .iter()
+        .flat_map(|tool| {
+            names(tool)
+                .unwrap_or(&[])
+                .iter()
+                .map(move |name| format!("{tool}:{name}"))
+        })
+        .collect()
+}
+
+/// The canonical tool and schedule of `"<tool>:<name>"` (an unknown tool or schedule suggests
+/// the nearest).
+fn canonical(tool: &str, name: &str) -> Result<(&'static str, &'static str)> {
+    let tool = canonical_tool(tool)?;
+    let valid = names(tool)?;
+    let name = name.trim();
+    let folded = crate::names::fold(name);
+    let canon = crate::names::lookup(name, valid, &[])
+        .or_else(|| tools::alias(tool, &name.to_ascii_lowercase()))
+        .or_else(|| {
+            valid
+                .iter()
+                .copied()
+                .find(|v| crate::names::fold(v) == folded)
+        });
+    match canon {
+        Some(c) => Ok((tool, c)),
+        None => {
+            let prefixed: Vec<String> = valid.iter().map(|n| format!("{tool}:{n}")).collect();
+            let candidates: Vec<&str> = valid.to_vec();
+            let err = crate::names::unknown(
+                "scheduler",
+                &format!("{tool} schedule"),
+                name,
+                &candidates,
+                &prefixed.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+            Err(err)
+        }
+    }
+}
+
+/// The canonical `"<tool>:<name>"` spelling of an ecosystem schedule name.
+pub fn canonical_name(scheduler: &str) -> Result<String> {
+    let (tool, name) = scheduler.split_once(':').ok_or_else(|| {
+        CoreError::invalid(
+            "scheduler",
+            format!("{scheduler:?} is not of the form \"<tool>:<name>\""),
+        )
+    })?;
+    let (tool, name) = canonical(tool, name)?;
+    Ok(format!("{tool}:{name}"))
 }
 
 /// How the tool turns unit Gaussian noise into its starting latent.
@@ -129,22 +197,7 @@ pub fn get_schedule(
             format!("must be between 1 and 10000, got {num_inference_steps}"),
         ));
     }
-    let tool = tool.trim().to_ascii_lowercase();
-    let name = name.trim().to_ascii_lowercase();
-    let canon = names(&tool)?
-        .iter()
-        .find(|n| **n == name)
-        .copied()
-        .or_else(|| tools::alias(&tool, &name))
-        .ok_or_else(|| {
-            CoreError::invalid(
-                "scheduler",
-                format!(
-                    "unknown {tool} schedule {name:?}; expected one of {:?}",
-                    names(&tool).unwrap_or(&[])
-                ),
-            )
-        })?;
+    let (tool, canon) = canonical(tool, name)?;
     let reader = options::Reader::new(config, overrides);
     let req = tools::Request {
         name: canon,
@@ -152,7 +205,7 @@ pub fn get_schedule(
         preset: preset.map(|p| p.trim().to_ascii_lowercase()),
         opts: &reader,
     };
-    let mut out = match tool.as_str() {
+    let mut out = match tool {
         "comfyui" => tools::comfyui(&req)?,
         "a1111" => tools::a1111(&req)?,
         "kdiffusion" => tools::kdiffusion(&req)?,

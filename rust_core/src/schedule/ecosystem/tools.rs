@@ -108,10 +108,12 @@ fn preset_spec(preset: Option<&str>) -> Result<Spec> {
             sigma_min: 0.03,
             sigma_max: 500.0,
         },
-        "sd3" | "sd35" | "sd3.5" | "sd3-medium" | "hidream" => Spec::Flow {
-            shift: 3.0,
-            multiplier: 1000.0,
-        },
+        "sd3" | "sd35" | "sd3.5" | "sd3-medium" | "sd35-medium" | "sd35-large" | "hidream" => {
+            Spec::Flow {
+                shift: 3.0,
+                multiplier: 1000.0,
+            }
+        }
         "auraflow" => Spec::Flow {
             shift: 1.73,
             multiplier: 1.0,
@@ -124,23 +126,81 @@ fn preset_spec(preset: Option<&str>) -> Result<Spec> {
             shift: 6.0,
             multiplier: 1.0,
         },
-        "wan" | "wan21" | "wan22" => Spec::Flow {
+        "wan" | "wan21" | "wan22" | "wan2.1" | "wan2.2" => Spec::Flow {
             shift: 8.0,
             multiplier: 1000.0,
         },
-        "hunyuanvideo" => Spec::Flow {
+        "hunyuanvideo" | "hunyuan-video" => Spec::Flow {
             shift: 7.0,
             multiplier: 1000.0,
         },
         "flux" | "flux-dev" => Spec::Flux { mu: 1.15 },
         other => {
-            return Err(CoreError::invalid(
+            return Err(crate::names::unknown(
                 "preset",
-                format!("unknown preset {other:?} for the ecosystem schedules"),
+                "preset for the ecosystem schedules",
+                other,
+                ECOSYSTEM_PRESETS,
+                ECOSYSTEM_PRESETS,
             ))
         }
     })
 }
+
+/// The presets [`preset_spec`] knows (its match arms), for suggestions.
+pub(crate) const ECOSYSTEM_PRESETS: &[&str] = &[
+    "sd15",
+    "sd1",
+    "sd14",
+    "sd1.5",
+    "sd2",
+    "sd20",
+    "sd21",
+    "sd21-base",
+    "sd2-base",
+    "sd21-v",
+    "sd2-v",
+    "sd21v",
+    "sdxl",
+    "sdxl-base",
+    "sdxl-refiner",
+    "ssd-1b",
+    "sdxl-turbo",
+    "sd-turbo",
+    "sdxl-zsnr",
+    "x4-upscaler",
+    "sd-x4-upscaler",
+    "pixart",
+    "pixart-alpha",
+    "pixart-sigma",
+    "hunyuandit",
+    "svd",
+    "sv3d",
+    "playground25",
+    "playground-v2.5",
+    "playground-v25",
+    "stable-audio",
+    "sd3",
+    "sd35",
+    "sd3.5",
+    "sd3-medium",
+    "sd35-medium",
+    "sd35-large",
+    "hidream",
+    "auraflow",
+    "flux-schnell",
+    "chroma",
+    "mochi",
+    "wan",
+    "wan21",
+    "wan22",
+    "wan2.1",
+    "wan2.2",
+    "hunyuanvideo",
+    "hunyuan-video",
+    "flux",
+    "flux-dev",
+];
 
 /// Whether the preset is a v-prediction or zero-terminal-SNR SDXL variant.
 fn preset_zsnr(preset: Option<&str>) -> bool {
