@@ -288,7 +288,12 @@ def test_model_scheduler_config_drops_default_only_keys(
 def test_pipeline_families(pipe: Any) -> None:
     """A supported class takes the core's preset naming it; another class is refused."""
     kind = handoff.pipeline_kind(pipe)
-    assert (kind.family, kind.preset, kind.scales_latents, kind.video) == ("sd", "sd15", True, False)
+    assert (kind.family, kind.preset, kind.scales_latents, kind.video) == (
+        "sd",
+        "sd15",
+        True,
+        False,
+    )
     assert kind.layout == sigmaserve.list_presets()["sd15"]["layout"]
     with pytest.raises(InvalidArgumentError, match=r"^pipeline: "):
         handoff.pipeline_kind(type("KandinskyPipeline", (), {})())

@@ -598,6 +598,9 @@ mod tests {
             preset: None,
             ..flux
         };
-        assert_eq!(get_pipeline_call(&none).unwrap_err().field(), "preset");
+        assert_eq!(
+            get_pipeline_call(&none).expect_err("no preset").field(),
+            "preset"
+        );
     }
 }
