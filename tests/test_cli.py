@@ -206,6 +206,21 @@ def test_explain_of_flow_matching_explains_the_shift(preset, tmp_path, capsys):
         assert f"= {mu:.6g}" in out
 
 
+@pytest.mark.parametrize("preset", ["flux-dev", "wan2.1", "hunyuan-video", "mochi"])
+def test_flow_shift_of_every_pipeline_is_its_schedules(preset):
+    """The shift explain shows turns the unshifted steps into the pipeline's schedule (Wan's
+    flow_shift on UniPC, HunyuanVideo's own sigmas shifted by 7, Flux's mu)."""
+    from sigmaserve.commands.explain import explain
+
+    result = explain(preset, 9)
+    assert result.flow is not None
+    assert np.array_equal(
+        result.schedule.sigmas, sigmaserve.get_schedule(None, 9, preset=preset).sigmas
+    )
+    plain = np.asarray(result.flow.unshifted.sigmas[:-1], dtype=np.float64)
+    np.testing.assert_allclose(result.flow.apply(plain), result.schedule.sigmas[:-1], rtol=2e-6)
+
+
 def test_flow_shift_drawn_is_the_librarys():
     """The shift curve explain draws maps the unshifted steps onto the library's shifted ones."""
     from sigmaserve.commands.explain import explain
@@ -306,12 +321,12 @@ def one_line_error(*argv: str, output: bool = False) -> str:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["schedule", "Euler"], ["scheduler", "Euler", "EulerDiscreteScheduler"]),
-        (["schedule", "EulerDiscreteScheduler", "--preset", "sd1.5"], ["preset", "sd15"]),
+        (["schedule", "Eulr"], ["scheduler", "Eulr", 'did you mean "Euler"']),
+        (["schedule", "EulerDiscreteScheduler", "--preset", "sd1.6"], ["preset", "sd15"]),
         (["schedule", "EulerDiscreteScheduler", "--steps", "0"], ["num_inference_steps", "0"]),
         (["schedule", "comfyui:karas"], ["karas", "karras"]),
-        (["explain", "--preset", "sd1.5"], ["preset", "sd15"]),
-        (["explain", "--scheduler", "Euler"], ["Euler", "EulerDiscreteScheduler"]),
+        (["explain", "--preset", "sd1.6"], ["preset", "sd15"]),
+        (["explain", "--scheduler", "Eulr"], ["scheduler", 'did you mean "Euler"']),
         (["sample", "--seeds", "0", "--out", "x.npy", "--preset", "sdx"], ["preset", "sdxl"]),
         (["schedule", "EulerDiscreteScheduler", "--set", "use_karas_sigmas=true"], ["use_karas"]),
     ],
@@ -407,4 +422,11 @@ def test_list_filters(capsys):
     data = json.loads(
         run_cli(capsys, "list", "presets", "--family", "flow_match", "--format", "json")
     )
-    assert [p["name"] for p in data["presets"]] == ["sd3", "sd35", "flux-dev", "flux-schnell"]
+    families = scheduler_families()
+    flow = [
+        p["name"]
+        for p in sigmaserve.catalog()["presets"]
+        if families[p["scheduler"]] == "flow_match"
+    ]
+    assert [p["name"] for p in data["presets"]] == flow
+    assert "flux-dev" in flow and "sd15" not in flow

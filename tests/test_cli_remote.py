@@ -94,6 +94,9 @@ CASES = [
     ["explain", "--preset", "sdxl", "--scheduler", "DDIMScheduler", "--steps", "30"],
     ["explain", "--preset", "flux-dev", "--steps", "8", "--width", "768"],
     ["explain", "--preset", "sd3", "--steps", "12"],
+    ["explain", "--preset", "ltx-video", "--steps", "6", "--num-frames", "49"],
+    ["list", "--format", "json", "--excluded"],
+    ["list", "presets", "--family", "flow_match"],
 ]  # fmt: skip
 
 
@@ -145,8 +148,8 @@ def _parts(path: Path) -> tuple[object, bytes]:
 
 def test_target_mistakes_are_the_librarys_one_line(remote):
     for argv in (
-        ["schedule", "Euler"],
-        ["schedule", "EulerDiscreteScheduler", "--preset", "sd1.5"],
+        ["schedule", "Eulr"],
+        ["schedule", "EulerDiscreteScheduler", "--preset", "sd1.6"],
         ["explain", "--preset", "sdx"],
     ):
         local, served = run(*argv), run(*argv, *remote)

@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
+import sigmaserve  # noqa: E402
 from sigmaserve.errors import InvalidArgumentError  # noqa: E402
 from sigmaserve.worker import handoff  # noqa: E402
 from sigmaserve.worker.engine import Worker  # noqa: E402
@@ -77,6 +78,13 @@ def direct(
     ).images
 
 
+def latents_kwargs(pipe: Any, seeds: list[int]) -> dict[str, Any]:
+    """What the worker asks the service for: SD 1.5's unscaled latents for these seeds."""
+    return handoff.latents_kwargs(
+        pipe, seeds, batch_size=len(seeds), height=IMAGE_SIZE, width=IMAGE_SIZE, num_frames=None
+    )
+
+
 def reset(pipe: Any, config: dict[str, Any]) -> None:
     pipe.scheduler = diffusers.PNDMScheduler.from_config(config)
 
@@ -105,14 +113,20 @@ def test_worker_image_is_bit_identical_to_diffusers(
     # The schedule the scheduler computed is the service's, untouched (no install needed).
     assert not got.schedule_installed
     assert got.scheduler == scheduler
-    # Everything came from the service: unscaled noise of the pipeline's shape, one per seed.
+    # Everything came from the service, asked by SD 1.5's preset: the pipeline-level schedule
+    # for the running scheduler's full config, and unscaled noise, one draw per seed.
     kinds = [name for name, _ in noise.calls]
     assert kinds == ["get_schedule", "sample_init_latents"]
-    latents_call = noise.calls[1][1]
+    schedule_call, latents_call = noise.calls[0][1], noise.calls[1][1]
+    assert schedule_call["preset"] == "sd15" and schedule_call["pipeline"] is True
+    assert schedule_call["config"] == handoff.run_config(
+        scheduler, handoff.model_scheduler_config(pipe), model_class="PNDMScheduler"
+    )
     assert latents_call["sigma"] == 1.0
     assert latents_call["seeds"] == seeds
     assert latents_call["seed_mode"] == "per_item"
-    assert tuple(latents_call["shape"]) == (len(seeds), 4, IMAGE_SIZE // 8, IMAGE_SIZE // 8)
+    assert latents_call["preset"] == "sd15" and latents_call["batch_size"] == len(seeds)
+    assert (latents_call["width"], latents_call["height"]) == (IMAGE_SIZE, IMAGE_SIZE)
     schedule = client.get_schedule(
         scheduler, STEPS, preset=None, config=handoff.model_scheduler_config(pipe)
     )
@@ -152,8 +166,7 @@ def test_ancestral_needs_the_generator_state_after_the_draw(
     name = "EulerAncestralDiscreteScheduler"
     config = handoff.model_scheduler_config(pipe)
     schedule = client.get_schedule(name, STEPS, preset=None, config=config)
-    shape = handoff.noise_shape(pipe, len(seeds), IMAGE_SIZE, IMAGE_SIZE)
-    latents = client.sample_init_latents(shape=shape, seeds=seeds, sigma=1.0, preset=None)
+    latents = client.sample_init_latents(**latents_kwargs(pipe, seeds))
     fresh = [torch.Generator("cpu").manual_seed(s).get_state().numpy().tobytes() for s in seeds]
     run = handoff.run_pipeline(
         pipe,
@@ -172,15 +185,19 @@ def test_ancestral_needs_the_generator_state_after_the_draw(
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_generator_states_match_torch_after_the_initial_draw(dtype: str) -> None:
+    """The replay for a source that sends no states: each generator past its item's draw."""
     seeds = [5, 2**32 + 5, -1]
-    shape = (1, 4, 5, 7)  # numel 140: the 16-block path with a re-drawn tail
-    states = handoff.replay_generator_states(seeds, (3, *shape[1:]), dtype=dtype)
+    # 4 x 5 x 7 = 140 latents per item: the 16-block path with a re-drawn tail
+    size = {"height": 40, "width": 56, "num_frames": None}
+    pipe = build_tiny_pipeline().to(dtype=getattr(torch, dtype))  # draws in the pipeline's dtype
+    states = handoff.replay_generator_states(pipe, seeds, batch_size=3, **size)
+    shape = (1, 4, 5, 7)
     for seed, state in zip(seeds, states, strict=True):
         g = torch.Generator("cpu").manual_seed(seed)
         torch.randn(shape, generator=g, dtype=getattr(torch, dtype))
         assert state == g.get_state().numpy().tobytes()
     (batch_state,) = handoff.replay_generator_states(
-        seeds[:1], (3, *shape[1:]), dtype=dtype, seed_mode="batch"
+        pipe, seeds[:1], batch_size=3, seed_mode="batch", **size
     )
     g = torch.Generator("cpu").manual_seed(seeds[0])
     torch.randn((3, 4, 5, 7), generator=g, dtype=getattr(torch, dtype))
@@ -189,8 +206,6 @@ def test_generator_states_match_torch_after_the_initial_draw(dtype: str) -> None
 
 def test_sigmaserve_generator_gives_the_state(client: Any) -> None:
     """The worker replays with the service's own Generator when it exposes get_state."""
-    import sigmaserve
-
     generator = sigmaserve.Generator(7)
     if not hasattr(generator, "get_state"):
         pytest.skip("sigmaserve.Generator has no get_state yet (torch replay is used)")
@@ -233,8 +248,7 @@ def test_a_schedule_that_differs_is_installed(
         timesteps=np.asarray(schedule.timesteps),
         sigmas=custom,
     )
-    shape = handoff.noise_shape(pipe, 1, IMAGE_SIZE, IMAGE_SIZE)
-    latents = client.sample_init_latents(shape=shape, seeds=[1], sigma=1.0, preset=None)
+    latents = client.sample_init_latents(**latents_kwargs(pipe, [1]))
     run = handoff.run_pipeline(
         pipe,
         schedule=changed,
@@ -271,46 +285,15 @@ def test_model_scheduler_config_drops_default_only_keys(
     assert not any(key.startswith("_") for key in config)
 
 
-def test_pipeline_families() -> None:
-    def fake(name: str) -> Any:
-        return type(name, (), {})()
-
-    assert handoff.pipeline_kind(fake("StableDiffusionPipeline")).scales_latents
-    assert handoff.pipeline_kind(fake("StableDiffusionXLPipeline")).scales_latents
-    assert not handoff.pipeline_kind(fake("StableDiffusion3Pipeline")).scales_latents
-    flux = handoff.pipeline_kind(fake("FluxPipeline"))
-    assert flux.packed and not flux.scales_latents
-    with pytest.raises(InvalidArgumentError):
-        handoff.pipeline_kind(fake("KandinskyPipeline"))
-
-
-def test_flux_packing_matches_diffusers() -> None:
-    from diffusers import FluxPipeline
-
-    noise = torch.randn((2, 16, 8, 6), generator=torch.Generator().manual_seed(0))
-    want = FluxPipeline._pack_latents(noise, 2, 16, 8, 6)
-    assert torch.equal(handoff.pack_flux_latents(noise), want)
-
-
-def test_flux_schedule_extras_follow_the_pipeline() -> None:
-    """Flux passes linspace sigmas and mu from the image's token count to set_timesteps."""
-    from diffusers.pipelines.flux.pipeline_flux import calculate_shift
-
-    fake_flux = type("FluxPipeline", (types.SimpleNamespace,), {})
-    pipe = fake_flux(
-        vae_scale_factor=8,
-        transformer=types.SimpleNamespace(config=types.SimpleNamespace(in_channels=64)),
-        scheduler=types.SimpleNamespace(
-            config={
-                "use_dynamic_shifting": True,
-                "base_image_seq_len": 256,
-                "max_image_seq_len": 4096,
-                "base_shift": 0.5,
-                "max_shift": 1.15,
-            }
-        ),
+def test_pipeline_families(pipe: Any) -> None:
+    """A supported class takes the core's preset naming it; another class is refused."""
+    kind = handoff.pipeline_kind(pipe)
+    assert (kind.family, kind.preset, kind.scales_latents, kind.video) == (
+        "sd",
+        "sd15",
+        True,
+        False,
     )
-    extras = handoff.pipeline_schedule_overrides(pipe, 28, 1024, 768)
-    assert extras["mu"] == calculate_shift(64 * 48, 256, 4096, 0.5, 1.15)
-    assert extras["sigmas"] == np.linspace(1.0, 1 / 28, 28).tolist()
-    assert handoff.noise_shape(pipe, 2, 1024, 768) == (2, 16, 128, 96)
+    assert kind.layout == sigmaserve.list_presets()["sd15"]["layout"]
+    with pytest.raises(InvalidArgumentError, match=r"^pipeline: "):
+        handoff.pipeline_kind(type("KandinskyPipeline", (), {})())

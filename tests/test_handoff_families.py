@@ -41,6 +41,8 @@ from sigmaserve.worker.service import WorkerClient, worker_in_thread  # noqa: E4
 from sigmaserve.worker.tiny import build_tiny, write_tiny_pipeline  # noqa: E402
 
 FAMILIES = ("sdxl", "sd3", "flux", "wan")
+# The core's preset of each family's pipeline class (sigmaserve.catalog()).
+PRESETS = {"sdxl": "sdxl", "sd3": "sd3", "flux": "flux-dev", "wan": "wan2.1"}
 STEPS = 3
 PROMPT = "a red cube on a table"
 
@@ -60,7 +62,7 @@ def pipes() -> Callable[[str], Any]:
 
 
 def frames_for(family: str) -> int | None:
-    return VIDEO_FRAMES if handoff.KINDS[family].video else None
+    return VIDEO_FRAMES if family == "wan" else None
 
 
 class RecordingNoise:
@@ -159,14 +161,19 @@ def test_worker_output_is_bit_identical_to_diffusers(
         assert images.shape == want.shape, source_name
         diff = np.abs(images - want).max()
         assert np.array_equal(images, want), f"{source_name}: max |diff| {diff}"
-        # Everything came from the service: its schedule, and unscaled noise, one draw per seed.
+        # Everything came from the service, asked by the preset of the pipeline's class: the
+        # pipeline-level schedule and unscaled noise, one draw per seed.
         assert [name for name, _ in noise.calls] == ["get_schedule", "sample_init_latents"]
-        latents_call = noise.calls[1][1]
+        schedule_call, latents_call = noise.calls[0][1], noise.calls[1][1]
+        preset = PRESETS[family]
+        assert schedule_call["preset"] == preset and schedule_call["pipeline"] is True
+        assert latents_call["preset"] == preset
+        assert (latents_call["width"], latents_call["height"]) == (WIDTH, HEIGHT)
+        assert latents_call["num_frames"] == frames == got.num_frames
         assert latents_call["sigma"] == 1.0
         assert latents_call["seeds"] == seeds
         assert latents_call["seed_mode"] == "per_item"
         assert latents_call["dtype"] == str(own_latents[0].dtype).removeprefix("torch.")
-        assert got.num_frames == frames
 
 
 @pytest.fixture(scope="module")
@@ -302,20 +309,29 @@ def test_bad_num_frames_is_invalid_argument_over_grpc(pipes: Callable[[str], Any
     assert "num_frames" in (err.value.details() or "")
 
 
-def test_schedule_extras_follow_the_scheduler_that_runs(pipes: Callable[[str], Any]) -> None:
-    """Flux passes its own sigmas only when the running scheduler has no ``use_flow_sigmas``,
-    SD3 passes mu only when the running scheduler shifts dynamically: the extras are read off
-    the running scheduler's config, not the model's (what the bit-identical runs above need)."""
-    flux, sd3 = pipes("flux"), pipes("sd3")
-    model = handoff.model_scheduler_config(flux)
-    dpm = handoff.run_config("DPMSolverMultistepScheduler", model, SCHEDULERS["flux"][2][1])
-    extras = handoff.pipeline_schedule_overrides(flux, STEPS, HEIGHT, WIDTH, dpm)
-    assert "sigmas" not in extras and "mu" in extras
-    assert "sigmas" in handoff.pipeline_schedule_overrides(flux, STEPS, HEIGHT, WIDTH)
-    dynamic = handoff.run_config(
-        "FlowMatchEulerDiscreteScheduler",
-        handoff.model_scheduler_config(sd3),
-        {"use_dynamic_shifting": True},
+def test_a_model_whose_latents_are_not_the_presets_is_refused(pipes: Callable[[str], Any]) -> None:
+    """A WanPipeline whose VAE is not Wan 2.1's (Wan 2.2's 5B model: 16x spatial, 48 channels)
+    would get latents of the wrong shape: the worker refuses it when it is loaded."""
+    import copy
+
+    other = copy.copy(pipes("wan"))
+    other.vae_scale_factor_spatial = 16
+    with pytest.raises(InvalidArgumentError, match=r"^pipeline: .*VAE factor 16.*'wan2\.1'"):
+        Worker(other, sigmaserve, device="cpu")
+
+
+def test_run_config_is_every_key_of_the_scheduler_that_runs(pipes: Callable[[str], Any]) -> None:
+    """The config sent with the preset is the running scheduler's, complete: the pipeline reads
+    use_flow_sigmas, use_dynamic_shifting and the shift bounds off it, and no key of the preset's
+    own config may stand in for the model's."""
+    flux = pipes("flux")
+    overrides = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
+    config = handoff.run_config(
+        "DPMSolverMultistepScheduler",
+        handoff.model_scheduler_config(flux),
+        overrides,
+        type(flux.scheduler).__name__,
     )
-    assert "mu" in handoff.pipeline_schedule_overrides(sd3, STEPS, HEIGHT, WIDTH, dynamic)
-    assert handoff.pipeline_schedule_overrides(sd3, STEPS, HEIGHT, WIDTH) == {}
+    own = diffusers.DPMSolverMultistepScheduler.from_config(flux.scheduler.config, **overrides)
+    assert config == {k: v for k, v in own.config.items() if not k.startswith("_")}
+    assert config["max_shift"] == flux.scheduler.config.max_shift  # Flux's, kept as diffusers does

@@ -514,3 +514,46 @@ def test_half_precision_pipelines(preset: str, dtype: torch.dtype) -> None:
         name = str(run.latents.dtype).removeprefix("torch.")
         check_latents(tally, case, run, f"{case} {dtype}", dtype=name)
     assert tally.latents_bit_equal == 4
+
+
+def test_pipeline_call_is_what_the_pipeline_passes() -> None:
+    """``sigmaserve.schedules.pipeline_call`` (what ``explain`` prints) is what each pipeline's
+    ``__call__`` really passes to ``set_timesteps``: its ``sigmas`` and ``mu``, to the bit."""
+    from sigmaserve.schedules import pipeline_call
+
+    rng = random.Random(1414)
+    checked = Counter[str]()
+    for case in random_cases(rng, per_preset=3):
+        run = drive(
+            case["preset"],
+            steps=case["steps"],
+            size=case["size"],
+            num_frames=case["num_frames"],
+            seeds=case["seeds"],
+            batch=case["batch"],
+        )
+        call = pipeline_call(
+            case["preset"],
+            None,
+            case["steps"],
+            width=case["size"][0],
+            height=case["size"][1],
+            num_frames=case["num_frames"],
+        )
+        passed = run.set_timesteps
+        label = str(case)
+        sigmas = passed.get("sigmas")
+        if sigmas is None:
+            assert call["sigmas"] is None, label
+        else:
+            theirs = np.asarray(sigmas, dtype=np.float64)
+            assert np.array_equal(np.asarray(call["sigmas"], dtype=np.float64), theirs), label
+            checked["sigmas"] += 1
+        if passed.get("mu") is None:
+            assert call["mu"] is None, label
+        else:
+            assert call["mu"] == float(passed["mu"]), label
+            assert call["shift"] is not None and call["shift"]["mu"] == call["mu"], label
+            checked["mu"] += 1
+        assert (call["width"], call["height"]) == case["size"], label
+    assert checked["sigmas"] >= 6 and checked["mu"] >= 6, checked

@@ -307,7 +307,7 @@ def test_generate_command_is_quiet(tiny_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--scheduler", "Euler"], "EulerDiscreteScheduler"),
+        (["--scheduler", "Eulr"], 'did you mean "Euler"'),
         (["--scheduler", "comfyui:karas"], "karras"),
         (["--seed", "3-1"], "empty seed range"),
         (["--seed-mode", "batch", "--seed", "1", "--seed", "2"], "takes one seed"),

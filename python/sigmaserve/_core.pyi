@@ -27,6 +27,7 @@ __all__ = [
     "schedule_families",
     "schedule_family_descriptions",
     "schedule_get",
+    "schedule_pipeline_call",
     "schedule_presets",
     "schedule_schedulers",
     "valid_names",
@@ -104,6 +105,22 @@ def schedule_get(
     Raises ``sigmaserve.errors.InvalidArgumentError`` (``TooLargeError`` for sizes) naming the
     field at fault.
     """
+
+def schedule_pipeline_call(
+    scheduler: str | None,
+    num_inference_steps: int | None,
+    preset: str | None,
+    config: Mapping[str, Any] | None,
+    overrides: Mapping[str, Any] | None,
+    width: int | None = None,
+    height: int | None = None,
+    num_frames: int | None = None,
+) -> dict[str, Any]:
+    """What the preset's pipeline passes to ``set_timesteps`` (a preset is required): keys
+    ``preset``, ``pipeline``, ``scheduler``, ``convention``, ``num_inference_steps``, ``width``,
+    ``height``, ``num_frames``, ``sigmas`` (list or None), ``mu`` (float or None) and ``shift``
+    (None, or a dict of ``calculate_shift``'s inputs ``image_seq_len``, ``base_image_seq_len``,
+    ``max_image_seq_len``, ``base_shift``, ``max_shift`` and its ``mu``)."""
 
 def schedule_presets() -> list[dict[str, Any]]:
     """The presets: dicts with name, repo, class_name, pipeline, pipeline_file, steps, width,

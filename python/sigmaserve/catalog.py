@@ -45,7 +45,7 @@ def catalog() -> dict[str, Any]:
             "name": a["name"],
             "tool": a["tool"],
             "scheduler": a["scheduler"],
-            "options": dict(a["options"]),
+            "options": dict(sorted(a["options"].items())),
         }
         for a in _core.schedule_aliases()
     ]

@@ -24,6 +24,7 @@ __all__ = [
     "get_schedule",
     "list_presets",
     "list_schedulers",
+    "pipeline_call",
     "scheduler_families",
     "scheduler_family_descriptions",
 ]
@@ -87,6 +88,37 @@ def get_schedule(
     schedule = _new(Schedule)
     _set(schedule, "__dict__", raw)
     return schedule
+
+
+def pipeline_call(
+    preset: str,
+    scheduler: Any = None,
+    num_inference_steps: int | None = None,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    num_frames: int | None = None,
+    config: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """What ``preset``'s diffusers pipeline passes to its scheduler's ``set_timesteps`` for
+    this request (the arguments of :func:`get_schedule` with ``pipeline=True``), with the
+    numbers it derives them from: the explanation of that schedule.
+
+    Keys: ``preset``, ``pipeline`` (class), ``scheduler``, ``convention``,
+    ``num_inference_steps``, the ``width``/``height``/``num_frames`` it runs at (defaults filled
+    in), ``sigmas`` (the list the pipeline passes, or ``None``: the scheduler's own spacing),
+    ``mu`` and ``shift`` (``None``, or how ``calculate_shift`` got ``mu``: ``image_seq_len``,
+    ``base_image_seq_len``, ``max_image_seq_len``, ``base_shift``, ``max_shift``, ``mu``).
+    An ecosystem schedule has convention ``"ecosystem"`` and nothing passed.
+    """
+    if scheduler is None or type(scheduler) is str:
+        name = scheduler
+    else:
+        name, config = scheduler_arguments(scheduler, config)
+    return _core.schedule_pipeline_call(
+        name, num_inference_steps, preset, config, overrides, width, height, num_frames
+    )
 
 
 _new = object.__new__

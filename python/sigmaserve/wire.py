@@ -363,7 +363,8 @@ def catalog_from_proto(reply: pb.GetCatalogResponse) -> dict[str, Any]:
                 "name": a.name,
                 "tool": a.tool,
                 "scheduler": a.scheduler,
-                "options": struct_to_dict(a.options),
+                # A Struct is a map: its keys arrive in any order; the library's are sorted.
+                "options": dict(sorted(struct_to_dict(a.options).items())),
             }
             for a in reply.aliases
         ],

@@ -1,4 +1,5 @@
-//! Binding of the core's diffusers schedules and catalog: `schedule_get`, `schedule_presets`,
+//! Binding of the core's diffusers schedules and catalog: `schedule_get`,
+//! `schedule_pipeline_call`, `schedule_presets`,
 //! `schedule_schedulers`, `schedule_families`, `schedule_family_descriptions`,
 //! `schedule_excluded`, `schedule_aliases`, `schedule_ecosystem_names`, `resolve_name`,
 //! `name_kinds`. Arguments are converted to owned core values while attached, the
@@ -330,6 +331,76 @@ fn size_arg(obj: Option<&Bound<'_, PyAny>>, field: &str) -> PyResult<Option<usiz
     }
 }
 
+/// A pipeline-level request's arguments, converted to owned core values while attached.
+struct OwnedArgs {
+    scheduler: Option<String>,
+    steps: Option<usize>,
+    preset: Option<String>,
+    config: ConfigMap,
+    overrides: ConfigMap,
+    width: Option<usize>,
+    height: Option<usize>,
+    num_frames: Option<usize>,
+}
+
+impl OwnedArgs {
+    #[allow(clippy::too_many_arguments)]
+    fn parse(
+        scheduler: Option<&Bound<'_, PyAny>>,
+        num_inference_steps: Option<&Bound<'_, PyAny>>,
+        preset: Option<&Bound<'_, PyAny>>,
+        config: Option<Bound<'_, PyAny>>,
+        overrides: Option<Bound<'_, PyAny>>,
+        width: Option<&Bound<'_, PyAny>>,
+        height: Option<&Bound<'_, PyAny>>,
+        num_frames: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        // An empty name is no name, as on the wire (an empty optional string field).
+        let scheduler = match scheduler.filter(|s| !s.is_none()) {
+            Some(s) => Some(text_arg(s, "scheduler")?).filter(|s| !s.is_empty()),
+            None => None,
+        };
+        let preset = match preset.filter(|p| !p.is_none()) {
+            Some(p) => Some(text_arg(p, "preset")?).filter(|p| !p.is_empty()),
+            None => None,
+        };
+        Ok(Self {
+            scheduler,
+            steps: steps_arg(num_inference_steps)?,
+            preset,
+            config: to_map(config.as_ref(), "config").map_err(PyErr::from)?,
+            overrides: to_map(overrides.as_ref(), "overrides").map_err(PyErr::from)?,
+            width: size_arg(width, "width")?,
+            height: size_arg(height, "height")?,
+            num_frames: size_arg(num_frames, "num_frames")?,
+        })
+    }
+
+    fn args(&self, pipeline: bool) -> PipelineArgs<'_> {
+        PipelineArgs {
+            scheduler: self.scheduler.as_deref(),
+            num_inference_steps: self.steps,
+            preset: self.preset.as_deref(),
+            width: self.width,
+            height: self.height,
+            num_frames: self.num_frames,
+            pipeline,
+            config: &self.config,
+            overrides: &self.overrides,
+        }
+    }
+
+    /// A schedule of a few hundred steps takes about a microsecond: releasing and re-taking
+    /// the GIL would cost a good part of that. Long ones (steps from custom arrays included)
+    /// release it.
+    fn is_long(&self) -> bool {
+        self.steps.is_none_or(|n| n > DETACH_ABOVE_STEPS)
+            || ["timesteps", "sigmas"]
+                .iter()
+                .any(|k| self.overrides.get(k).is_some())
+    }
+}
+
 /// Computes a schedule (`get_pipeline_schedule`: the preset pipeline's conventions unless
 /// `pipeline` is false); returns the attribute dict of the Python `Schedule`.
 #[pyfunction]
@@ -350,45 +421,83 @@ fn schedule_get<'py>(
     num_frames: Option<&Bound<'py, PyAny>>,
     pipeline: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    // An empty name is no name, as on the wire (an empty optional string field).
-    let scheduler = match scheduler.filter(|s| !s.is_none()) {
-        Some(s) => Some(text_arg(s, "scheduler")?).filter(|s| !s.is_empty()),
-        None => None,
-    };
-    let steps = steps_arg(num_inference_steps)?;
-    let preset = match preset.filter(|p| !p.is_none()) {
-        Some(p) => Some(text_arg(p, "preset")?),
-        None => None,
-    };
-    let config = to_map(config.as_ref(), "config").map_err(PyErr::from)?;
-    let overrides = to_map(overrides.as_ref(), "overrides").map_err(PyErr::from)?;
-    let (width, height) = (size_arg(width, "width")?, size_arg(height, "height")?);
-    let num_frames = size_arg(num_frames, "num_frames")?;
-    let args = PipelineArgs {
-        scheduler: scheduler.as_deref(),
-        num_inference_steps: steps,
-        preset: preset.as_deref().filter(|p| !p.is_empty()),
+    let owned = OwnedArgs::parse(
+        scheduler,
+        num_inference_steps,
+        preset,
+        config,
+        overrides,
         width,
         height,
         num_frames,
-        pipeline,
-        config: &config,
-        overrides: &overrides,
-    };
-    // A schedule of a few hundred steps takes about a microsecond: releasing and re-taking the
-    // GIL would cost a good part of that. Long ones (steps from custom arrays included) release
-    // it.
-    let long = steps.is_none_or(|n| n > DETACH_ABOVE_STEPS)
-        || ["timesteps", "sigmas"]
-            .iter()
-            .any(|k| overrides.get(k).is_some());
-    let result = if long {
+    )?;
+    let args = owned.args(pipeline);
+    let result = if owned.is_long() {
         py.detach(|| schedule::get_pipeline_schedule(&args))
     } else {
         schedule::get_pipeline_schedule(&args)
     };
     let schedule = result.map_err(|e| PyErr::from(PyCoreError(e)))?;
     schedule_dict(py, schedule)
+}
+
+/// What a preset pipeline's `__call__` passes to `set_timesteps` (`get_pipeline_call`), as a
+/// dict; `shift` is a dict of `calculate_shift`'s inputs and `mu`, or None.
+#[pyfunction]
+#[pyo3(signature = (
+    scheduler, num_inference_steps, preset, config, overrides, width = None, height = None,
+    num_frames = None
+))]
+#[allow(clippy::too_many_arguments)]
+fn schedule_pipeline_call<'py>(
+    py: Python<'py>,
+    scheduler: Option<&Bound<'py, PyAny>>,
+    num_inference_steps: Option<&Bound<'py, PyAny>>,
+    preset: Option<&Bound<'py, PyAny>>,
+    config: Option<Bound<'py, PyAny>>,
+    overrides: Option<Bound<'py, PyAny>>,
+    width: Option<&Bound<'py, PyAny>>,
+    height: Option<&Bound<'py, PyAny>>,
+    num_frames: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let owned = OwnedArgs::parse(
+        scheduler,
+        num_inference_steps,
+        preset,
+        config,
+        overrides,
+        width,
+        height,
+        num_frames,
+    )?;
+    let call =
+        schedule::get_pipeline_call(&owned.args(true)).map_err(|e| PyErr::from(PyCoreError(e)))?;
+    let dict = PyDict::new(py);
+    dict.set_item("preset", call.preset)?;
+    dict.set_item("pipeline", call.pipeline)?;
+    dict.set_item("scheduler", call.scheduler)?;
+    dict.set_item("convention", call.convention)?;
+    dict.set_item("num_inference_steps", call.num_inference_steps)?;
+    dict.set_item("width", call.width)?;
+    dict.set_item("height", call.height)?;
+    dict.set_item("num_frames", call.num_frames)?;
+    dict.set_item("sigmas", call.sigmas)?;
+    dict.set_item("mu", call.mu)?;
+    let shift = match call.shift {
+        Some(s) => {
+            let sub = PyDict::new(py);
+            sub.set_item("image_seq_len", s.image_seq_len)?;
+            sub.set_item("base_image_seq_len", s.base_image_seq_len)?;
+            sub.set_item("max_image_seq_len", s.max_image_seq_len)?;
+            sub.set_item("base_shift", s.base_shift)?;
+            sub.set_item("max_shift", s.max_shift)?;
+            sub.set_item("mu", s.mu)?;
+            sub.into_any()
+        }
+        None => py.None().into_bound(py),
+    };
+    dict.set_item("shift", shift)?;
+    Ok(dict)
 }
 
 /// The latent layout of a preset as a dict.
@@ -599,6 +708,7 @@ fn schedule_excluded() -> Vec<(&'static str, &'static str)> {
 /// Adds this module's functions and classes to `sigmaserve._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(schedule_get, m)?)?;
+    m.add_function(wrap_pyfunction!(schedule_pipeline_call, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_presets, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_schedulers, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_families, m)?)?;

@@ -1,6 +1,7 @@
-"""``sigmaserve list``: the names the library accepts (schedulers, presets, ecosystem tools).
+"""``sigmaserve list``: the names the library (or, with ``--target``, a server) accepts.
 
-The catalog is read from the library (the core's tables); nothing here lists names itself.
+Everything listed is ``sigmaserve.catalog()`` (gRPC ``GetCatalog``), the core's tables; this
+module only filters and prints them.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ import json
 import sys
 from typing import Any
 
-KINDS = ("schedulers", "presets", "tools")
+from sigmaserve.commands.options import CommandError, add_target_arguments, noise_source
+
+KINDS = ("schedulers", "aliases", "presets", "tools")
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "list",
-        help="list the schedulers, presets and ecosystem tools (with filters)",
+        help="list the schedulers, tool aliases, presets and ecosystem tools (with filters)",
         description="List the names sigmaserve accepts: diffusers scheduler classes with their "
-        "family, ecosystem schedules ('<tool>:<name>'), model presets, and the tools. Filters "
-        "combine; --format json prints the same records as JSON.",
+        "family, ecosystem schedules ('<tool>:<name>'), the A1111 and ComfyUI sampler names "
+        "that mean a diffusers scheduler, model presets, and the tools. Filters combine; "
+        "--format json prints the same records as JSON.",
     )
     parser.add_argument(
         "kind",
@@ -31,11 +35,11 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--family",
         help="only this scheduler family (alpha, sigma, multistep, flow_match, edm, "
-        "consistency); for presets, the family of their scheduler",
+        "consistency); for presets and aliases, the family of their scheduler",
     )
     parser.add_argument(
         "--tool",
-        help="only schedulers of this tool: diffusers, comfyui, a1111, kdiffusion, ays",
+        help="only names of this tool: diffusers, comfyui, a1111, kdiffusion, ays",
     )
     parser.add_argument("--match", metavar="TEXT", help="only names containing TEXT (any case)")
     parser.add_argument(
@@ -46,55 +50,44 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--format", choices=("table", "json"), default="table", help="output format"
     )
+    add_target_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def catalog() -> dict[str, Any]:
-    """Every name the library accepts, as records: ``schedulers`` (``name``, ``family``,
-    ``tool``), ``presets`` (``name``, ``repo``, ``scheduler``, ``family``, latent layout),
-    ``families`` and ``tools`` (descriptions and names), ``excluded`` (class and reason)."""
-    from sigmaserve.ecosystem import TOOLS, list_ecosystem_schedules
-    from sigmaserve.schedules import (
-        excluded_schedulers,
-        list_presets,
-        scheduler_families,
-        scheduler_family_descriptions,
-    )
-
-    families = scheduler_families()
-    schedulers = [{"name": n, "family": f, "tool": "diffusers"} for n, f in families.items()]
-    ecosystem = list_ecosystem_schedules()
-    # Ecosystem schedules are sigma schedules walked by k-diffusion-style samplers.
-    schedulers += [
-        {"name": f"{tool}:{name}", "family": "sigma", "tool": tool}
-        for tool in TOOLS
-        for name in ecosystem[tool]
-    ]
+def records(catalog: dict[str, Any]) -> dict[str, Any]:
+    """The catalog's records in the shape ``list`` filters and prints: presets and aliases get
+    their scheduler's ``family``, ``tools`` the names of each tool, ``families`` a dict."""
+    families = {f["name"]: f["description"] for f in catalog["families"]}
+    family_of = {r["name"]: r["family"] for r in catalog["schedulers"]}
+    tools: dict[str, list[str]] = {}
+    for record in catalog["schedulers"]:
+        tools.setdefault(record["tool"], []).append(record["name"].split(":", 1)[-1])
     presets = [
         {
-            "name": name,
+            "name": p["name"],
             "repo": p["repo"],
-            "scheduler": p["class_name"],
-            "family": families.get(p["class_name"], ""),
-            "latent_channels": p["latent_channels"],
-            "vae_scale_factor": p["vae_scale_factor"],
-            "pack_factor": p["pack_factor"],
+            "pipeline": p["pipeline"],
+            "scheduler": p["scheduler"],
+            "family": family_of.get(p["scheduler"], ""),
+            "layout": p["layout"],
+            "aliases": p["aliases"],
         }
-        for name, p in list_presets().items()
+        for p in catalog["presets"]
     ]
+    aliases = [{**a, "family": family_of.get(a["scheduler"], "")} for a in catalog["aliases"]]
     return {
-        "schedulers": schedulers,
+        "schedulers": catalog["schedulers"],
+        "aliases": aliases,
         "presets": presets,
-        "families": scheduler_family_descriptions(),
-        "tools": {"diffusers": list(families), **{t: list(ecosystem[t]) for t in TOOLS}},
-        "excluded": [{"name": n, "reason": r} for n, r in excluded_schedulers().items()],
+        "tools": tools,
+        "families": families,
+        "excluded": catalog["excluded"],
     }
 
 
 def filtered(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """The records ``args`` asks for; an unknown --family or --tool is an error naming the
     valid ones."""
-    from sigmaserve.commands.options import CommandError
 
     def check(flag: str, value: str | None, valid: list[str]) -> None:
         if value is not None and value not in valid:
@@ -107,15 +100,16 @@ def filtered(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     def keep(record: dict[str, Any]) -> bool:
         return (
             (args.family is None or record.get("family") == args.family)
-            and (args.tool is None or record.get("tool", args.tool) == args.tool)
+            and (args.tool is None or record.get("tool", "diffusers") == args.tool)
             and text in record["name"].lower()
         )
 
     out: dict[str, Any] = {}
-    if args.kind in ("schedulers", "all"):
-        out["schedulers"] = [r for r in data["schedulers"] if keep(r)]
-    if args.kind in ("presets", "all") and args.tool in (None, "diffusers"):
-        out["presets"] = [r for r in data["presets"] if keep(r)]
+    for kind in ("schedulers", "aliases", "presets"):
+        if args.kind in (kind, "all"):
+            out[kind] = [r for r in data[kind] if keep(r)]
+    if args.tool not in (None, "diffusers"):
+        out.pop("presets", None)  # presets belong to no ecosystem tool
     if args.kind in ("tools", "all"):
         out["tools"] = {
             tool: [n for n in names if text in f"{tool}:{n}".lower()]
@@ -128,7 +122,8 @@ def filtered(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = catalog()
+    with noise_source(args) as source:
+        data = records(source.catalog())
     selected = filtered(data, args)
     if args.format == "json":
         sys.stdout.write(json.dumps(selected, indent=1) + "\n")
@@ -147,16 +142,20 @@ def render(selected: dict[str, Any], families: dict[str, str]) -> str:
         used = sorted({r["family"] for r in schedulers} & set(families))
         if used:
             lines += ["families:"] + [f"  {f:<11} {families[f]}" for f in used]
+    aliases = selected.get("aliases")
+    if aliases is not None:
+        lines.append(f"tool sampler names ({len(aliases)}):")
+        width = max((len(r["name"]) for r in aliases), default=0)
+        lines += [
+            f"  {r['name']:<{width}}  {r['tool']:<7} {r['scheduler']}"
+            + "".join(f" {k}={v}" for k, v in r["options"].items())
+            for r in aliases
+        ]
     presets = selected.get("presets")
     if presets is not None:
         lines.append(f"presets ({len(presets)}):")
         width = max((len(r["name"]) for r in presets), default=0)
-        lines += [
-            f"  {r['name']:<{width}}  {r['scheduler']:<32} {r['latent_channels']:>2} channels, "
-            f"1/{r['vae_scale_factor']}{', packed 2x2' if r['pack_factor'] > 1 else ''}  "
-            f"{r['repo']}"
-            for r in presets
-        ]
+        lines += [f"  {r['name']:<{width}}  {_preset_line(r)}" for r in presets]
     tools = selected.get("tools")
     if tools is not None:
         lines.append("tools (scheduler names are '<tool>:<name>'; diffusers: the class name):")
@@ -166,3 +165,13 @@ def render(selected: dict[str, Any], families: dict[str, str]) -> str:
         lines.append(f"not reproduced ({len(excluded)}):")
         lines += [f"  {r['name']}: {r['reason']}" for r in excluded]
     return "\n".join(lines) + "\n"
+
+
+def _preset_line(record: dict[str, Any]) -> str:
+    layout = record["layout"]
+    latents = f"{layout['channels']} channels, 1/{layout['vae_scale_factor']}"
+    if layout["vae_temporal_factor"]:
+        latents += f" x 1/{layout['vae_temporal_factor']} frames"
+    if layout["pack_factor"] > 1:
+        latents += f", packed {layout['pack_factor']}x{layout['pack_factor']}"
+    return f"{record['scheduler']:<32} {latents}  {record['repo']}"

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from sigmaserve.commands.options import add_target_arguments, noise_source
-from sigmaserve.errors import invalid
 
 BETA_FORMULAS = {
     "scaled_linear": "betas = linspace(sqrt(beta_start), sqrt(beta_end), N) ** 2",
@@ -29,9 +28,6 @@ BETA_FORMULAS = {
 DEFAULT_VP_SCHEDULER = "EulerDiscreteScheduler"
 # ComfyUI's full-denoise scale, sqrt(1 + sigma_max^2), as the library computes it.
 COMFYUI_EXAMPLE = "comfyui:karras"
-# Image side the dynamic shift (Flux) is explained for when no size is given: the pipelines'
-# default (FluxPipeline.default_sample_size 128 x vae_scale_factor 8).
-DEFAULT_SIDE = 1024
 
 
 def register(commands: Any) -> None:
@@ -54,14 +50,17 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--width",
         type=int,
-        default=DEFAULT_SIDE,
-        help="image width for a resolution-dependent shift (Flux; default 1024)",
+        help="image width for a resolution-dependent shift (Flux, LTX; default: the pipeline's)",
     )
     parser.add_argument(
         "--height",
         type=int,
-        default=DEFAULT_SIDE,
-        help="image height for a resolution-dependent shift (Flux; default 1024)",
+        help="image height for a resolution-dependent shift (default: the pipeline's)",
+    )
+    parser.add_argument(
+        "--num-frames",
+        type=int,
+        help="video frames for a video preset's shift (default: the pipeline's)",
     )
     parser.add_argument(
         "--plot",
@@ -82,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             width=args.width,
             height=args.height,
+            num_frames=args.num_frames,
             source=source,
         )
     sys.stdout.write(result.text)
@@ -149,23 +149,24 @@ def explain(
     seed: int = 0,
     *,
     scheduler: str | None = None,
-    width: int = DEFAULT_SIDE,
-    height: int = DEFAULT_SIDE,
+    width: int | None = None,
+    height: int | None = None,
+    num_frames: int | None = None,
     source: Any = None,
 ) -> Explanation:
-    """The explanation for ``preset``; ``source`` is the ``sigmaserve`` module (default) or a
-    ``sigmaserve.Client``."""
+    """The explanation for ``preset`` (any spelling the library takes); ``source`` is the
+    ``sigmaserve`` module (default) or a ``sigmaserve.Client``."""
     if source is None:
         import sigmaserve as source
-    from sigmaserve.schedules import list_presets, scheduler_families
+    from sigmaserve.catalog import resolve_name
+    from sigmaserve.schedules import list_presets
 
-    info = list_presets().get(preset)
-    if info is None:
-        # An unknown name: the library's error names the nearest presets.
-        source.get_schedule(DEFAULT_VP_SCHEDULER, steps, preset=preset)
-        raise invalid("preset", f"{preset!r} has no training configuration to explain")
-    if scheduler_families().get(info["class_name"]) == "flow_match":
-        return _explain_flow(source, preset, info, steps, seed, scheduler, width, height)
+    # The one resolver: "SD 1.5" is sd15, an unknown name names the nearest presets.
+    preset = resolve_name("preset", preset)
+    info = list_presets()[preset]
+    if info["model"] == "flow_match":
+        size = {"width": width, "height": height, "num_frames": num_frames}
+        return _explain_flow(source, preset, info, steps, seed, scheduler, size)
     return _explain_vp(source, preset, info, steps, seed, scheduler or DEFAULT_VP_SCHEDULER)
 
 
@@ -246,16 +247,30 @@ def _explain_flow(
     steps: int,
     seed: int,
     scheduler: str | None,
-    width: int,
-    height: int,
+    size: dict[str, int | None],
 ) -> Explanation:
-    name = scheduler or info["class_name"]
-    config = info["config"]
+    from sigmaserve.schedules import pipeline_call
+
+    # What the preset's pipeline passes to set_timesteps, and the numbers it derives them from
+    # (the core's conventions); the schedules themselves come from the source.
+    call = pipeline_call(
+        preset,
+        scheduler,
+        steps,
+        width=size["width"],
+        height=size["height"],
+        num_frames=size["num_frames"],
+    )
+    shifted = source.get_schedule(scheduler, steps, preset=preset, **size)
+    name = shifted.scheduler
+    config = shifted.config
     n = int(config.get("num_train_timesteps", 1000))
-    dynamic = bool(config.get("use_dynamic_shifting", False))
+    at = f"{call['width']}x{call['height']}" + (
+        f", {call['num_frames']} frames" if call["num_frames"] is not None else ""
+    )
     out = [
         f"Preset {preset} ({info['repo']}): flow matching (rectified flow), "
-        f"{info['class_name']}, {n} training steps",
+        f"{info['pipeline']} with {name}, {n} training steps, {at}",
         "",
         "No betas and no sigma_max = 14.6146 here: the model is trained on",
         "x_t = (1 - sigma_t) * x_0 + sigma_t * noise with sigma_t in [0, 1], so sigma = 1 is "
@@ -263,38 +278,48 @@ def _explain_flow(
         f"1. Training sigmas: sigma_t = t / {n} for t = 1 ... {n}; the model is fed the "
         f"timestep sigma * {n}.",
     ]
-    if dynamic:
-        mu, lines = _dynamic_shift(info, width, height)
-        shifted = source.get_schedule(name, steps, preset=preset, mu=mu)
-        plain = source.get_schedule(name, steps, preset=preset, mu=0.0)
+    bare: dict[str, Any] = {"preset": preset, "pipeline": False, **size}
+    if call["sigmas"] is not None:
+        bare["sigmas"] = call["sigmas"]
+    if config.get("shift_terminal"):
+        bare["shift_terminal"] = None  # unshifted means unstretched too
+    # The pipeline computes mu whenever its convention does (FluxPipeline always); the scheduler
+    # uses it only with use_dynamic_shifting, else its static shift.
+    dynamic = call["shift"] if config.get("use_dynamic_shifting") else None
+    if dynamic is not None:
+        mu = float(dynamic["mu"])
+        plain = source.get_schedule(name, call["num_inference_steps"], mu=0.0, **bare)
         shift = FlowShift(shift=math.exp(mu), mu=mu, unshifted=plain)
-        out += lines
+        out += _dynamic_shift_lines(dynamic, at)
     else:
-        factor = float(config.get("shift", 1.0))
-        shifted = source.get_schedule(name, steps, preset=preset)
-        plain = source.get_schedule(name, steps, preset=preset, shift=1.0)
+        key = "flow_shift" if config.get("use_flow_sigmas") else "shift"
+        factor = float(config.get(key, 1.0))
+        plain = source.get_schedule(name, call["num_inference_steps"], **{key: 1.0}, **bare)
         shift = FlowShift(shift=factor, mu=None, unshifted=plain)
         examples = ", ".join(
             f"{s:g} -> {float(shift.apply(np.array(s))):.3g}" for s in (0.5, 0.25, 0.1)
         )
         out += [
             "2. The shift spends more of the steps at high noise (what large images need):",
-            f"   sigma' = shift * sigma / (1 + (shift - 1) * sigma), shift = {factor:g}: "
+            f"   sigma' = shift * sigma / (1 + (shift - 1) * sigma), {key} = {factor:g}: "
             f"{examples}",
         ]
+    terminal = config.get("shift_terminal")
+    if terminal:
+        out.append(
+            f"   Then the shifted sigmas are stretched so that the last one is shift_terminal = "
+            f"{terminal:g} (FlowMatchEulerDiscreteScheduler.stretch_shift_to_terminal)."
+        )
+    passed = (
+        f"{call['pipeline']} passes its own sigmas ({_span(call['sigmas'])}) to set_timesteps"
+        if call["sigmas"] is not None
+        else f"the scheduler's own spacing (the pipeline passes no sigmas to {name})"
+    )
     out += [
         f"3. {_steps_line(shifted, None)}",
-        f"   Without the shift the same steps would run {_span(plain.sigmas)}.",
-        *(
-            [
-                "   (the scheduler's own spacing, set_timesteps(steps, mu); FluxPipeline passes "
-                f"its own sigmas, linspace(1, 1/{steps}, {steps}), before the same shift)"
-            ]
-            if dynamic
-            else []
-        ),
+        f"   Without the shift the same steps would run {_span(plain.sigmas)}: {passed}.",
         f"4. init_noise_sigma = {shifted.init_noise_sigma:.6g}: the first step's input is the "
-        "unit noise itself; the SD3 and Flux pipelines never scale it.",
+        f"unit noise itself; {call['pipeline']} never scales it.",
         "5. Measured on the seed's noise:",
         *_measured(source, seed, {"1": float(shifted.init_noise_sigma)}),
         *[f"warning: {w}" for w in shifted.warnings],
@@ -309,23 +334,17 @@ def _explain_flow(
     )
 
 
-def _dynamic_shift(info: dict[str, Any], width: int, height: int) -> tuple[float, list[str]]:
-    """mu for a ``width`` x ``height`` image as the Flux pipeline computes it, and its lines."""
-    from sigmaserve.worker.handoff import calculate_shift
-
-    config = info["config"]
-    # Tokens of the transformer: 2x2 latent patches (Flux packs them, SD3 patchifies them).
-    side = int(info["vae_scale_factor"]) * 2
-    tokens = (height // side) * (width // side)
-    mu = calculate_shift(tokens, config, max_shift_default=1.15)
-    base, top = config.get("base_shift", 0.5), config.get("max_shift", 1.15)
-    low, high = config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096)
-    return mu, [
+def _dynamic_shift_lines(shift: dict[str, Any], at: str) -> list[str]:
+    """How the pipeline's calculate_shift got mu (the core's numbers)."""
+    mu, tokens = float(shift["mu"]), int(shift["image_seq_len"])
+    base, top = shift["base_shift"], shift["max_shift"]
+    low, high = shift["base_image_seq_len"], shift["max_image_seq_len"]
+    return [
         "2. The shift spends more of the steps at high noise, more so for larger images:",
-        "   sigma' = e^mu / (e^mu + 1/sigma - 1), mu from the image's token count "
+        "   sigma' = e^mu / (e^mu + 1/sigma - 1), mu from the latents' token count "
         "(the pipeline's calculate_shift):",
-        f"   {width}x{height} -> ({height} // {side}) * ({width} // {side}) = {tokens} tokens; "
-        f"mu = {base:g} + ({top:g} - {base:g}) * ({tokens} - {low}) / ({high} - {low}) = "
+        f"   {at} -> {tokens} tokens; "
+        f"mu = {base:g} + ({top:g} - {base:g}) * ({tokens} - {low:g}) / ({high:g} - {low:g}) = "
         f"{mu:.6g}",
         f"   (like a static shift of e^mu = {math.exp(mu):.4g})",
     ]

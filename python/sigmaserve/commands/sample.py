@@ -28,23 +28,39 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "sample",
         help="write seeded initial latents for many seeds to safetensors/.npy shards",
-        description="Draw one (1, C, H, W) latent per seed (diffusers' per-item generators) and "
-        "write them in shards. Re-running the same command resumes: finished shards are kept.",
+        description="Draw one latent per seed (diffusers' per-item generators) in the preset "
+        "pipeline's layout, (1, C, H, W) or its video or packed shape, and write them in "
+        "shards. Re-running the same command resumes: finished shards are kept.",
     )
     parser.add_argument(
         "--seeds", required=True, type=parse_seed_range, help="seeds: '0-9999', '1,5,9' or '0-3,10'"
     )
-    parser.add_argument("--width", type=int, default=512, help="image width in pixels (512)")
-    parser.add_argument("--height", type=int, default=512, help="image height in pixels (512)")
-    parser.add_argument("--preset", default="sd15", help="model family (latent channels, sd15)")
     parser.add_argument(
-        "--source", choices=("cpu", "cuda", "a1111_nv"), default="cpu", help="noise generator"
+        "--width", type=int, help="image width in pixels (default: the preset pipeline's)"
+    )
+    parser.add_argument(
+        "--height", type=int, help="image height in pixels (default: the preset pipeline's)"
+    )
+    parser.add_argument(
+        "--num-frames",
+        type=int,
+        help="video frames for a video preset (default: the preset pipeline's)",
+    )
+    parser.add_argument(
+        "--preset",
+        default="sd15",
+        help="model family: latent channels, layout and default size (sd15)",
+    )
+    parser.add_argument(
+        "--source",
+        default="cpu",
+        help="noise generator: cpu, cuda or a1111_nv (any spelling the library takes)",
     )
     parser.add_argument(
         "--dtype",
-        choices=("float32", "float16", "bfloat16", "float64"),
         default="float32",
-        help="latent dtype (bfloat16 is stored as its uint16 bit patterns)",
+        help="latent dtype: float32, float16, bfloat16 (stored as its uint16 bit patterns) or "
+        "float64",
     )
     parser.add_argument("--scheduler", help="scale by this scheduler's init_noise_sigma")
     parser.add_argument("--steps", type=int, default=50, help="num_inference_steps for --scheduler")
@@ -86,6 +102,7 @@ class SampleJob:
     seeds: list[int]
     width: int
     height: int
+    num_frames: int | None
     preset: str
     source: str
     dtype: str
@@ -103,24 +120,36 @@ def run(args: argparse.Namespace) -> int:
     if args.shard_size < 1:
         print("sigmaserve sample: --shard-size must be positive", file=sys.stderr)
         return 2
-    job = SampleJob(
-        seeds=args.seeds,
-        width=args.width,
-        height=args.height,
-        preset=args.preset,
-        source=args.source,
-        dtype=args.dtype,
-        scheduler=args.scheduler,
-        steps=args.steps,
-        overrides=dict(args.overrides),
-        shard_size=args.shard_size,
-    )
+    job = sample_job(args)
     with noise_source(args) as source:
         written, skipped = write_shards(
             job, out, progress=not args.no_progress, part=args.part, source=source
         )
     print(f"{written} shard(s) written, {skipped} already complete, manifest {manifest_path(out)}")
     return 0
+
+
+def sample_job(args: argparse.Namespace) -> SampleJob:
+    """The job of a command line: names in their canonical spelling (the library's resolver,
+    so a resumed run with another spelling is the same job), the size the preset's pipeline
+    defaults to where none is given."""
+    from sigmaserve.catalog import catalog, resolve_name
+
+    preset = resolve_name("preset", args.preset)
+    defaults = next(p for p in catalog()["presets"] if p["name"] == preset)
+    return SampleJob(
+        seeds=args.seeds,
+        width=args.width or defaults["width"],
+        height=args.height or defaults["height"],
+        num_frames=args.num_frames or defaults["num_frames"],
+        preset=preset,
+        source=resolve_name("source", args.source),
+        dtype=resolve_name("dtype", args.dtype),
+        scheduler=args.scheduler,
+        steps=args.steps,
+        overrides=dict(args.overrides),
+        shard_size=args.shard_size,
+    )
 
 
 def manifest_path(out: Path) -> Path:
@@ -200,6 +229,7 @@ def _latents_for(source: Any, job: SampleJob, seeds: list[int]) -> np.ndarray:
     latents = source.sample_init_latents(
         width=job.width,
         height=job.height,
+        num_frames=job.num_frames,
         batch_size=len(seeds),
         preset=job.preset,
         seeds=seeds,

@@ -19,7 +19,8 @@ def register(commands: Any) -> None:
         "schedule",
         help="print a scheduler's timesteps and sigmas (table, JSON, CSV), plot or compare them",
         description="Compute the schedule a diffusers scheduler (or '<tool>:<name>', e.g. "
-        "comfyui:karras) gives for a number of steps, exactly as the library does.",
+        "comfyui:karras) gives for a number of steps, exactly as the library does: what the "
+        "preset's pipeline sets on it at this size (--bare: the scheduler alone).",
     )
     parser.add_argument("scheduler", help="diffusers class name or '<tool>:<name>'")
     parser.add_argument("--steps", type=int, default=50, help="num_inference_steps (default 50)")
@@ -27,6 +28,21 @@ def register(commands: Any) -> None:
         "--preset",
         default="sd15",
         help="model family supplying the training config (default sd15; 'none' = class defaults)",
+    )
+    parser.add_argument(
+        "--width", type=int, help="image width the pipeline runs at (default: the preset's)"
+    )
+    parser.add_argument(
+        "--height", type=int, help="image height the pipeline runs at (default: the preset's)"
+    )
+    parser.add_argument(
+        "--num-frames", type=int, help="video frames (video presets; default: the preset's)"
+    )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="the bare Scheduler.from_config(config).set_timesteps(steps), without what the "
+        "preset's pipeline passes (Flux's sigmas and mu, SD3's and the video models' shifts)",
     )
     add_override_argument(parser)
     parser.add_argument(
@@ -57,9 +73,24 @@ def preset_arg(value: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     overrides = dict(args.overrides)
     preset = preset_arg(args.preset)
+    # The pipeline's size and conventions (a preset's pipeline, unless --bare); unset sizes
+    # are the preset's defaults.
+    call = {
+        "preset": preset,
+        "pipeline": not args.bare,
+        **{
+            key: value
+            for key, value in (
+                ("width", args.width),
+                ("height", args.height),
+                ("num_frames", args.num_frames),
+            )
+            if value is not None
+        },
+    }
     with noise_source(args) as source:
-        schedule = source.get_schedule(args.scheduler, args.steps, preset=preset, **overrides)
-        others = [source.get_schedule(name, args.steps, preset=preset) for name in args.compare]
+        schedule = source.get_schedule(args.scheduler, args.steps, **call, **overrides)
+        others = [source.get_schedule(name, args.steps, **call) for name in args.compare]
     sys.stdout.write(render(schedule, args.format))
     if args.format == "csv":  # the table shows them, JSON carries them; CSV has no room
         for warning in schedule.warnings:

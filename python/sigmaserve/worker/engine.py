@@ -292,21 +292,26 @@ class Worker:
             raise invalid("num_inference_steps", f"must be an integer in 1..{MAX_STEPS}")
         height, width = self._size(height, width)
         frames = self._frames(num_frames, height * width)
-        name = scheduler or self.default_scheduler
-        overrides = dict(scheduler_overrides or {})
-        # The pipeline reads its schedule conventions off the scheduler that runs.
-        running = handoff.run_config(
-            name, self.base_scheduler_config, overrides, self.default_scheduler
-        )
-        overrides.update(
-            handoff.pipeline_schedule_overrides(self.pipe, steps, height, width, running)
-        )
-        dtype_name = handoff.torch_dtype_name(handoff.noise_dtype(self.pipe))
+        # Names resolve as everywhere (any case, the tools' aliases, the core's resolver); an
+        # unknown one is refused, naming the nearest, before anything runs.
+        name, alias_options = handoff.resolve_scheduler(scheduler or self.default_scheduler)
+        overrides = {**alias_options, **dict(scheduler_overrides or {})}
 
         started = time.perf_counter()
-        # The service validates the name (and suggests the nearest ones) before anything runs.
+        # What the pipeline's __call__ sets on the scheduler that runs (the core's preset of
+        # the pipeline's class, for this size).
         schedule = self.noise.get_schedule(
-            name, steps, preset=None, config=self.base_scheduler_config, **overrides
+            name,
+            steps,
+            **handoff.schedule_kwargs(
+                self.pipe,
+                name,
+                height=height,
+                width=width,
+                num_frames=frames,
+                model_config=self.base_scheduler_config,
+                overrides=overrides,
+            ),
         )
         notes = list(schedule.warnings)
         if source != "cpu" and not self.device.startswith("cuda"):
@@ -319,13 +324,16 @@ class Worker:
         run = None
         for chunk in plan.chunks:
             latents = self.noise.sample_init_latents(
-                shape=handoff.noise_shape(self.pipe, chunk.size, height, width, frames),
-                seeds=chunk.seeds,
-                seed_mode=chunk.mode,
-                source=source,
-                dtype=dtype_name,
-                sigma=1.0,
-                preset=None,
+                **handoff.latents_kwargs(
+                    self.pipe,
+                    chunk.seeds,
+                    batch_size=chunk.size,
+                    height=height,
+                    width=width,
+                    num_frames=frames,
+                    seed_mode=chunk.mode,
+                    source=source,
+                )
             )
             with self._lock:
                 run = handoff.run_pipeline(

@@ -1,28 +1,32 @@
 """Hand a service ``Schedule`` and ``Latents`` to a diffusers pipeline, bit for bit.
 
 What a pipeline does with its own ``generator=`` and what it does with ``latents=`` differ, and the
-hand-off has to make up for each difference (diffusers 0.42.1):
+hand-off has to make up for each difference (diffusers 0.42.1). The pipeline's conventions are the
+core's pipeline presets (``sigmaserve.catalog()``): the worker names the preset of the pipeline's
+class and the size, and the service answers with what that pipeline computes.
 
+* **Latents.** ``sample_init_latents(preset=..., width, height, num_frames)`` is what the
+  pipeline's ``prepare_latents`` draws: its shape and axis order (Wan's ``(B, C, F, H, W)``), its
+  packing (Flux's 2x2 patches, ``(B, h/2 * w/2, 64)``) and its draw dtype
+  (``prompt_embeds.dtype``, float16 on GPU, which for torch's CPU generator is not the float32
+  draw rounded; Wan draws float32 whatever its dtype).
 * **Scaling.** ``StableDiffusionPipeline`` and ``StableDiffusionXLPipeline`` multiply a given
   ``latents=`` by ``scheduler.init_noise_sigma`` themselves (``prepare_latents``), exactly as they
-  scale their own draw; ``StableDiffusion3Pipeline`` and ``FluxPipeline`` (flow matching) never
-  scale. Either way the pipeline must receive the *unscaled* noise, so the worker asks the service
-  for ``sigma=1.0`` and lets the pipeline do the one multiply its generator path does.
-* **Layout.** Flux takes ``latents=`` already packed into 2x2 patches, ``(B, h/2 * w/2, 64)``;
-  ``WanPipeline`` takes video latents ``(B, C, F, H, W)`` as it draws them.
-* **Dtype.** The pipeline draws in ``prompt_embeds.dtype`` (float16 on GPU); the service draws in
-  the same dtype, which for torch's CPU generator is not the float32 draw rounded. ``WanPipeline``
-  draws float32 whatever its dtype.
+  scale their own draw; ``StableDiffusion3Pipeline``, ``FluxPipeline`` and ``WanPipeline`` (flow
+  matching) never scale. Either way the pipeline must receive the *unscaled* noise, so the worker
+  asks the service for ``sigma=1.0`` and lets the pipeline do the one multiply its generator path
+  does.
 * **The generator after the draw.** Ancestral and SDE schedulers draw fresh noise at every step
   from the pipeline's generator(s). The pipeline's own path would leave each CPU generator just past
   the initial draw, so the worker hands it generators in exactly that state (torch's
-  ``Generator.get_state()`` bytes).
-* **The schedule's extras.** Flux passes its own ``sigmas`` (none when the scheduler's config has
-  ``use_flow_sigmas``) and ``mu``; SD3 passes ``mu`` when the scheduler's config has
-  ``use_dynamic_shifting``. The pipeline reads these off the scheduler that runs, so the worker
-  reads them off that scheduler's config too (the model's config with the request's overrides).
-* **The schedule.** The scheduler is built from ``Schedule.scheduler`` and ``Schedule.config``; when
-  the pipeline then calls ``set_timesteps``, the Schedule's own ``timesteps`` and ``sigmas`` are
+  ``Generator.get_state()`` bytes, which the service returns with the latents).
+* **The schedule.** ``get_schedule(..., preset=..., width, height, num_frames, pipeline=True)``
+  is what the pipeline's ``__call__`` sets on its scheduler (Flux's own sigmas, or none when the
+  scheduler has ``use_flow_sigmas``, and mu; SD3's mu when the scheduler shifts dynamically),
+  for the config of the scheduler that will run, every key of it: the model's config with the
+  request's overrides (``run_config``), so no key of the preset's own config stands in for the
+  model's. The scheduler is built from ``Schedule.scheduler`` and ``Schedule.config``; when the
+  pipeline then calls ``set_timesteps``, the Schedule's own ``timesteps`` and ``sigmas`` are
   checked against what diffusers computed and installed in their place if they differ (custom and
   ecosystem schedules), so the pipeline runs the Schedule it was given.
 """
@@ -38,11 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from sigmaserve.errors import InvalidArgumentError, invalid
+from sigmaserve.errors import invalid
 
 log = logging.getLogger("sigmaserve.worker")
 
-# Pipeline families by diffusers class name (subclasses are matched through the MRO).
+# The pipeline classes the worker runs (subclasses are matched through the MRO), each proven
+# bit-identical end to end on a tiny random pipeline (tests/test_handoff.py,
+# tests/test_handoff_families.py). Their conventions (latent layout, draw dtype, scaling, the
+# schedule the pipeline sets) are the core's: the preset naming the class in sigmaserve.catalog().
 _FAMILY_BY_CLASS = {
     "StableDiffusionPipeline": "sd",
     "StableDiffusionXLPipeline": "sdxl",
@@ -54,52 +61,74 @@ _FAMILY_BY_CLASS = {
 
 @dataclass(frozen=True)
 class PipelineKind:
-    """What the hand-off needs to know about a pipeline class."""
+    """A supported pipeline class and the core's preset for it."""
 
     family: str  # "sd", "sdxl", "sd3", "flux", "wan"
-    # prepare_latents multiplies a given latents= by scheduler.init_noise_sigma.
-    scales_latents: bool
-    # latents= is expected packed into 2x2 patches (Flux).
-    packed: bool
-    # Preset name sigmaserve uses for this family.
+    # The first preset in sigmaserve.catalog() naming the class ("sd15", "flux-dev", "wan2.1"):
+    # its pipeline conventions are the class's; the model's own scheduler config always goes
+    # with it (run_config), so the preset's config never stands in for the model's.
     preset: str
-    # A video pipeline: (B, C, F, H, W) latents, num_frames and num_videos_per_prompt in,
-    # ``.frames`` out.
-    video: bool = False
-    # prepare_latents draws in this dtype whatever the pipeline's (WanPipeline: float32); None:
-    # the pipeline's dtype.
-    noise_dtype: str | None = None
+    # That preset's latent layout (channels, VAE factors, packing, axes, noise dtype, scaling).
+    layout: Mapping[str, Any]
+
+    @property
+    def video(self) -> bool:
+        """(B, C, F, H, W) latents, num_frames and num_videos_per_prompt in, ``.frames`` out."""
+        return self.layout["vae_temporal_factor"] is not None
+
+    @property
+    def scales_latents(self) -> bool:
+        """prepare_latents multiplies a given latents= by scheduler.init_noise_sigma."""
+        return bool(self.layout["scales_by_init_noise_sigma"])
 
 
-# TODO(issue 14): these rows (and noise_shape, pipeline_schedule_overrides) restate the pipeline
-# conventions the core's pipeline presets own once they land on main; then the hand-off asks
-# the core (get_schedule(preset=..., pipeline=True), sample_init_latents(preset=...)).
-KINDS = {
-    "sd": PipelineKind("sd", scales_latents=True, packed=False, preset="sd15"),
-    "sdxl": PipelineKind("sdxl", scales_latents=True, packed=False, preset="sdxl"),
-    "sd3": PipelineKind("sd3", scales_latents=False, packed=False, preset="sd3"),
-    "flux": PipelineKind("flux", scales_latents=False, packed=True, preset="flux-dev"),
-    "wan": PipelineKind(
-        "wan",
-        scales_latents=False,
-        packed=False,
-        preset="wan2.1",
-        video=True,
-        noise_dtype="float32",
-    ),
-}
+@functools.cache
+def _presets_by_pipeline() -> dict[str, tuple[str, Mapping[str, Any]]]:
+    import sigmaserve
+
+    presets: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for preset in sigmaserve.catalog()["presets"]:
+        presets.setdefault(str(preset["pipeline"]), (str(preset["name"]), preset["layout"]))
+    return presets
 
 
 def pipeline_kind(pipe: Any) -> PipelineKind:
-    """The family of a diffusers pipeline (SD1.x/2.x, SDXL, SD3, Flux)."""
+    """The supported class of a diffusers pipeline and its preset; the model must have the
+    preset's latent layout (``InvalidArgumentError`` on field ``pipeline`` otherwise)."""
     for cls in type(pipe).__mro__:
         family = _FAMILY_BY_CLASS.get(cls.__name__)
         if family is not None:
-            return KINDS[family]
+            preset, layout = _presets_by_pipeline()[cls.__name__]
+            kind = PipelineKind(family, preset, layout)
+            _check_layout(pipe, kind)
+            return kind
     raise invalid(
         "pipeline",
         f"{type(pipe).__name__} is not supported; expected one of {sorted(_FAMILY_BY_CLASS)}",
     )
+
+
+def _check_layout(pipe: Any, kind: PipelineKind) -> None:
+    """The model's latents are the preset's: channels (times the packed patch), VAE factors."""
+    layout = kind.layout
+    packed_channels = int(layout["channels"]) * int(layout["pack_factor"]) ** 2
+    have = {
+        "latent channels": int(_denoiser_config(pipe).in_channels),
+        "VAE factor": _spatial_factor(pipe),
+        "temporal VAE factor": getattr(pipe, "vae_scale_factor_temporal", None),
+    }
+    want = {
+        "latent channels": packed_channels,
+        "VAE factor": int(layout["vae_scale_factor"]),
+        "temporal VAE factor": layout["vae_temporal_factor"],
+    }
+    for what, value in want.items():
+        if have[what] != value:
+            raise invalid(
+                "pipeline",
+                f"this {type(pipe).__name__} model has {what} {have[what]}, preset "
+                f"{kind.preset!r} (whose latents the worker asks for) has {value}",
+            )
 
 
 def _denoiser_config(pipe: Any) -> Any:
@@ -121,20 +150,17 @@ def _spatial_factor(pipe: Any) -> int:
 
 
 def default_size(pipe: Any) -> tuple[int, int]:
-    """(height, width) a pipeline uses when none is given."""
-    kind = pipeline_kind(pipe)
+    """(height, width) the pipeline's ``__call__`` uses when none is given: its own defaults
+    (Wan), else ``default_sample_size`` (SDXL, SD3, Flux) or the UNet's sample size (SD) times
+    the VAE factor."""
     call_height, call_width = _call_default(pipe, "height"), _call_default(pipe, "width")
     if isinstance(call_height, int) and isinstance(call_width, int):
-        return call_height, call_width  # WanPipeline: 480 x 832
-    config = _denoiser_config(pipe)
-    if kind.family == "flux":
-        size = int(getattr(pipe, "default_sample_size", 128)) * pipe.vae_scale_factor
-        return size, size
-    sample = config.sample_size
+        return call_height, call_width
+    factor = _spatial_factor(pipe)
+    sample = getattr(pipe, "default_sample_size", None) or _denoiser_config(pipe).sample_size
     if isinstance(sample, (list, tuple)):
-        return int(sample[0]) * pipe.vae_scale_factor, int(sample[1]) * pipe.vae_scale_factor
-    size = int(sample) * pipe.vae_scale_factor
-    return size, size
+        return int(sample[0]) * factor, int(sample[1]) * factor
+    return int(sample) * factor, int(sample) * factor
 
 
 def default_num_frames(pipe: Any) -> int | None:
@@ -145,37 +171,92 @@ def default_num_frames(pipe: Any) -> int | None:
 
 
 def size_multiple(pipe: Any) -> int:
-    """Sizes must be multiples of this: the VAE factor; twice that for Flux's packing and for
-    Wan's 2x2 patches (``WanPipeline.check_inputs`` wants multiples of 16)."""
-    kind = pipeline_kind(pipe)
-    factor = _spatial_factor(pipe)
-    if kind.video:
-        return factor * int(_denoiser_config(pipe).patch_size[1])
-    return factor * 2 if kind.packed else factor
+    """Sizes must be multiples of this: whole latent patches, i.e. the VAE factor times the
+    packed patch (Flux) times the denoiser's patch (SD3, Wan), at least the preset's own
+    multiple (its pipeline's ``check_inputs``)."""
+    layout = pipeline_kind(pipe).layout
+    patch = getattr(_denoiser_config(pipe), "patch_size", None) or 1
+    spatial_patch = int(patch[-1]) if isinstance(patch, (list, tuple)) else int(patch)
+    whole = int(layout["vae_scale_factor"]) * int(layout["pack_factor"]) * spatial_patch
+    return max(whole, int(layout["size_multiple"]))
 
 
 def frame_multiple(pipe: Any) -> int:
-    """Video pipelines make ``k * frame_multiple + 1`` frames (the VAE's temporal factor)."""
-    return int(pipe.vae_scale_factor_temporal)
+    """Video pipelines make ``k * frame_multiple + 1`` frames (whole latent frames of the
+    causal video VAE)."""
+    return int(pipeline_kind(pipe).layout["vae_temporal_factor"])
 
 
-def noise_shape(
-    pipe: Any, batch_size: int, height: int, width: int, num_frames: int | None = None
-) -> tuple[int, ...]:
-    """The noise tensor the pipeline's prepare_latents would draw (before packing): (B, C, h, w),
-    or (B, C, f, h, w) for video pipelines (``num_frames`` of the form k * temporal + 1)."""
+def resolve_scheduler(name: str) -> tuple[str, dict[str, Any]]:
+    """The canonical name of a scheduler name (a class, an A1111 or ComfyUI alias, an ecosystem
+    schedule) and the config options an alias selects, from the core's resolver; an unknown
+    name is its ``InvalidArgumentError``, suggesting the nearest names."""
+    import sigmaserve
+
+    canonical, _, options = sigmaserve.resolve_scheduler(name)
+    return canonical, options
+
+
+def schedule_kwargs(
+    pipe: Any,
+    scheduler: str,
+    *,
+    height: int,
+    width: int,
+    num_frames: int | None,
+    model_config: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``get_schedule(scheduler, steps, **these)``: the schedule ``pipe``'s ``__call__`` sets on
+    ``scheduler`` (a canonical name) for this size (the preset pipeline's conventions: Flux's
+    sigmas and mu, SD3's dynamic shift), built from the model's config with the request's
+    ``overrides`` (an alias's options among them).
+
+    The config sent is every key of the scheduler that will run (``run_config``): the core
+    layers a preset's config under the given one (class < preset < config), so a key the model's
+    config lacks would otherwise come from the preset (SD 1.5's ``steps_offset`` under Euler).
+    """
     kind = pipeline_kind(pipe)
-    config = _denoiser_config(pipe)
-    factor = _spatial_factor(pipe)
-    if kind.video:
-        if num_frames is None:
-            raise invalid("num_frames", f"{type(pipe).__name__} needs a number of frames")
-        frames = (num_frames - 1) // frame_multiple(pipe) + 1
-        return (batch_size, int(config.in_channels), frames, height // factor, width // factor)
-    if kind.family == "flux":
-        channels = int(config.in_channels) // 4
-        return (batch_size, channels, 2 * (height // (factor * 2)), 2 * (width // (factor * 2)))
-    return (batch_size, int(config.in_channels), height // factor, width // factor)
+    return {
+        "preset": kind.preset,
+        "width": width,
+        "height": height,
+        "num_frames": num_frames,
+        "pipeline": True,
+        "config": run_config(scheduler, model_config, overrides, type(pipe.scheduler).__name__),
+        **dict(overrides or {}),
+    }
+
+
+def latents_kwargs(
+    pipe: Any,
+    seeds: Sequence[int],
+    *,
+    batch_size: int,
+    height: int,
+    width: int,
+    num_frames: int | None,
+    seed_mode: str = "per_item",
+    source: str = "cpu",
+) -> dict[str, Any]:
+    """``sample_init_latents(**these)``: what ``pipe``'s ``prepare_latents`` draws for a batch of
+    ``batch_size`` from ``seeds`` (one per item, or the one seed of ``batch`` mode): the preset's
+    shape, axis order, packing and draw dtype, unscaled, with each generator's state after the
+    draw."""
+    kind = pipeline_kind(pipe)
+    return {
+        "preset": kind.preset,
+        "width": width,
+        "height": height,
+        "num_frames": num_frames,
+        "batch_size": batch_size,
+        "seeds": list(seeds),
+        "seed_mode": seed_mode,
+        "source": source,
+        "dtype": torch_dtype_name(noise_dtype(pipe)),
+        "sigma": 1.0,
+        "return_generator_states": True,
+    }
 
 
 def model_scheduler_config(pipe: Any) -> dict[str, Any]:
@@ -188,50 +269,6 @@ def model_scheduler_config(pipe: Any) -> dict[str, Any]:
     config = dict(pipe.scheduler.config)
     defaults = set(config.pop("_use_default_values", None) or ())
     return {k: v for k, v in config.items() if not k.startswith("_") and k not in defaults}
-
-
-def pipeline_schedule_overrides(
-    pipe: Any,
-    num_inference_steps: int,
-    height: int,
-    width: int,
-    scheduler_config: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """set_timesteps extras the pipeline passes itself (Flux: linspace sigmas and ``mu``; SD3: mu).
-
-    ``scheduler_config`` is the config of the scheduler that will run (``run_config``; default:
-    the pipeline's own scheduler): the pipeline reads ``use_flow_sigmas``,
-    ``use_dynamic_shifting`` and the shift bounds off it. Asking the service for the schedule
-    with the same extras makes its Schedule the one the pipeline would compute.
-    """
-    kind = pipeline_kind(pipe)
-    config = pipe.scheduler.config if scheduler_config is None else scheduler_config
-    if kind.family == "flux":
-        seq_len = (height // (pipe.vae_scale_factor * 2)) * (width // (pipe.vae_scale_factor * 2))
-        extras: dict[str, Any] = {
-            "mu": calculate_shift(seq_len, config, max_shift_default=1.15),
-        }
-        if not config.get("use_flow_sigmas", False):
-            n = num_inference_steps
-            extras["sigmas"] = np.linspace(1.0, 1 / n, n).tolist()
-        return extras
-    if kind.family == "sd3" and config.get("use_dynamic_shifting", None):
-        patch = int(_denoiser_config(pipe).patch_size)
-        factor = int(pipe.vae_scale_factor)
-        seq_len = (height // factor // patch) * (width // factor // patch)
-        return {"mu": calculate_shift(seq_len, config, max_shift_default=1.16)}
-    return {}
-
-
-def calculate_shift(seq_len: int, config: Mapping[str, Any], *, max_shift_default: float) -> float:
-    # diffusers.pipelines.flux.pipeline_flux.calculate_shift, same float arithmetic.
-    base_seq = config.get("base_image_seq_len", 256)
-    max_seq = config.get("max_image_seq_len", 4096)
-    base_shift = config.get("base_shift", 0.5)
-    max_shift = config.get("max_shift", max_shift_default)
-    m = (max_shift - base_shift) / (max_seq - base_seq)
-    b = base_shift - m * base_seq
-    return float(seq_len * m + b)
 
 
 # ---- scheduler from a Schedule ---------------------------------------------------------------
@@ -265,12 +302,16 @@ def scheduler_from_schedule(
 def _scheduler_from_config(
     name: str, config: Mapping[str, Any], model_class: str | None = None
 ) -> Any:
-    if ":" in name:
-        name = str(config.get("_class_name") or _ecosystem_class(model_class))
-    cls = scheduler_class(name)
+    cls = _class_for(name, config, model_class)
     accepted = set(inspect.signature(cls).parameters) - {"args", "kwargs"}
     kwargs = {k: _plain(v) for k, v in config.items() if k in accepted}
     return cls.from_config(kwargs)
+
+
+def _class_for(name: str, config: Mapping[str, Any], model_class: str | None) -> Any:
+    if ":" in name:  # an ecosystem schedule runs on a diffusers class (scheduler_from_schedule)
+        name = str(config.get("_class_name") or _ecosystem_class(model_class))
+    return scheduler_class(name)
 
 
 def run_config(
@@ -278,17 +319,22 @@ def run_config(
     model_config: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
     model_class: str | None = None,
-) -> Mapping[str, Any]:
-    """The config of the scheduler that will run: class ``name`` (an ecosystem schedule's, as
-    :func:`scheduler_from_schedule` picks it) from the model's scheduler config with the
-    request's config overrides (keys the class lacks are dropped, as ``from_config`` drops
-    them). A name that is no diffusers class comes back as the merged config: the service
-    refuses it, naming the nearest classes."""
-    config = {**model_config, **(overrides or {})}
-    try:
-        return _scheduler_from_config(name, config, model_class).config
-    except InvalidArgumentError:
-        return config
+) -> dict[str, Any]:
+    """The config of the scheduler that will run, as diffusers builds it from the model's:
+    ``cls.from_config(model_config, **overrides)`` for class ``name`` (an ecosystem schedule's,
+    as :func:`scheduler_from_schedule` picks it), every key explicit.
+
+    As in diffusers, keys of the model's own scheduler class (``model_class``) that ``cls``
+    lacks are dropped and any other key is kept (a pipeline reads Flux's shift bounds off
+    whichever scheduler runs); ``overrides`` that are ``set_timesteps`` arguments (``sigmas``,
+    ``mu``...) are not config.
+    """
+    cls = _class_for(name, model_config, model_class)
+    set_timesteps = set(inspect.signature(cls.set_timesteps).parameters)
+    config = {"_class_name": model_class, **model_config} if model_class else dict(model_config)
+    config.update({k: v for k, v in (overrides or {}).items() if k not in set_timesteps})
+    built = cls.from_config(config)
+    return {k: _plain(v) for k, v in built.config.items() if not k.startswith("_")}
 
 
 def _ecosystem_class(model_class: str | None) -> str:
@@ -431,21 +477,14 @@ def torch_dtype_name(dtype: Any) -> str:
     return names[dtype]
 
 
-def pack_flux_latents(latents: Any) -> Any:
-    """FluxPipeline._pack_latents: (B, C, h, w) -> (B, h/2 * w/2, C * 4)."""
-    b, c, h, w = latents.shape
-    latents = latents.view(b, c, h // 2, 2, w // 2, 2)
-    latents = latents.permute(0, 2, 4, 1, 3, 5)
-    return latents.reshape(b, (h // 2) * (w // 2), c * 4)
-
-
 def pipeline_latents(pipe: Any, latents: Any, *, device: Any = None, dtype: Any = None) -> Any:
-    """The ``latents=`` tensor that makes ``pipe`` start from exactly this noise.
+    """The ``latents=`` tensor that makes ``pipe`` start from exactly this noise (as the service
+    laid it out and packed it for the pipeline's preset).
 
     ``latents`` must be unscaled noise (``Latents.init_noise_sigma == 1``): SD and SDXL multiply
-    by their scheduler's ``init_noise_sigma`` themselves, and SD3 and Flux never scale, so in both
-    cases the unscaled noise is what the pipeline's own generator path starts from. The copy to a
-    CUDA device goes through pinned memory, non-blocking.
+    by their scheduler's ``init_noise_sigma`` themselves, and SD3, Flux and Wan never scale, so
+    in both cases the unscaled noise is what the pipeline's own generator path starts from. The
+    copy to a CUDA device goes through pinned memory, non-blocking.
     """
     kind = pipeline_kind(pipe)
     factor = float(getattr(latents, "init_noise_sigma", 1.0))
@@ -460,41 +499,42 @@ def pipeline_latents(pipe: Any, latents: Any, *, device: Any = None, dtype: Any 
             f"{type(pipe).__name__} {what}; pass unscaled noise (sample_init_latents(..., "
             f"sigma=1.0)), got latents scaled by {factor}",
         )
-    tensor = latents.to_torch(device=device, dtype=dtype)
-    if kind.packed:
-        tensor = pack_flux_latents(tensor)
-    return tensor
+    return latents.to_torch(device=device, dtype=dtype)
 
 
 def replay_generator_states(
+    pipe: Any,
     seeds: Sequence[int],
-    shape: Sequence[int],
     *,
-    dtype: str = "float32",
+    batch_size: int,
+    height: int,
+    width: int,
+    num_frames: int | None = None,
     seed_mode: str = "per_item",
     source: str = "cpu",
 ) -> list[bytes]:
-    """Each generator's state right after the pipeline's initial draw of a ``shape`` batch
-    (torch ``get_state()`` bytes: the CPU generator's, or the CUDA generator's seed and offset).
+    """Each generator's state right after ``pipe``'s initial draw of a batch (torch
+    ``get_state()`` bytes: the CPU generator's, or the CUDA generator's seed and offset), for a
+    noise source that sent none.
 
-    ``per_item``: one generator per seed, each past one ``(1, C, h, w)`` draw (diffusers' list of
-    generators); ``batch``: one generator (the first seed) past the whole ``(B, C, h, w)`` draw.
-    The replay is the core's (``LatentsRequest.generator_states``), the same the service answers
-    with.
+    ``per_item``: one generator per seed, each past its item's draw (diffusers' list of
+    generators); ``batch``: one generator (the one seed) past the whole draw. The replay is the
+    core's (``LatentsRequest.generator_states`` of the same request), the same the service
+    answers with.
     """
     from sigmaserve.latents import latents_request
 
-    request = latents_request(
-        shape=tuple(shape),
-        seeds=list(seeds) if seed_mode == "per_item" else [seeds[0]],
+    arguments = latents_kwargs(
+        pipe,
+        seeds,
+        batch_size=batch_size,
+        height=height,
+        width=width,
+        num_frames=num_frames,
         seed_mode=seed_mode,
         source=source,
-        dtype=dtype,
-        sigma=1.0,
-        preset=None,
-        return_generator_states=True,
     )
-    return [bytes(state) for state in request.generator_states()]
+    return [bytes(state) for state in latents_request(**arguments).generator_states()]
 
 
 def generators_from_states(states: Sequence[bytes], device: str = "cpu") -> list[Any]:
@@ -631,9 +671,12 @@ def _run(
     else:
         if generator_states is None:
             generator_states = replay_generator_states(
+                pipe,
                 seeds,
-                tuple(latents.array.shape),
-                dtype=torch_dtype_name(dtype),
+                batch_size=batch,
+                height=height,
+                width=width,
+                num_frames=num_frames,
                 seed_mode=seed_mode,
                 source=source,
             )
@@ -685,8 +728,8 @@ def noise_dtype(pipe: Any) -> Any:
     """The torch dtype the pipeline's prepare_latents draws in."""
     import torch
 
-    name = pipeline_kind(pipe).noise_dtype
-    return getattr(torch, name) if name else _pipeline_dtype(pipe)
+    name = str(pipeline_kind(pipe).layout["noise_dtype"])
+    return _pipeline_dtype(pipe) if name == "pipeline" else getattr(torch, name)
 
 
 def _pipeline_dtype(pipe: Any) -> Any:

@@ -354,19 +354,9 @@ def build_tiny_flux_pipeline(seed: int = 0) -> Any:
 def build_tiny_wan_pipeline(seed: int = 0) -> Any:
     """A WanPipeline (Wan 2.1 text-to-video): UMT5 encoder, the Wan VAE (8x spatial, 4x temporal,
     16 channels), a two-layer transformer with (1, 2, 2) patches, and the UniPC flow scheduler
-    the Wan-AI Diffusers repositories ship (diffusers scripts/convert_wan_to_diffusers.py:
-    ``UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
-    num_train_timesteps=1000, flow_shift=3.0)``, every key saved).
-
-    TODO(issue 14): take it from the core's "wan2.1" preset (``_preset_scheduler``) once the
-    video presets are on main, like the other families."""
+    the Wan-AI Diffusers repositories ship (the core's "wan2.1" preset)."""
     import torch
-    from diffusers import (
-        AutoencoderKLWan,
-        UniPCMultistepScheduler,
-        WanPipeline,
-        WanTransformer3DModel,
-    )
+    from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
 
     tokenizer = _t5_tokenizer()
     torch.manual_seed(seed)
@@ -394,18 +384,12 @@ def build_tiny_wan_pipeline(seed: int = 0) -> Any:
     )
     torch.manual_seed(seed + 2)
     text_encoder = _t5_encoder(tokenizer, 32, umt5=True)
-    scheduler = UniPCMultistepScheduler(
-        prediction_type="flow_prediction",
-        use_flow_sigmas=True,
-        num_train_timesteps=1000,
-        flow_shift=3.0,
-    )
     pipe = WanPipeline(
         tokenizer=tokenizer,
         text_encoder=text_encoder,
         vae=vae,
         transformer=transformer,
-        scheduler=scheduler,
+        scheduler=_preset_scheduler("wan2.1"),
     )
     return _ready(pipe)
 

@@ -38,7 +38,9 @@ mod vp_variants;
 
 pub use catalog::Family;
 pub use config::{ConfigMap, ConfigValue};
-pub use pipeline::{get_pipeline_schedule, PipelineArgs};
+pub use pipeline::{
+    get_pipeline_call, get_pipeline_schedule, DynamicShift, PipelineArgs, PipelineCall,
+};
 pub use presets::{list_presets, preset_config, Preset};
 
 use crate::error::{CoreError, Result};
@@ -381,42 +383,24 @@ pub(crate) fn compute(
         return Err(CoreError::invalid("scheduler", "not a diffusers class"));
     };
     let class = *class;
-    let preset_map = match preset {
-        Some(p) => Some(presets::preset_map(p.name)?),
-        None => None,
-    };
     if let Some(n) = num_inference_steps {
         check_steps(n)?;
     }
     let mut warnings = Vec::new();
-    let mut layers: Vec<(&ConfigMap, Layer)> = Vec::with_capacity(4);
-    if let Some(map) = preset_map {
-        layers.push((map, Layer::Config));
-    }
-    layers.push((config, Layer::Config));
-    if !alias_options.is_empty() {
-        layers.push((alias_options, Layer::Config));
-    }
-    layers.push((overrides, Layer::Overrides));
-    let (mut resolved, mut extras) = resolve::resolve(class, &layers, &mut warnings)?;
-    if let Some(preset) = preset {
-        if !pipeline::fits(preset.model, class, &resolved)? {
-            // A VP schedule on a flow-matching model is the silent "157.4" of issue 14: the
-            // pipeline would run it. A flow or EDM scheduler ignores a VP preset's betas (the
-            // result is its own class defaults), which a warning makes plain.
-            let why = pipeline::misfit(preset, class);
-            if pipeline.is_some() && preset.model == presets::ModelKind::Flow {
-                return Err(CoreError::invalid("scheduler", why));
-            }
-            warnings.push(format!(
-                "{why}. This is the bare from_config + set_timesteps result, not a schedule the \
-                 model runs"
-            ));
-        }
-    }
-    if let Some(pipeline) = pipeline {
-        pipeline::apply(pipeline, &resolved, num_inference_steps, &mut extras)?;
-    }
+    let Resolution {
+        mut resolved,
+        extras,
+        ..
+    } = resolve_request(
+        class,
+        alias_options,
+        num_inference_steps,
+        preset,
+        config,
+        overrides,
+        pipeline,
+        &mut warnings,
+    )?;
     let request = Request {
         class,
         cfg: &mut resolved,
@@ -446,6 +430,67 @@ pub(crate) fn compute(
         warnings,
         order,
         img2img,
+    })
+}
+
+/// A request's configuration resolved for its class, with the `set_timesteps` extras (the
+/// pipeline's among them) and how the pipeline derived its `mu`.
+pub(crate) struct Resolution {
+    pub(crate) resolved: Resolved,
+    pub(crate) extras: Extras,
+    pub(crate) shift: Option<pipeline::DynamicShift>,
+}
+
+/// Layers the configuration (class defaults < preset < `config` < alias options < overrides),
+/// checks that the class fits the preset's model and applies the pipeline's conventions.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn resolve_request(
+    class: SchedulerClass,
+    alias_options: &ConfigMap,
+    num_inference_steps: Option<usize>,
+    preset: Option<&presets::Preset>,
+    config: &ConfigMap,
+    overrides: &ConfigMap,
+    pipeline: Option<&pipeline::Pipeline<'_>>,
+    warnings: &mut Vec<String>,
+) -> Result<Resolution> {
+    let preset_map = match preset {
+        Some(p) => Some(presets::preset_map(p.name)?),
+        None => None,
+    };
+    let mut layers: Vec<(&ConfigMap, Layer)> = Vec::with_capacity(4);
+    if let Some(map) = preset_map {
+        layers.push((map, Layer::Config));
+    }
+    layers.push((config, Layer::Config));
+    if !alias_options.is_empty() {
+        layers.push((alias_options, Layer::Config));
+    }
+    layers.push((overrides, Layer::Overrides));
+    let (resolved, mut extras) = resolve::resolve(class, &layers, warnings)?;
+    if let Some(preset) = preset {
+        if !pipeline::fits(preset.model, class, &resolved)? {
+            // A VP schedule on a flow-matching model is the silent "157.4" of issue 14: the
+            // pipeline would run it. A flow or EDM scheduler ignores a VP preset's betas (the
+            // result is its own class defaults), which a warning makes plain.
+            let why = pipeline::misfit(preset, class);
+            if pipeline.is_some() && preset.model == presets::ModelKind::Flow {
+                return Err(CoreError::invalid("scheduler", why));
+            }
+            warnings.push(format!(
+                "{why}. This is the bare from_config + set_timesteps result, not a schedule the \
+                 model runs"
+            ));
+        }
+    }
+    let shift = match pipeline {
+        Some(pipeline) => pipeline::apply(pipeline, &resolved, num_inference_steps, &mut extras)?,
+        None => None,
+    };
+    Ok(Resolution {
+        resolved,
+        extras,
+        shift,
     })
 }
 

@@ -15,7 +15,7 @@ use super::config::{ConfigMap, ConfigValue, Resolved};
 use super::presets::{self, Convention, ModelKind, Preset};
 use super::primitives::np_linspace;
 use super::resolve::Extras;
-use super::{compute, resolve_target, Schedule, Target};
+use super::{check_steps, compute, resolve_request, resolve_target, Schedule, Target};
 use crate::error::{CoreError, Result};
 
 /// Steps when neither the request nor a preset gives them (the pipelines' usual default).
@@ -70,16 +70,11 @@ pub(crate) struct Pipeline<'a> {
 
 /// The schedule of [`PipelineArgs`] (see the module documentation).
 pub fn get_pipeline_schedule(args: &PipelineArgs<'_>) -> Result<Schedule> {
-    let preset = args.preset.map(presets::find).transpose()?;
-    let name = scheduler_name(args, preset)?;
-    let target = resolve_target(name)?;
-    let size = size(args, preset)?;
-    let custom = custom_arrays(args.overrides);
-    let steps = match args.num_inference_steps {
-        Some(n) => Some(n),
-        None if custom => None,
-        None => Some(preset.map_or(FALLBACK_STEPS, |p| p.steps)),
-    };
+    let Prepared {
+        preset,
+        target,
+        steps,
+    } = prepare(args)?;
     if let Target::Ecosystem(ref scheduler) = target {
         let overrides = with_size(args.overrides, args.width, args.height, args.num_frames);
         return super::ecosystem::get_schedule_diffusers(
@@ -93,11 +88,7 @@ pub fn get_pipeline_schedule(args: &PipelineArgs<'_>) -> Result<Schedule> {
     let pipeline = match (preset, args.pipeline) {
         (Some(preset), true) => Some(Pipeline {
             preset,
-            size: size.unwrap_or(Size {
-                width: preset.width,
-                height: preset.height,
-                num_frames: preset.num_frames,
-            }),
+            size: pipeline_size(args, preset)?,
         }),
         _ => None,
     };
@@ -109,6 +100,124 @@ pub fn get_pipeline_schedule(args: &PipelineArgs<'_>) -> Result<Schedule> {
         args.overrides,
         pipeline.as_ref(),
     )
+}
+
+/// What a preset pipeline's `__call__` passes to its scheduler's `set_timesteps`, with the
+/// numbers it derives them from: the explanation of [`get_pipeline_schedule`]'s result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineCall {
+    /// The preset (canonical name).
+    pub preset: &'static str,
+    /// The pipeline class.
+    pub pipeline: &'static str,
+    /// The scheduler that runs: a diffusers class name, or `"<tool>:<name>"` for an ecosystem
+    /// schedule (which no pipeline passes anything to).
+    pub scheduler: String,
+    /// The convention's catalog name (`"flux_sigmas_mu"`, ...; `"ecosystem"` for ecosystem
+    /// schedules).
+    pub convention: &'static str,
+    /// The steps (`None` where custom arrays give them).
+    pub num_inference_steps: Option<usize>,
+    /// The size the pipeline runs at (its defaults filled in).
+    pub width: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Video frames (`None` for image pipelines).
+    pub num_frames: Option<usize>,
+    /// The `sigmas` passed to `set_timesteps` (`None`: the scheduler's own spacing).
+    pub sigmas: Option<Vec<f64>>,
+    /// The `mu` passed to `set_timesteps`.
+    pub mu: Option<f64>,
+    /// How the pipeline computed `mu` (`None` where it passes none, or the request gave it).
+    pub shift: Option<DynamicShift>,
+}
+
+/// [`PipelineCall`] of a request at the pipeline level; `args.preset` is required and
+/// `args.pipeline` is not read. Errors are [`get_pipeline_schedule`]'s.
+pub fn get_pipeline_call(args: &PipelineArgs<'_>) -> Result<PipelineCall> {
+    let Prepared {
+        preset,
+        target,
+        steps,
+    } = prepare(args)?;
+    let preset =
+        preset.ok_or_else(|| CoreError::invalid("preset", "a pipeline call needs a preset"))?;
+    let size = pipeline_size(args, preset)?;
+    let mut call = PipelineCall {
+        preset: preset.name,
+        pipeline: preset.pipeline,
+        scheduler: String::new(),
+        convention: "ecosystem",
+        num_inference_steps: steps,
+        width: size.width,
+        height: size.height,
+        num_frames: size.num_frames,
+        sigmas: None,
+        mu: None,
+        shift: None,
+    };
+    let (class, alias_options) = match &target {
+        Target::Ecosystem(name) => {
+            call.scheduler = name.clone();
+            return Ok(call);
+        }
+        Target::Class(class, options) => (*class, options),
+    };
+    if let Some(n) = steps {
+        check_steps(n)?;
+    }
+    let pipeline = Pipeline { preset, size };
+    let resolution = resolve_request(
+        class,
+        alias_options,
+        steps,
+        Some(preset),
+        args.config,
+        args.overrides,
+        Some(&pipeline),
+        &mut Vec::new(),
+    )?;
+    call.scheduler = class.name().to_owned();
+    call.convention = preset.convention.name();
+    call.sigmas = resolution.extras.sigmas;
+    call.mu = resolution.extras.mu;
+    call.shift = resolution.shift;
+    Ok(call)
+}
+
+/// What both entry points read off [`PipelineArgs`] first.
+struct Prepared {
+    preset: Option<&'static Preset>,
+    target: Target,
+    steps: Option<usize>,
+}
+
+fn prepare(args: &PipelineArgs<'_>) -> Result<Prepared> {
+    let preset = args.preset.map(presets::find).transpose()?;
+    let name = scheduler_name(args, preset)?;
+    let target = resolve_target(name)?;
+    // Checked even where no pipeline reads it: a bad size is an error everywhere.
+    size(args, preset)?;
+    let custom = custom_arrays(args.overrides);
+    let steps = match args.num_inference_steps {
+        Some(n) => Some(n),
+        None if custom => None,
+        None => Some(preset.map_or(FALLBACK_STEPS, |p| p.steps)),
+    };
+    Ok(Prepared {
+        preset,
+        target,
+        steps,
+    })
+}
+
+/// The size a preset's pipeline runs at: the request's, its defaults filled in.
+fn pipeline_size(args: &PipelineArgs<'_>, preset: &Preset) -> Result<Size> {
+    Ok(size(args, Some(preset))?.unwrap_or(Size {
+        width: preset.width,
+        height: preset.height,
+        num_frames: preset.num_frames,
+    }))
 }
 
 /// The scheduler the request names, or the config's `_class_name`, or the preset's default.
@@ -234,16 +343,17 @@ pub(crate) fn misfit(preset: &Preset, class: SchedulerClass) -> String {
 }
 
 /// Applies the pipeline's `__call__` conventions to the `set_timesteps` extras (user-given
-/// arrays and `mu` win).
+/// arrays and `mu` win); returns how the pipeline computed the `mu` it passes, if it did.
 pub(crate) fn apply(
     pipeline: &Pipeline<'_>,
     cfg: &Resolved,
     steps: Option<usize>,
     extras: &mut Extras,
-) -> Result<()> {
+) -> Result<Option<DynamicShift>> {
     let preset = pipeline.preset;
     let size = pipeline.size;
     let custom = extras.sigmas.is_some() || extras.timesteps.is_some();
+    let mut shift = None;
     match preset.convention {
         Convention::Plain => {}
         Convention::Sd3 => {
@@ -251,7 +361,7 @@ pub(crate) fn apply(
                 // transformer.config.patch_size = 2 over the latent size.
                 let factor = preset.layout.vae_scale_factor;
                 let seq = (size.height / factor / 2) * (size.width / factor / 2);
-                extras.mu = Some(calculate_shift(seq, cfg, 1.16)?);
+                shift = Some(calculate_shift(seq, cfg, 1.16)?);
             }
         }
         Convention::Flux => {
@@ -262,7 +372,7 @@ pub(crate) fn apply(
             if extras.mu.is_none() {
                 let patch = preset.layout.vae_scale_factor * 2;
                 let seq = (size.height / patch) * (size.width / patch);
-                extras.mu = Some(calculate_shift(seq, cfg, 1.15)?);
+                shift = Some(calculate_shift(seq, cfg, 1.15)?);
             }
         }
         Convention::Hunyuan => {
@@ -285,7 +395,7 @@ pub(crate) fn apply(
                 let seq = ((frames - 1) / temporal + 1)
                     * (size.height / layout.vae_scale_factor)
                     * (size.width / layout.vae_scale_factor);
-                extras.mu = Some(calculate_shift(seq, cfg, 1.15)?);
+                shift = Some(calculate_shift(seq, cfg, 1.15)?);
             }
         }
         Convention::Mochi => {
@@ -294,7 +404,10 @@ pub(crate) fn apply(
             }
         }
     }
-    Ok(())
+    if let Some(derived) = shift {
+        extras.mu = Some(derived.mu);
+    }
+    Ok(shift)
 }
 
 fn pipeline_steps(steps: Option<usize>) -> Result<usize> {
@@ -323,12 +436,33 @@ fn config_or(cfg: &Resolved, key: &str, default: f64) -> Result<f64> {
     }
 }
 
+/// The `mu` a pipeline computes with `calculate_shift`, and what it computes it from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DynamicShift {
+    /// The sequence length (latent tokens of the image or video).
+    pub image_seq_len: usize,
+    /// `scheduler.config.base_image_seq_len` (or the pipeline's fallback, 256).
+    pub base_image_seq_len: f64,
+    /// `scheduler.config.max_image_seq_len` (or 4096).
+    pub max_image_seq_len: f64,
+    /// `scheduler.config.base_shift` (or 0.5).
+    pub base_shift: f64,
+    /// `scheduler.config.max_shift` (or the pipeline's fallback: 1.15, SD3 1.16).
+    pub max_shift: f64,
+    /// `mu`, linear in the sequence length between the two points.
+    pub mu: f64,
+}
+
 /// `calculate_shift(image_seq_len, base_seq_len, max_seq_len, base_shift, max_shift)` of the
 /// pipelines (diffusers 0.42.1 `pipelines/flux/pipeline_flux.py`, copied into SD3, LTX and
 /// others): `m = (max_shift - base_shift) / (max_seq - base_seq)`, `b = base_shift - m *
 /// base_seq`, `mu = seq * m + b`, all in float64, with the config's values or the pipeline's
 /// fallbacks (`max_shift`: 1.15, SD3 1.16).
-pub(crate) fn calculate_shift(seq: usize, cfg: &Resolved, max_shift_default: f64) -> Result<f64> {
+pub(crate) fn calculate_shift(
+    seq: usize,
+    cfg: &Resolved,
+    max_shift_default: f64,
+) -> Result<DynamicShift> {
     let base_seq = config_or(cfg, "base_image_seq_len", 256.0)?;
     let max_seq = config_or(cfg, "max_image_seq_len", 4096.0)?;
     let base_shift = config_or(cfg, "base_shift", 0.5)?;
@@ -342,7 +476,14 @@ pub(crate) fn calculate_shift(seq: usize, cfg: &Resolved, max_shift_default: f64
             format!("calculate_shift is not finite with base_image_seq_len {base_seq} and max_image_seq_len {max_seq}"),
         ));
     }
-    Ok(mu)
+    Ok(DynamicShift {
+        image_seq_len: seq,
+        base_image_seq_len: base_seq,
+        max_image_seq_len: max_seq,
+        base_shift,
+        max_shift,
+        mu,
+    })
 }
 
 /// MochiPipeline's `linear_quadratic_schedule(num_steps, threshold_noise)` (diffusers 0.42.1
@@ -391,5 +532,75 @@ mod tests {
         assert!(s.windows(2).all(|w| w[1] < w[0]));
         assert!((s[32] - 0.975).abs() < 1e-12, "{}", s[32]);
         assert!(linear_quadratic_schedule(1, 0.025).is_err());
+    }
+
+    fn args<'a>(
+        scheduler: Option<&'a str>,
+        preset: &'a str,
+        steps: usize,
+        empty: &'a ConfigMap,
+    ) -> PipelineArgs<'a> {
+        PipelineArgs {
+            scheduler,
+            num_inference_steps: Some(steps),
+            preset: Some(preset),
+            width: Some(1024),
+            height: Some(768),
+            num_frames: None,
+            pipeline: true,
+            config: empty,
+            overrides: empty,
+        }
+    }
+
+    #[test]
+    fn the_call_explains_the_schedule() {
+        let empty = ConfigMap::new();
+        let flux = args(None, "flux-dev", 4, &empty);
+        let call = get_pipeline_call(&flux).expect("flux-dev");
+        let shift = call.shift.expect("FluxPipeline computes mu");
+        // 1024 x 768 pixels in 16-pixel packed patches: 64 x 48 tokens.
+        assert_eq!(shift.image_seq_len, 64 * 48);
+        assert_eq!(call.mu, Some(shift.mu));
+        assert_eq!(call.sigmas, Some(np_linspace(1.0, 0.25, 4)));
+        assert_eq!(
+            (call.convention, call.scheduler.as_str()),
+            ("flux_sigmas_mu", "FlowMatchEulerDiscreteScheduler")
+        );
+        // The schedule is the one these arguments give the bare scheduler.
+        let mut extras = ConfigMap::new();
+        extras.insert("mu", ConfigValue::Float(shift.mu));
+        extras.insert(
+            "sigmas",
+            ConfigValue::FloatList(call.sigmas.clone().unwrap_or_default()),
+        );
+        let bare = PipelineArgs {
+            pipeline: false,
+            overrides: &extras,
+            ..flux
+        };
+        let pipeline = get_pipeline_schedule(&flux).expect("pipeline");
+        assert_eq!(
+            get_pipeline_schedule(&bare).expect("bare").sigmas,
+            pipeline.sigmas
+        );
+        // SD3 passes mu only with dynamic shifting; SD 1.5 passes nothing; ecosystem: nothing.
+        let sd3 = get_pipeline_call(&args(None, "sd3", 4, &empty)).expect("sd3");
+        assert_eq!((sd3.sigmas, sd3.mu, sd3.shift), (None, None, None));
+        let sd15 = get_pipeline_call(&args(Some("euler"), "sd15", 4, &empty)).expect("sd15");
+        assert_eq!(
+            (sd15.convention, sd15.scheduler.as_str()),
+            ("plain", "EulerDiscreteScheduler")
+        );
+        let comfy = get_pipeline_call(&args(Some("comfyui:karras"), "sd15", 4, &empty));
+        assert_eq!(comfy.expect("ecosystem").convention, "ecosystem");
+        let none = PipelineArgs {
+            preset: None,
+            ..flux
+        };
+        assert_eq!(
+            get_pipeline_call(&none).expect_err("no preset").field(),
+            "preset"
+        );
     }
 }

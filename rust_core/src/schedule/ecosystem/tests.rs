@@ -356,6 +356,16 @@ fn flow_models() {
         &[("width", Value::Int(512)), ("height", Value::Int(512))],
     );
     assert!(matches!(r.config.get("mu"), Some(Value::Float(m)) if (m - 0.63).abs() < 1e-9));
+    // Other models' schedules do not depend on the size a pipeline-level request carries.
+    let size = [("width", Value::Int(512)), ("height", Value::Int(768))];
+    for (name, preset) in [("comfyui:karras", "sd15"), ("comfyui:simple", "sd3")] {
+        let sized = sched(name, 6, Some(preset), &size);
+        assert_eq!(
+            sized.sigmas,
+            sched(name, 6, Some(preset), &[]).sigmas,
+            "{name}"
+        );
+    }
 }
 
 #[test]

@@ -239,6 +239,14 @@ fn resolve_spec(req: &Request<'_>) -> Result<Spec> {
         };
     }
     o.ignore("prediction_type");
+    // The size of a pipeline-level request (`get_schedule(..., width, height, num_frames)`):
+    // only Flux's resolution-dependent mu reads it; every other model's schedule is the same
+    // at any size, as in the pipelines.
+    if !matches!(spec, Spec::Flux { .. }) {
+        o.ignore("width");
+        o.ignore("height");
+    }
+    o.ignore("num_frames");
     Ok(match spec {
         Spec::Discrete(mut p) => {
             p.beta_start = o.f64_or("beta_start", p.beta_start)?;
