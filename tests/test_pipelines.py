@@ -224,6 +224,18 @@ def drive(
     return Run(scheduler, seen["latents"], seen["timesteps"])
 
 
+def drive_case(case: dict[str, Any]) -> Run:
+    """:func:`drive` for a random case."""
+    return drive(
+        case["preset"],
+        steps=case["steps"],
+        size=case["size"],
+        num_frames=case["num_frames"],
+        seeds=case["seeds"],
+        batch=case["batch"],
+    )
+
+
 @dataclass
 class Tally:
     cases: int = 0
@@ -366,14 +378,7 @@ def test_random_sizes_frames_steps_and_seeds() -> None:
     tally = Tally()
     for case in random_cases(rng, per_preset=12):
         label = str(case)
-        run = drive(
-            case["preset"],
-            steps=case["steps"],
-            size=case["size"],
-            num_frames=case["num_frames"],
-            seeds=case["seeds"],
-            batch=case["batch"],
-        )
+        run = drive_case(case)
         check_latents(tally, case, run, label)
         compare_schedule(tally, ours_schedule(case), run.scheduler, label)
         tally.cases += 1
@@ -524,14 +529,7 @@ def test_pipeline_call_is_what_the_pipeline_passes() -> None:
     rng = random.Random(1414)
     checked = Counter[str]()
     for case in random_cases(rng, per_preset=3):
-        run = drive(
-            case["preset"],
-            steps=case["steps"],
-            size=case["size"],
-            num_frames=case["num_frames"],
-            seeds=case["seeds"],
-            batch=case["batch"],
-        )
+        run = drive_case(case)
         call = pipeline_call(
             case["preset"],
             None,
