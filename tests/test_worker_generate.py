@@ -311,7 +311,8 @@ def test_generate_command_is_quiet(tiny_dir: Path, tmp_path: Path) -> None:
         (["--scheduler", "comfyui:karas"], "karras"),
         (["--seed", "3-1"], "empty seed range"),
         (["--seed-mode", "batch", "--seed", "1", "--seed", "2"], "takes one seed"),
-        (["--source", "gpu"], "did you mean 'cpu'?"),
+        (["--source", "gpu"], 'did you mean "cpu"?'),
+        (["--seed-mode", "batchh"], 'did you mean "batch"?'),
     ],
 )
 def test_generate_mistakes_are_one_line(

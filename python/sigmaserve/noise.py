@@ -30,9 +30,10 @@ Shape = Union[int, Sequence[int]]  # noqa: UP007 (runtime alias, Python 3.10)
 GpuSpec = Union[str, tuple[int, int], None]  # noqa: UP007
 OutT = TypeVar("OutT")  # the caller's `out` buffer (numpy array or torch tensor), returned as is
 
-DTYPES = ("float32", "float64", "float16", "bfloat16")
-SOURCES = ("cpu", "cuda", "a1111_nv")
-SEED_MODES = ("per_item", "batch", "a1111")
+# The canonical names, as the core's resolver owns them (sigmaserve.catalog()["names"]).
+DTYPES: tuple[str, ...] = tuple(_core.valid_names("dtype"))
+SOURCES: tuple[str, ...] = tuple(_core.valid_names("source"))
+SEED_MODES: tuple[str, ...] = tuple(_core.valid_names("seed_mode"))
 
 
 def _out_array(out: Any, dtype: str) -> np.ndarray:

@@ -151,7 +151,9 @@ pub fn unknown(
 ) -> CoreError {
     let nearest = suggest(name, candidates);
     let mut message = format!("unknown {what} {name:?}");
-    if !nearest.is_empty() {
+    if nearest.is_empty() {
+        message.push('.');
+    } else {
         let quoted: Vec<String> = nearest.iter().map(|n| format!("{n:?}")).collect();
         message.push_str(&format!("; did you mean {}?", join_or(&quoted)));
     }
@@ -277,7 +279,10 @@ mod tests {
         );
         let err = resolve("preset", "preset", "zzzzzz", &valid, &[]).expect_err("unknown");
         assert!(!err.to_string().contains("did you mean"), "{err}");
-        assert!(err.to_string().contains("Valid: \"sd15\""), "{err}");
+        assert!(
+            err.to_string().contains("\"zzzzzz\". Valid: \"sd15\""),
+            "{err}"
+        );
     }
 
     #[test]

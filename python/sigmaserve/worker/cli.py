@@ -36,7 +36,7 @@ from sigmaserve.commands.options import (
     channel_tls,
     parse_seed_range,
 )
-from sigmaserve.worker.engine import MAX_BATCH, MAX_IMAGES, SEED_MODES
+from sigmaserve.worker.engine import MAX_BATCH, MAX_IMAGES
 
 ENV_PREFIX = "SIGMASERVE_WORKER_"
 
@@ -190,14 +190,12 @@ def register(commands: Any) -> None:
     )
     generate.add_argument(
         "--source",
-        choices=("cpu", "cuda", "a1111_nv"),
         default="cpu",
         help="noise generator: torch's CPU generator (diffusers' default), CUDA's Philox, or "
         "AUTOMATIC1111's NV source",
     )
     generate.add_argument(
         "--seed-mode",
-        choices=SEED_MODES,
         default="per_item",
         help="per_item: one image and generator per seed; batch: one seed, one generator for "
         "--batch-size images (diffusers' single generator); a1111: one seed, image i from seed + i",

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sigmaserve.catalog import resolve_name
 from sigmaserve.errors import invalid
 from sigmaserve.worker import handoff
 
@@ -35,7 +36,6 @@ MAX_FRAMES = 1025
 MAX_VIDEO_PIXELS = 64 * MAX_PIXELS
 # How seeds map onto images: per_item (a generator per seed), batch (one seed, one generator for
 # the whole batch), a1111 (one seed, image i drawn from seed + i).
-SEED_MODES = ("per_item", "batch", "a1111")
 
 
 class NoiseSource(Protocol):
@@ -287,6 +287,7 @@ class Worker:
         seed + i). Up to ``MAX_IMAGES`` images, made ``max_batch`` at a time. Video pipelines
         make videos of ``num_frames`` frames instead, one per image."""
         plan = _seed_plan(seeds, seed_mode, batch_size, self.max_batch)
+        source = resolve_name("source", source)
         steps = self.default_steps if num_inference_steps is None else num_inference_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or not 0 < steps <= MAX_STEPS:
             raise invalid("num_inference_steps", f"must be an integer in 1..{MAX_STEPS}")
@@ -460,10 +461,7 @@ def _seed_plan(
     does) split into calls of ``max_batch`` images: every image has its own generator, so the
     split changes nothing. ``batch`` is one generator for the whole batch and cannot be split."""
     values = _seeds(seeds)
-    if mode not in SEED_MODES:
-        raise invalid(
-            "seed_mode", f"unknown seed mode {mode!r}; expected one of {list(SEED_MODES)}"
-        )
+    mode = resolve_name("seed_mode", mode)  # the core's names: any case, did-you-mean
     if mode == "per_item":
         if batch_size not in (None, 0, len(values)):
             raise invalid("batch_size", "per_item makes one image per seed; leave batch_size unset")
