@@ -306,7 +306,10 @@ def smoke(stack: Stack, detail: dict[str, Any]) -> None:
     served = sorted(smoke_dir.glob("*.png"))
     expect(len(served) == len(meta["seeds"]), f"{len(served)} PNGs for seeds {meta['seeds']}")
     # The same generation without containers: the model copied out of the volume, run here.
-    model = stack.out / "model-from-volume"
+    # Same folder name, since the PNGs' parameters name the model by it.
+    model = stack.out / "model-from-volume" / "tiny"
+    shutil.rmtree(model.parent, ignore_errors=True)
+    model.parent.mkdir(parents=True)
     stack.docker("cp", f"{stack.containers('worker-cpu')[0]}:/models/tiny", str(model))
     local_meta = inprocess_generate(stack, model, stack.out / "inprocess")
     local = sorted((stack.out / "inprocess").glob("*.png"))
