@@ -286,6 +286,12 @@ def same_images(a: list[Path], b: list[Path]) -> dict[str, bool]:
     }
 
 
+def volume_copy(stack: Stack) -> Path:
+    """Where the smoke check copies the volume's tiny model: under its own folder name, which
+    the PNGs' parameters carry."""
+    return stack.out / "model-from-volume" / "tiny"
+
+
 def inprocess_generate(stack: Stack, model: Path, out: Path) -> dict[str, Any]:
     argv = [sys.executable, "-m", "sigmaserve", "generate", "--model", str(model)]
     argv += ["--device", "cpu", *smoke_args(stack), "--out", str(out), "--json"]
@@ -307,7 +313,7 @@ def smoke(stack: Stack, detail: dict[str, Any]) -> None:
     expect(len(served) == len(meta["seeds"]), f"{len(served)} PNGs for seeds {meta['seeds']}")
     # The same generation without containers: the model copied out of the volume, run here.
     # Same folder name, since the PNGs' parameters name the model by it.
-    model = stack.out / "model-from-volume" / "tiny"
+    model = volume_copy(stack)
     shutil.rmtree(model.parent, ignore_errors=True)
     model.parent.mkdir(parents=True)
     stack.docker("cp", f"{stack.containers('worker-cpu')[0]}:/models/tiny", str(model))
@@ -333,10 +339,10 @@ def load_model(stack: Stack, detail: dict[str, Any]) -> None:
     )  # fmt: skip
     expect(result.returncode == 0, result.stderr[-2000:])
     # The tiny model made here and the one the container made in the volume: same weights?
-    volume_copy = stack.out / "model-from-volume"
+    copied = volume_copy(stack)
     weights = sorted(p.relative_to(host_model) for p in host_model.rglob("*.safetensors"))
     detail["host_and_volume_weights_identical"] = all(
-        (host_model / w).read_bytes() == (volume_copy / w).read_bytes() for w in weights
+        (host_model / w).read_bytes() == (copied / w).read_bytes() for w in weights
     )
     loaded = stack.compose(
         "run", "--rm", "-v", f"{host_model}:/src:ro", "load-model", "/src", "/models/loaded",
