@@ -555,3 +555,26 @@ def test_pipeline_call_is_what_the_pipeline_passes() -> None:
             checked["mu"] += 1
         assert (call["width"], call["height"]) == case["size"], label
     assert checked["sigmas"] >= 6 and checked["mu"] >= 6, checked
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_sizes_the_pipeline_refuses_are_refused(preset: str) -> None:
+    """A size off the preset's multiple: the pipeline's ``check_inputs`` raises (or, for Flux,
+    rounds it down with a warning, which the preset's multiple covers), and sigmaserve names
+    the field instead of drawing latents the pipeline would not run."""
+    multiple = PRESETS[preset]["layout"]["size_multiple"]
+    if multiple <= PRESETS[preset]["vae_scale_factor"]:
+        pytest.skip("every whole latent cell is a size this pipeline runs")
+    width, height = PRESETS[preset]["width"] - multiple // 2, PRESETS[preset]["height"]
+    frames = None if PRESETS[preset]["num_frames"] is None else 1
+    with pytest.raises(InvalidArgumentError) as refused:
+        sigmaserve.sample_init_latents(
+            preset=preset, width=width, height=height, seeds=[0], num_frames=frames
+        )
+    assert refused.value.field == "width"
+    try:
+        drive(preset, steps=2, size=(width, height), num_frames=frames, seeds=[0])
+    except ValueError as exc:
+        assert "divisible by" in str(exc), exc
+    else:
+        pytest.fail(f"{PRESETS[preset]['pipeline']} ran {width}x{height}")

@@ -546,7 +546,12 @@ const SD3_PIPE: Pipe = Pipe {
     frames: None,
     model: ModelKind::Flow,
     convention: Convention::Sd3,
-    layout: image_layout(16, 1, Packing::None, false),
+    // check_inputs refuses sizes that are not whole transformer patches:
+    // vae_scale_factor * patch_size = 16 (pipeline_stable_diffusion_3.py, diffusers 0.42.1).
+    layout: LatentLayout {
+        size_multiple: 16,
+        ..image_layout(16, 1, Packing::None, false)
+    },
 };
 
 const FLUX_PIPE: Pipe = Pipe {
