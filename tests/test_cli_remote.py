@@ -95,6 +95,11 @@ CASES = [
     ["explain", "--preset", "flux-dev", "--steps", "8", "--width", "768"],
     ["explain", "--preset", "sd3", "--steps", "12"],
     ["explain", "--preset", "ltx-video", "--steps", "6", "--num-frames", "49"],
+    ["schedule", "FlowMatchEulerDiscreteScheduler", "--preset", "flux-dev", "--width", "512",
+     "--height", "768", "--steps", "5"],
+    ["schedule", "FlowMatchEulerDiscreteScheduler", "--preset", "sd3", "--steps", "6", "--bare"],
+    ["schedule", "UniPCMultistepScheduler", "--preset", "wan2.1", "--num-frames", "33", "--steps",
+     "7", "--format", "json"],
     ["list", "--format", "json", "--excluded"],
     ["list", "presets", "--family", "flow_match"],
 ]  # fmt: skip
@@ -122,10 +127,19 @@ def test_target_draws_the_same_pictures(remote, tmp_path):
         assert served.read_bytes() == local.read_bytes()
 
 
-def test_target_writes_the_same_shards(remote, tmp_path):
-    argv = ["sample", "--seeds", "0-4,-7", "--width", "64", "--height", "48", "--shard-size", "4",
-            "--dtype", "float16", "--scheduler", "EulerDiscreteScheduler", "--steps", "20",
-            "--no-progress", "--out"]  # fmt: skip
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--width", "64", "--height", "48", "--dtype", "float16", "--scheduler",
+         "EulerDiscreteScheduler", "--steps", "20"],
+        ["--preset", "wan2.1", "--width", "64", "--height", "32", "--num-frames", "9", "--source",
+         "NV"],
+    ],
+    ids=["image", "video"],
+)  # fmt: skip
+def test_target_writes_the_same_shards(remote, tmp_path, options):
+    argv = ["sample", "--seeds", "0-4,-7", "--shard-size", "4", *options, "--no-progress",
+            "--out"]  # fmt: skip
     local = run(*argv, str(tmp_path / "local" / "lat.safetensors"))
     served = run(*argv, str(tmp_path / "served" / "lat.safetensors"), *remote)
     assert local.returncode == served.returncode == 0, served.stderr[-3000:]
