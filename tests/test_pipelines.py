@@ -557,14 +557,23 @@ def test_pipeline_call_is_what_the_pipeline_passes() -> None:
     assert checked["sigmas"] >= 6 and checked["mu"] >= 6, checked
 
 
-@pytest.mark.parametrize("preset", list(PRESETS))
+# Presets whose pipeline wants more than whole latent cells (whole transformer patches).
+PATCHED = [p for p, i in PRESETS.items() if i["layout"]["size_multiple"] > i["vae_scale_factor"]]
+
+
+def test_patch_multiples_cover_the_patched_pipelines() -> None:
+    """The transformer pipelines whose check_inputs want whole patches are all in PATCHED (each
+    one's refusal is then checked against the pipeline below)."""
+    assert {"sd3", "sd35", "sd35-medium", "wan2.1", "wan2.2", "hunyuan-video"} <= set(PATCHED)
+
+
+@pytest.mark.parametrize("preset", PATCHED)
 def test_sizes_the_pipeline_refuses_are_refused(preset: str) -> None:
-    """A size off the preset's multiple: the pipeline's ``check_inputs`` raises (or, for Flux,
-    rounds it down with a warning, which the preset's multiple covers), and sigmaserve names
-    the field instead of drawing latents the pipeline would not run."""
+    """A size off the preset's multiple: the pipeline's ``check_inputs`` raises, and sigmaserve
+    names the field instead of drawing latents the pipeline would not run. (Every other preset
+    takes any whole number of latent cells, as its pipeline does; Flux rounds down as
+    ``prepare_latents`` does.)"""
     multiple = PRESETS[preset]["layout"]["size_multiple"]
-    if multiple <= PRESETS[preset]["vae_scale_factor"]:
-        pytest.skip("every whole latent cell is a size this pipeline runs")
     width, height = PRESETS[preset]["width"] - multiple // 2, PRESETS[preset]["height"]
     frames = None if PRESETS[preset]["num_frames"] is None else 1
     with pytest.raises(InvalidArgumentError) as refused:
