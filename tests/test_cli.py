@@ -243,6 +243,42 @@ def test_flow_shift_drawn_is_the_librarys():
         np.testing.assert_allclose(flow.invert(flow.apply(plain)), plain, rtol=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("flags", "kwargs"),
+    [
+        (["--preset", "flux-dev", "--width", "512", "--height", "768"],
+         {"width": 512, "height": 768}),
+        (["--preset", "wan2.1", "--num-frames", "33"], {"num_frames": 33}),
+        (["--preset", "sd3", "--bare"], {"pipeline": False}),
+    ],
+)  # fmt: skip
+def test_schedule_at_the_pipeline_level_is_the_librarys(flags, kwargs, capsys):
+    """``schedule`` passes the size, frames and --bare on to the library unchanged (the
+    library's pipeline-level schedules are checked against the pipelines in test_pipelines)."""
+    preset = flags[1]
+    data = json.loads(run_cli(capsys, "schedule", "--steps", "7", *flags, "--format", "json"))
+    want = sigmaserve.get_schedule(None, 7, preset=preset, **kwargs)
+    assert data["scheduler"] == want.scheduler
+    assert data["sigmas"] == np.asarray(want.sigmas, dtype=np.float64).tolist()
+    assert data["timesteps"] == np.asarray(want.timesteps).tolist()
+
+
+def test_sample_of_a_video_preset_is_the_librarys(tmp_path, capsys):
+    out = tmp_path / "video.npy"
+    argv = ["sample", "--seeds", "3,4", "--preset", "Wan 2.1", "--width", "64", "--height", "32",
+            "--num-frames", "9", "--dtype", "half", "--out", str(out), "--no-progress"]  # fmt: skip
+    run_cli(capsys, *argv)
+    want = sigmaserve.sample_init_latents(
+        preset="wan2.1", width=64, height=32, num_frames=9, seeds=[3, 4], batch_size=2,
+        dtype="float16",
+    )  # fmt: skip
+    got = np.load(out)
+    assert got.shape == want.array.shape == (2, 16, 3, 4, 8)
+    assert got.tobytes() == want.array.tobytes()
+    manifest = json.loads(out.with_name("video.manifest.json").read_text())["job"]
+    assert (manifest["preset"], manifest["dtype"]) == ("wan2.1", "float16")
+
+
 def test_sample_shards_resume_and_match_the_library(tmp_path, capsys):
     out = tmp_path / "lat.safetensors"
     args = [
@@ -346,7 +382,7 @@ def test_library_mistakes_are_one_line(argv, expected, tmp_path):
         (["schedule", "EulerDiscreteScheduler", "--stpes", "3"], ["--stpes", "--steps?"]),
         (["schedule", "EulerDiscreteScheduler", "--format", "xml"], ["xml", "table"]),
         (["schedule", "EulerDiscreteScheduler", "--steps", "many"], ["--steps", "'many'"]),
-        (["schedule"], ["required", "scheduler"]),
+        (["schedule", "--steps"], ["--steps", "expected one argument"]),
         (["sample", "--seeds", "3-1", "--out", "x.npy"], ["empty seed range"]),
     ],
 )

@@ -22,7 +22,12 @@ def register(commands: Any) -> None:
         "comfyui:karras) gives for a number of steps, exactly as the library does: what the "
         "preset's pipeline sets on it at this size (--bare: the scheduler alone).",
     )
-    parser.add_argument("scheduler", help="diffusers class name or '<tool>:<name>'")
+    parser.add_argument(
+        "scheduler",
+        nargs="?",
+        help="diffusers class name, a tool's sampler name ('DPM++ 2M Karras') or "
+        "'<tool>:<name>' (default: the preset pipeline's own scheduler)",
+    )
     parser.add_argument("--steps", type=int, default=50, help="num_inference_steps (default 50)")
     parser.add_argument(
         "--preset",
