@@ -558,15 +558,17 @@ def kill_replica(stack: Stack, detail: dict[str, Any]) -> None:
     state = stack.inspect(victim)["State"]
     detail.update(killed=stack.name(victim), load=summary)
     detail["killed_replica_restarted_by_docker"] = bool(state["Running"])
-    expect(all(v["failed"] == 0 for v in summary.values()), f"failed requests: {summary}")
-    expect(all(v["calls"] > 0 for v in summary.values()), f"no load: {summary}")
-    # Back to three healthy replicas for the drain check.
-    if not state["Running"]:
-        stack.docker("start", victim)
-    deadline = time.monotonic() + 120
-    while stack.inspect(victim)["State"].get("Health", {}).get("Status") != "healthy":
-        expect(time.monotonic() < deadline, "the killed replica did not come back healthy")
-        time.sleep(1)
+    try:
+        expect(all(v["failed"] == 0 for v in summary.values()), f"failed requests: {summary}")
+        expect(all(v["calls"] > 0 for v in summary.values()), f"no load: {summary}")
+    finally:
+        # Back to three healthy replicas for the drain check, whatever this check found.
+        if not state["Running"]:
+            stack.docker("start", victim)
+        deadline = time.monotonic() + 120
+        while stack.inspect(victim)["State"].get("Health", {}).get("Status") != "healthy":
+            expect(time.monotonic() < deadline, "the killed replica did not come back healthy")
+            time.sleep(1)
 
 
 def slow_stream(port: int, token: str, seed: int, done: dict[str, Any]) -> None:

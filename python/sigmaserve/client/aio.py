@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -12,12 +13,16 @@ from sigmaserve.client.common import (
     UNSET,
     ClientCore,
     ServerInfo,
+    is_unavailable,
     needs_streaming,
+    reissue_delays,
     translate_error,
 )
 from sigmaserve.results import Latents, Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
 
 
 class AsyncClient:
@@ -87,8 +92,10 @@ class AsyncClient:
         if self._core.wants_stream(request):
             return await self._stream(request, seeds)
         try:
-            reply = await self._stub.SampleInitLatents(
-                request, timeout=self._core.timeout, metadata=self._core.metadata
+            reply = await self._reissued(
+                lambda: self._stub.SampleInitLatents(
+                    request, timeout=self._core.timeout, metadata=self._core.metadata
+                )
             )
         except grpc.RpcError as err:
             if needs_streaming(err):  # the server's unary limit is below our threshold
@@ -117,20 +124,39 @@ class AsyncClient:
         return ServerInfo.from_proto(reply)
 
     async def _stream(self, request: pb.SampleInitLatentsRequest, seeds: Any) -> Latents:
-        try:
+        async def read() -> list[pb.LatentsChunk]:
             call = self._stub.StreamInitLatents(
                 request, timeout=self._core.stream_timeout, metadata=self._core.metadata
             )
-            chunks = [chunk async for chunk in call]
+            return [chunk async for chunk in call]
+
+        try:
+            chunks = await self._reissued(read)
         except grpc.RpcError as err:
             raise translate_error(err) from None
         return self._core.stream_result(chunks, seeds)
 
     async def _call(self, method: Any, request: Any) -> Any:
         try:
-            return await method(request, timeout=self._core.timeout, metadata=self._core.metadata)
+            return await self._reissued(
+                lambda: method(request, timeout=self._core.timeout, metadata=self._core.metadata)
+            )
         except grpc.RpcError as err:
             raise translate_error(err) from None
+
+    @staticmethod
+    async def _reissued(call: Callable[[], Awaitable[T]]) -> T:
+        """``await call()``, reissued while a lost connection cuts it
+        (``common.REISSUE_DELAYS_S``)."""
+        delays = reissue_delays()
+        while True:
+            try:
+                return await call()
+            except grpc.RpcError as err:
+                delay = next(delays)
+                if delay is None or not is_unavailable(err):
+                    raise
+                await asyncio.sleep(delay)
 
 
 __all__ = ["AsyncClient"]

@@ -4,7 +4,7 @@ and status mapping. The two clients only differ in how they wait for a call."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -46,6 +46,23 @@ RETRY_SERVICE_CONFIG = {
         }
     ],
 }
+
+
+# grpc's policy above retries a call only until it is committed (the server's first response
+# headers); a replica that dies after that, mid-call, ends the call UNAVAILABLE ("Stream
+# removed"). Every NoiseService RPC is idempotent and deterministic, so the client reissues such
+# a call after these pauses (seconds): a replica killed under load costs a retry, not an error.
+REISSUE_DELAYS_S = (0.05, 0.2, 0.5)
+
+
+def reissue_delays() -> Iterator[float | None]:
+    """The pause before each reissue of a call cut by UNAVAILABLE, then ``None``: give up."""
+    yield from REISSUE_DELAYS_S
+    yield None
+
+
+def is_unavailable(err: grpc.RpcError) -> bool:
+    return err.code() == grpc.StatusCode.UNAVAILABLE
 
 
 @dataclass(frozen=True)

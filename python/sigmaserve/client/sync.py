@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import grpc
 
@@ -11,12 +12,16 @@ from sigmaserve.client.common import (
     UNSET,
     ClientCore,
     ServerInfo,
+    is_unavailable,
     needs_streaming,
+    reissue_delays,
     translate_error,
 )
 from sigmaserve.results import Latents, Schedule
 from sigmaserve.v1 import noise_service_pb2 as pb
 from sigmaserve.v1 import noise_service_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
 
 
 class Client:
@@ -85,8 +90,10 @@ class Client:
         if self._core.wants_stream(request):
             return self._stream(request, seeds)
         try:
-            reply = self._stub.SampleInitLatents(
-                request, timeout=self._core.timeout, metadata=self._core.metadata
+            reply = self._reissued(
+                lambda: self._stub.SampleInitLatents(
+                    request, timeout=self._core.timeout, metadata=self._core.metadata
+                )
             )
         except grpc.RpcError as err:
             if needs_streaming(err):  # the server's unary limit is below our threshold
@@ -116,9 +123,11 @@ class Client:
 
     def _stream(self, request: pb.SampleInitLatentsRequest, seeds: Any) -> Latents:
         try:
-            chunks = list(
-                self._stub.StreamInitLatents(
-                    request, timeout=self._core.stream_timeout, metadata=self._core.metadata
+            chunks = self._reissued(
+                lambda: list(
+                    self._stub.StreamInitLatents(
+                        request, timeout=self._core.stream_timeout, metadata=self._core.metadata
+                    )
                 )
             )
         except grpc.RpcError as err:
@@ -127,9 +136,24 @@ class Client:
 
     def _call(self, method: Any, request: Any) -> Any:
         try:
-            return method(request, timeout=self._core.timeout, metadata=self._core.metadata)
+            return self._reissued(
+                lambda: method(request, timeout=self._core.timeout, metadata=self._core.metadata)
+            )
         except grpc.RpcError as err:
             raise translate_error(err) from None
+
+    @staticmethod
+    def _reissued(call: Callable[[], T]) -> T:
+        """``call()``, reissued while a lost connection cuts it (``common.REISSUE_DELAYS_S``)."""
+        delays = reissue_delays()
+        while True:
+            try:
+                return call()
+            except grpc.RpcError as err:
+                delay = next(delays)
+                if delay is None or not is_unavailable(err):
+                    raise
+                time.sleep(delay)
 
 
 __all__ = ["Client"]
