@@ -364,6 +364,7 @@ def one_line_error(*argv: str, output: bool = False) -> str:
         (["explain", "--preset", "sd1.6"], ["preset", "sd15"]),
         (["explain", "--scheduler", "Eulr"], ["scheduler", 'did you mean "Euler"']),
         (["sample", "--seeds", "0", "--out", "x.npy", "--preset", "sdx"], ["preset", "sdxl"]),
+        (["sample", "--seeds", "0", "--out", "x.npy", "--width", "0"], ["width", "positive"]),
         (["schedule", "EulerDiscreteScheduler", "--set", "use_karas_sigmas=true"], ["use_karas"]),
     ],
 )

@@ -133,15 +133,21 @@ def sample_job(args: argparse.Namespace) -> SampleJob:
     """The job of a command line: names in their canonical spelling (the library's resolver,
     so a resumed run with another spelling is the same job), the size the preset's pipeline
     defaults to where none is given."""
-    from sigmaserve.catalog import catalog, resolve_name
+    from sigmaserve.catalog import resolve_name
+    from sigmaserve.schedules import list_presets
 
     preset = resolve_name("preset", args.preset)
-    defaults = next(p for p in catalog()["presets"] if p["name"] == preset)
+    defaults = list_presets()[preset]
+
+    def given_or_default(key: str) -> Any:
+        value = getattr(args, key)
+        return defaults[key] if value is None else value  # 0 stays 0: the library refuses it
+
     return SampleJob(
         seeds=args.seeds,
-        width=args.width or defaults["width"],
-        height=args.height or defaults["height"],
-        num_frames=args.num_frames or defaults["num_frames"],
+        width=given_or_default("width"),
+        height=given_or_default("height"),
+        num_frames=given_or_default("num_frames"),
         preset=preset,
         source=resolve_name("source", args.source),
         dtype=resolve_name("dtype", args.dtype),

@@ -78,20 +78,14 @@ def preset_arg(value: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     overrides = dict(args.overrides)
     preset = preset_arg(args.preset)
-    # The pipeline's size and conventions (a preset's pipeline, unless --bare); unset sizes
-    # are the preset's defaults.
+    # The pipeline's size and conventions (a preset's pipeline, unless --bare); sizes left
+    # unset (None) are the preset's defaults, locally and over the wire.
     call = {
         "preset": preset,
         "pipeline": not args.bare,
-        **{
-            key: value
-            for key, value in (
-                ("width", args.width),
-                ("height", args.height),
-                ("num_frames", args.num_frames),
-            )
-            if value is not None
-        },
+        "width": args.width,
+        "height": args.height,
+        "num_frames": args.num_frames,
     }
     with noise_source(args) as source:
         schedule = source.get_schedule(args.scheduler, args.steps, **call, **overrides)
